@@ -1,0 +1,314 @@
+/**
+ * Which files a run reads, in which order, and how their bytes are opened. The order is part of the
+ * output's identity (shards are a pure function of the inputs in this order), so it must not depend
+ * on the file system's listing order or on JS string comparison.
+ */
+import { constants as fsc } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { InputError, MeapError, usageError } from '../pipeline/errors.ts';
+import type { InputFormat } from '../schemas/config.ts';
+
+export interface InputFile {
+  abs: string;
+  rel: string;
+  format: InputFormat;
+  size: number;
+}
+
+// Longest suffix first, so `.jsonl.zst` is not mistaken for something ending in `.zst` alone.
+const EXTENSIONS: ReadonlyArray<readonly [string, InputFormat]> = [
+  ['.jsonl.zst', 'jsonl.zst'],
+  ['.ndjson.zst', 'jsonl.zst'],
+  ['.jsonl', 'jsonl'],
+  ['.ndjson', 'jsonl'],
+  ['.json', 'json'],
+  ['.parquet', 'parquet'],
+];
+
+export function detectFormat(p: string): InputFormat | undefined {
+  const name = path.basename(p).toLowerCase();
+  for (const [ext, format] of EXTENSIONS) if (name.endsWith(ext) && name.length > ext.length) return format;
+  return undefined;
+}
+
+export async function resolveInputs(
+  specs: string[],
+  opts: { format?: InputFormat } = {},
+): Promise<{ root: string; files: InputFile[] }> {
+  if (specs.length === 0) throw usageError('no inputs given', 'pass at least one file, directory or glob');
+  const found = new Map<string, InputFile>();
+  for (const spec of specs) {
+    for (const f of await resolveSpec(spec, opts.format)) if (!found.has(f.abs)) found.set(f.abs, f);
+  }
+  const files = [...found.values()];
+  const root = commonDir(files.map((f) => f.abs));
+  for (const f of files) f.rel = path.relative(root, f.abs).split(path.sep).join('/');
+  // Byte order of UTF-8, not UTF-16 code unit order: the two disagree above the BMP, and the
+  // manifest must sort the same way as every other tool (Rust, Python bytes, `LC_ALL=C sort`).
+  const keys = new Map(files.map((f) => [f, Buffer.from(f.rel, 'utf8')]));
+  files.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
+  return { root, files };
+}
+
+async function resolveSpec(spec: string, forced: InputFormat | undefined): Promise<InputFile[]> {
+  const abs = path.resolve(spec);
+  const st = await statOrUndefined(abs, spec);
+  // A path that exists wins over glob syntax, so a file literally named `a{1,2}.jsonl` stays reachable.
+  if (st?.isFile()) {
+    const format = forced ?? detectFormat(abs);
+    if (!format) {
+      throw usageError(
+        `cannot tell the format of "${spec}" from its extension`,
+        'use .jsonl, .ndjson, .jsonl.zst, .json or .parquet, or pass --format',
+      );
+    }
+    return [{ abs, rel: '', format, size: st.size }];
+  }
+  if (st?.isDirectory()) {
+    const files = await collect(walk(abs, []), forced);
+    if (files.length === 0) {
+      throw usageError(
+        `directory "${spec}" holds no input files`,
+        forced ? undefined : 'looked for .jsonl, .ndjson, .jsonl.zst, .json and .parquet; pass --format to take every file',
+      );
+    }
+    return files;
+  }
+  if (st) throw usageError(`"${spec}" is neither a file nor a directory`);
+  if (!hasGlob(spec)) throw usageError(`input "${spec}" does not exist`);
+
+  const matched: string[] = [];
+  for (const pattern of expandBraces(abs)) matched.push(...(await globOne(pattern)));
+  const files = await collect(matched, forced);
+  if (files.length === 0) {
+    throw usageError(
+      `"${spec}" matches no input files`,
+      matched.length > 0 ? `it matched ${matched.length} file(s) with no known extension; pass --format` : undefined,
+    );
+  }
+  return files;
+}
+
+/**
+ * Globs and directories skip files of unknown format (a stray README.md is not an error); explicit
+ * paths do not. A glob that matches a directory takes the directory's files.
+ */
+async function collect(paths: Iterable<string> | AsyncIterable<string>, forced: InputFormat | undefined) {
+  const out: InputFile[] = [];
+  for await (const p of paths) {
+    const st = await statOrUndefined(p, p);
+    if (st?.isDirectory()) {
+      out.push(...(await collect(walk(p, []), forced)));
+      continue;
+    }
+    const format = forced ?? detectFormat(p);
+    if (format && st?.isFile()) out.push({ abs: p, rel: '', format, size: st.size });
+  }
+  return out;
+}
+
+async function statOrUndefined(abs: string, spec: string) {
+  try {
+    return await fs.stat(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new InputError('unreadableFile', `cannot read "${spec}": ${osReason(e)}`, { file: spec });
+  }
+}
+
+/** Every regular file under `dir`, skipping hidden entries (`.meap` work dirs, `.git`, editor droppings). */
+async function* walk(dir: string, seen: string[]): AsyncGenerator<string> {
+  // Symlinked directories are followed, but a link back up the tree must not loop forever.
+  const real = await fs.realpath(dir);
+  if (seen.includes(real)) return;
+  const entries = await readDir(dir);
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p, [...seen, real]);
+    else if (e.isFile()) yield p;
+    else if (e.isSymbolicLink()) {
+      const st = await fs.stat(p).catch(() => undefined);
+      if (st?.isDirectory()) yield* walk(p, [...seen, real]);
+      else if (st?.isFile()) yield p;
+    }
+  }
+}
+
+async function readDir(dir: string) {
+  try {
+    return await fs.readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new InputError('unreadableFile', `cannot list directory "${dir}": ${osReason(e)}`, { file: dir });
+  }
+}
+
+function commonDir(files: string[]): string {
+  let parts = path.dirname(files[0]).split(path.sep);
+  for (const f of files.slice(1)) {
+    const other = path.dirname(f).split(path.sep);
+    let i = 0;
+    while (i < parts.length && i < other.length && parts[i] === other[i]) i++;
+    parts = parts.slice(0, i);
+  }
+  return parts.join(path.sep) || path.sep;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Globs: `*`, `?`, `**` (whole segment) and `{a,b}`. Small enough to own, which keeps the hidden-entry
+// rule and the ordering identical to directory inputs.
+
+const GLOB_CHARS = /[*?{]/;
+const hasGlob = (s: string) => GLOB_CHARS.test(s);
+
+/** `{a,b{c,d}}x` → ax, bcx, bdx. A brace group without a top-level comma is literal. */
+export function expandBraces(pattern: string): string[] {
+  for (let open = pattern.indexOf('{'); open !== -1; open = pattern.indexOf('{', open + 1)) {
+    let depth = 0;
+    const commas: number[] = [];
+    let close = -1;
+    for (let i = open; i < pattern.length; i++) {
+      const c = pattern[i];
+      if (c === '{') depth++;
+      else if (c === '}' && --depth === 0) {
+        close = i;
+        break;
+      } else if (c === ',' && depth === 1) commas.push(i);
+    }
+    if (close === -1) return [pattern];
+    if (commas.length === 0) continue;
+    const head = pattern.slice(0, open);
+    const tail = pattern.slice(close + 1);
+    const cuts = [open, ...commas, close];
+    const out: string[] = [];
+    for (let k = 0; k + 1 < cuts.length; k++) {
+      out.push(...expandBraces(head + pattern.slice(cuts[k] + 1, cuts[k + 1]) + tail));
+    }
+    return out;
+  }
+  return [pattern];
+}
+
+function segmentRegex(seg: string): RegExp {
+  let re = '';
+  for (const c of seg) {
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 'su');
+}
+
+async function globOne(absPattern: string): Promise<string[]> {
+  const segs = absPattern.split(path.sep);
+  let i = 0;
+  while (i < segs.length && !hasGlob(segs[i]) && segs[i] !== '**') i++;
+  const base = segs.slice(0, i).join(path.sep) || path.sep;
+  const rest = segs.slice(i);
+  const out: string[] = [];
+  const st = await fs.stat(base).catch(() => undefined);
+  if (st?.isDirectory()) await matchSegments(base, rest, out);
+  return out;
+}
+
+async function matchSegments(dir: string, segs: string[], out: string[]): Promise<void> {
+  const [seg, ...rest] = segs;
+  if (seg === '**') {
+    if (rest.length === 0) {
+      for await (const f of walk(dir, [])) out.push(f);
+      return;
+    }
+    await matchSegments(dir, rest, out);
+    for (const e of await readDir(dir)) {
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(dir, e.name);
+      if (await isDir(e, p)) await matchSegments(p, segs, out);
+    }
+    return;
+  }
+  const re = segmentRegex(seg);
+  // As in shells, a wildcard does not match a leading dot unless the pattern spells it.
+  const hiddenOk = seg.startsWith('.');
+  for (const e of await readDir(dir)) {
+    if (!re.test(e.name) || (e.name.startsWith('.') && !hiddenOk)) continue;
+    const p = path.join(dir, e.name);
+    if (rest.length === 0) out.push(p);
+    else if (await isDir(e, p)) await matchSegments(p, rest, out);
+  }
+}
+
+async function isDir(e: { isDirectory(): boolean; isSymbolicLink(): boolean }, p: string): Promise<boolean> {
+  if (e.isDirectory()) return true;
+  if (!e.isSymbolicLink()) return false;
+  return (await fs.stat(p).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening: every reader goes through here so that OS failures become one-line InputErrors.
+
+export function osReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EISDIR: 'is a directory',
+    EIO: 'I/O error',
+    EMFILE: 'too many open files',
+  };
+  if (err && typeof err.code === 'string') return `${words[err.code] ?? err.message} (${err.code})`;
+  return err instanceof Error ? err.message : String(e);
+}
+
+export function unreadable(file: InputFile, e: unknown): MeapError {
+  if (e instanceof MeapError) return e;
+  return new InputError('unreadableFile', `cannot read file: ${osReason(e)}`, { file: file.rel });
+}
+
+/** Opens for reading and refuses directories up front (Linux lets you open(2) one and fails on read). */
+export async function openInput(file: InputFile): Promise<{ handle: fs.FileHandle; size: number }> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file.abs, fsc.O_RDONLY);
+  } catch (e) {
+    throw unreadable(file, e);
+  }
+  try {
+    const st = await handle.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    return { handle, size: st.size };
+  } catch (e) {
+    await handle.close().catch(() => {});
+    throw unreadable(file, e);
+  }
+}
+
+/**
+ * The file's bytes in order. Each chunk is a fresh buffer: consumers (the line splitter, fzstd) keep
+ * views into earlier chunks, so a reused read buffer would corrupt them.
+ */
+export async function* readBytes(
+  file: InputFile,
+  opts: { chunkSize?: number; onBytes?: (n: number) => void } = {},
+): AsyncGenerator<Uint8Array> {
+  const chunkSize = opts.chunkSize ?? 1 << 20;
+  const { handle } = await openInput(file);
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(chunkSize);
+      let n: number;
+      try {
+        ({ bytesRead: n } = await handle.read(buf, 0, chunkSize, null));
+      } catch (e) {
+        throw unreadable(file, e);
+      }
+      if (n === 0) return;
+      opts.onBytes?.(n);
+      yield n === chunkSize ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}

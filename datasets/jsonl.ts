@@ -1,0 +1,27 @@
+/**
+ * JSON Lines, plain or zstd-compressed: one record per physical line. A bad line is an error item,
+ * not a failure, because one broken line in a multi-GB crawl should cost one record, not the file.
+ */
+import { InputError } from '../pipeline/errors.ts';
+import { readBytes, type InputFile } from './inputs.ts';
+import { parseJsonText } from './json.ts';
+import { splitLines } from './lines.ts';
+import type { RawItem, ReadOptions } from './records.ts';
+import { decompressZstd } from './zstd.ts';
+
+// JSON's own whitespace; anything else (NBSP, a stray U+FEFF) on its own line is a broken record.
+const BLANK = /^[ \t\r\n]*$/;
+
+export async function* readJsonl(file: InputFile, opts: ReadOptions = {}): AsyncGenerator<RawItem> {
+  // onBytes counts what comes off the disk, so for .zst it is compressed bytes, matching file.size.
+  const raw = readBytes(file, { onBytes: opts.onBytes });
+  const bytes = file.format === 'jsonl.zst' ? decompressZstd(raw, file.rel) : raw;
+  for await (const { text, line } of splitLines(bytes, { file: file.rel, maxLineBytes: opts.maxLineBytes })) {
+    if (BLANK.test(text)) continue;
+    const where = { file: file.rel, line };
+    const parsed = parseJsonText(text);
+    yield parsed.ok
+      ? { kind: 'record', value: parsed.value, where }
+      : { kind: 'error', error: new InputError('invalidJson', `line is not valid JSON: ${parsed.reason}`, where) };
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Record → document, for SlimPajama/RedPajama-shaped records (`{"text", "meta": {"redpajama_set_name"}}`)
+ * and anything else that keeps its text in one top-level string field.
+ */
+import { InputError, type Location } from '../pipeline/errors.ts';
+
+export type SkipReason = 'invalidJson' | 'notAnObject' | 'missingText' | 'emptyText' | 'excludedSet' | string;
+
+export type DocResult = { kind: 'doc'; text: string } | { kind: 'skip'; error: InputError }; // error.reason is the skip reason
+
+export function toDocument(
+  value: unknown,
+  where: Location,
+  opts: { textField: string; excludeSets: ReadonlySet<string> },
+): DocResult {
+  const skip = (reason: SkipReason, what: string, hint?: string): DocResult => ({
+    kind: 'skip',
+    error: new InputError(reason, what, where, hint),
+  });
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return skip('notAnObject', `record is ${describe(value)}, not a JSON object`);
+  }
+  const record = value as Record<string, unknown>;
+  const text = Object.hasOwn(record, opts.textField) ? record[opts.textField] : undefined;
+  if (typeof text !== 'string') {
+    const found = text === undefined ? 'no such field' : describe(text);
+    return skip(
+      'missingText',
+      `record has no string field "${opts.textField}" (found ${found})`,
+      text === undefined ? fieldHint(record) : undefined,
+    );
+  }
+  if (text === '') return skip('emptyText', `field "${opts.textField}" is empty`);
+  if (opts.excludeSets.size > 0) {
+    const set = setName(record);
+    if (set !== undefined && opts.excludeSets.has(set)) return skip('excludedSet', `record is from excluded set "${set}"`);
+  }
+  return { kind: 'doc', text };
+}
+
+function setName(record: Record<string, unknown>): string | undefined {
+  const meta = record.meta;
+  if (meta === null || typeof meta !== 'object') return undefined;
+  const name = (meta as Record<string, unknown>).redpajama_set_name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return 'a string';
+  if (typeof v === 'object') return 'an object';
+  return `a ${typeof v}`;
+}
+
+/** The usual cause is a dataset whose text lives under another name; say which names exist. */
+function fieldHint(record: Record<string, unknown>): string | undefined {
+  const strings = Object.keys(record).filter((k) => typeof record[k] === 'string');
+  if (strings.length === 0) return undefined;
+  const shown = strings.slice(0, 5).map((k) => `"${k}"`).join(', ');
+  return `string fields here: ${shown}${strings.length > 5 ? ', ...' : ''}; choose one with --text-field`;
+}

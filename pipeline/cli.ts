@@ -1,0 +1,165 @@
+/**
+ * Argument parsing and presentation only: every command's logic lives in its own module.
+ * Exit codes: 0 success, 1 verification failure, 2 bad input/option/usage, 130/143 SIGINT/SIGTERM.
+ */
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ENGINES, FORMATS, PrepareConfigSchema, type PrepareConfigInput } from '../schemas/config.ts';
+import { runDemo } from './demo.ts';
+import { MeapError } from './errors.ts';
+import { inspect } from './inspect.ts';
+import { createProgress } from './progress.ts';
+import { prepare } from './run.ts';
+import { summarize } from './summary.ts';
+import { verify } from './verify.ts';
+
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`stopped by ${signal}`);
+  }
+}
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+function int(name: string, min = 0) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v.trim()) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
+      throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}.`);
+    }
+    return Number(v);
+  };
+}
+function ratio(v: string) {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1.');
+  return n;
+}
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** Options shared by `prepare` and `demo`: how documents become masked rows. */
+function addPipelineOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--engine <engine>', 'tokenizer engine: native (Rust `tokenizers`) or js (`@huggingface/tokenizers`); identical ids').choices(ENGINES).default('native'))
+    .option('--workers <n>', 'tokenizer threads (output is identical for any value)', int('--workers', 1), availableParallelism())
+    .option('--seq-len <n>', 'tokens per packed row', int('--seq-len', 2), 4096)
+    .addOption(new Option('--mask <strategy>', 'masking strategy').choices(['random', 'span', 'none']).default('random'))
+    .option('--mask-ratio <r>', 'fraction of eligible positions to mask', ratio, 0.15)
+    .option('--span-length <n>', 'span length for --mask span (default 5; 50 is the paper\'s other ablation)', int('--span-length', 1))
+    .option('--seed <int>', 'global mask seed', int('--seed'), 0)
+    .option('--shard-rows <n>', 'rows per Arrow shard at most', int('--shard-rows', 1), 1024)
+    .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'log', 'none']).default('auto'));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('meap')
+    .description('Reproducible MEAP-masked training shards from raw text corpora')
+    .option('--debug', 'print stack traces of internal errors', false)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  let result = 0;
+  const controller = new AbortController();
+
+  addPipelineOptions(
+    program
+      .command('prepare')
+      .description('tokenize, pack, mask and write Arrow shards + manifest.json')
+      .argument('<inputs...>', 'input files, directories or globs (.jsonl, .jsonl.zst, .json, .parquet)')
+      .requiredOption('-o, --out <dir>', 'output directory')
+      .requiredOption('-t, --tokenizer <path>', 'Hugging Face tokenizer.json (config files beside it are read too)')
+      .addOption(new Option('--format <format>', 'input format (default: by file extension)').choices(FORMATS))
+      .option('--text-field <name>', 'record field that holds the document text', 'text')
+      .option('--exclude-set <name>', 'skip records whose meta.redpajama_set_name is NAME (repeatable)', collect, [])
+      .option('--limit <n>', 'read only the first N records of each input', int('--limit', 1))
+      .option('--no-bos', 'do not start documents with BOS')
+      .option('--no-eos', 'do not end documents with EOS')
+      .option('--bos-id <id>', 'override the BOS id', int('--bos-id'))
+      .option('--eos-id <id>', 'override the EOS id', int('--eos-id'))
+      .option('--mask-token-id <id>', 'override the [MASK] id (default: the tokenizer\'s [MASK]/<mask>, else the vocab size)', int('--mask-token-id'))
+      .addOption(new Option('--on-error <mode>', 'bad records: fail (exit 2) or skip and count them').choices(['fail', 'skip']).default('fail'))
+      .option('--overwrite', 'replace existing meap output in --out', false),
+  ).action(async (inputs: string[], opts: Record<string, unknown>) => {
+    const cfg = parseConfig({ ...(opts as object), inputs } as PrepareConfigInput);
+    const manifest = await prepare(cfg, { progress: createProgress(cfg.progress), signal: controller.signal });
+    process.stdout.write(summarize(manifest, cfg.out));
+  });
+
+  addPipelineOptions(
+    program
+      .command('demo')
+      .description('prepare the small corpus shipped with meap, offline, with the GPT-2 tokenizer, and print a summary')
+      .option('-o, --out <dir>', 'output directory (replaced if it holds meap output)', 'meap-demo'),
+  ).action(async (opts: Record<string, unknown>) => {
+    await runDemo(opts, controller.signal);
+  });
+
+  program
+    .command('inspect')
+    .description('print the manifest summary and one row decoded, masked tokens shown as [MASK:original]')
+    .argument('<dir>', 'a meap output directory')
+    .option('--row <n>', 'row to decode (0-based, across shards in manifest order)', int('--row'), 0)
+    .option('--tokenizer <path>', 'tokenizer.json to decode with, if not the one at the manifest\'s recorded path')
+    .option('--json', 'machine-readable output', false)
+    .action(async (dir: string, opts: { row: number; json: boolean; tokenizer?: string }) => {
+      process.stdout.write(await inspect(dir, opts));
+    });
+
+  program
+    .command('verify')
+    .description('re-hash every shard and check its schema and counts against the manifest (exit 1 on any failure)')
+    .argument('<dir>', 'a meap output directory')
+    .action(async (dir: string) => {
+      const report = await verify(dir);
+      process.stdout.write(report.text);
+      result = report.ok ? 0 : 1;
+    });
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
+    controller.abort(new Interrupted(signal));
+    // Work in flight (a tokenizer batch) may not notice at once; never take more than ~1.5 s to stop.
+    setTimeout(() => {
+      process.stderr.write(`meap: ${new Interrupted(signal).message}\n`);
+      process.exit(SIGNAL_EXIT[signal]);
+    }, 1500).unref();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    await program.parseAsync(argv);
+    return result;
+  } catch (e) {
+    return report(e, program.opts().debug === true || argv.includes('--debug'));
+  }
+}
+
+function parseConfig(input: PrepareConfigInput) {
+  const parsed = PrepareConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new MeapError('usage', `invalid option ${issue.path.join('.')}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+function report(e: unknown, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    // Commander already printed the message or the help text.
+    return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+  }
+  if (e instanceof Interrupted) {
+    process.stderr.write(`meap: ${e.message}; partial output was not published (no manifest.json was written)\n`);
+    return SIGNAL_EXIT[e.signal] ?? 130;
+  }
+  if (e instanceof MeapError) {
+    process.stderr.write(`meap: error: ${e.message}\n`);
+    return e.exitCode;
+  }
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    process.stderr.write(`meap: error: the disk is full (${code}); free space and run the command again\n`);
+    return 2;
+  }
+  if (debug) process.stderr.write(`${(e as Error)?.stack ?? e}\n`);
+  process.stderr.write(`meap: internal error: ${(e as Error)?.message ?? e}${debug ? '' : ' (rerun with --debug for details)'}\n`);
+  return 70;
+}

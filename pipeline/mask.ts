@@ -1,0 +1,270 @@
+/**
+ * MEAP masking: which input positions of a packed row become [MASK]. Pure functions of
+ * (eligible positions, spec, rng stream); docs/masking.md is the normative description and
+ * docs/mask_reference.py must stay bit-for-bit equal to this file.
+ */
+import { Rng } from './rng.ts';
+
+export { Rng } from './rng.ts';
+
+export type MaskStrategy = 'random' | 'span' | 'none';
+
+export interface MaskSpec {
+  strategy: MaskStrategy;
+  /** Fraction of eligible positions to mask, 0 <= ratio <= 1. */
+  ratio: number;
+  /** Span length L >= 1; required for 'span', ignored otherwise. */
+  spanLength: number | null;
+  maskTokenId: number;
+}
+
+/**
+ * Barrier-free rejection tries before the exact DP takes over. Part of the spec: it fixes how
+ * many rng draws are consumed before the fallback starts, so changing it changes masks.
+ */
+export const SPAN_REJECTION_TRIES = 16;
+
+const EMPTY = new Int32Array(0);
+
+function checkSpec(spec: MaskSpec): void {
+  if (!(spec.ratio >= 0 && spec.ratio <= 1)) {
+    throw new RangeError(`mask ratio must be in [0, 1], got ${spec.ratio}`);
+  }
+  if (spec.strategy === 'span') {
+    const L = spec.spanLength;
+    if (L === null || !Number.isSafeInteger(L) || L < 1) {
+      throw new RangeError(`span masking needs an integer spanLength >= 1, got ${L}`);
+    }
+  } else if (spec.strategy !== 'random' && spec.strategy !== 'none') {
+    throw new RangeError(`unknown mask strategy ${JSON.stringify(spec.strategy)}`);
+  }
+}
+
+/** eligible[i] = 1 where position i may be masked. Returns masked positions ascending. */
+export function maskPositions(eligible: Uint8Array, spec: MaskSpec, rng: Rng): Int32Array {
+  checkSpec(spec);
+  switch (spec.strategy) {
+    case 'none':
+      return EMPTY;
+    case 'random':
+      return randomPositions(eligible, spec.ratio, rng);
+    case 'span':
+      return spanPositions(eligible, spec.ratio, spec.spanLength as number, rng);
+  }
+}
+
+export function maskRow(
+  tokens: Int32Array,
+  eligible: Uint8Array,
+  spec: MaskSpec,
+  seed: number,
+  fileSha256Hex: string,
+  rowIndex: number,
+): { inputIds: Int32Array; masked: number } {
+  if (eligible.length !== tokens.length) {
+    throw new RangeError(`eligible has ${eligible.length} entries for ${tokens.length} tokens`);
+  }
+  const inputIds = tokens.slice();
+  // 'none' must not even derive the stream: unmasked runs should not pay for hashing.
+  if (spec.strategy === 'none') {
+    checkSpec(spec);
+    return { inputIds, masked: 0 };
+  }
+  const positions = maskPositions(eligible, spec, Rng.forRow(seed, fileSha256Hex, rowIndex));
+  for (let i = 0; i < positions.length; i++) inputIds[positions[i]] = spec.maskTokenId;
+  return { inputIds, masked: positions.length };
+}
+
+/**
+ * k values of [0, s), uniform without replacement, ascending: partial Fisher–Yates over the
+ * identity array (swap a[i] with a[i + below(s - i)] for i < k). Shared by every strategy so
+ * that the spec has a single sampling primitive.
+ */
+function chooseSorted(s: number, k: number, rng: Rng): Int32Array {
+  if (k === 0) return EMPTY;
+  const a = new Int32Array(s);
+  for (let i = 0; i < s; i++) a[i] = i;
+  for (let i = 0; i < k; i++) {
+    const j = i + rng.below(s - i);
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a.slice(0, k).sort();
+}
+
+function randomPositions(eligible: Uint8Array, ratio: number, rng: Rng): Int32Array {
+  const list: number[] = [];
+  for (let i = 0; i < eligible.length; i++) if (eligible[i] !== 0) list.push(i);
+  const e = list.length;
+  // The one float operation of the spec: an IEEE-754 double product, then floor.
+  const k = Math.floor(ratio * e);
+  const picks = chooseSorted(e, k, rng);
+  // The eligible list is ascending, so mapping sorted indices keeps the result sorted.
+  for (let i = 0; i < k; i++) picks[i] = list[picks[i]];
+  return picks;
+}
+
+interface Segments {
+  /** Start position and length of every eligible run of length >= L, in row order. */
+  starts: number[];
+  lens: number[];
+  /** All eligible positions, including those in runs too short for a span. */
+  eligibleCount: number;
+}
+
+function segmentsOf(eligible: Uint8Array, L: number): Segments {
+  const starts: number[] = [];
+  const lens: number[] = [];
+  let eligibleCount = 0;
+  let i = 0;
+  while (i < eligible.length) {
+    if (eligible[i] === 0) {
+      i++;
+      continue;
+    }
+    const start = i;
+    while (i < eligible.length && eligible[i] !== 0) i++;
+    eligibleCount += i - start;
+    if (i - start >= L) {
+      starts.push(start);
+      lens.push(i - start);
+    }
+  }
+  return { starts, lens, eligibleCount };
+}
+
+function spanPositions(eligible: Uint8Array, ratio: number, L: number, rng: Rng): Int32Array {
+  const { starts, lens, eligibleCount } = segmentsOf(eligible, L);
+  // Evaluated left to right as doubles, (ratio * E) / L, so every implementation floors the
+  // same value.
+  const wanted = Math.floor((ratio * eligibleCount) / L);
+  let capacity = 0;
+  for (const n of lens) capacity += Math.floor(n / L);
+  // When the row cannot hold the requested spans (many short documents), mask as many as fit
+  // rather than fail; the row is then masked below the nominal ratio.
+  const m = Math.min(wanted, capacity);
+  if (m === 0) return EMPTY;
+
+  const starts_ = rejectFromLine(starts, lens, L, m, rng) ?? exactCounts(starts, lens, L, m, rng);
+  const out = new Int32Array(m * L);
+  for (let k = 0; k < m; k++) for (let d = 0; d < L; d++) out[k * L + d] = starts_[k] + d;
+  return out;
+}
+
+/**
+ * Uniform m-span placement on the concatenation of the usable segments (no barriers), kept
+ * only if no span crosses a segment junction. Conditioned on acceptance this is uniform over
+ * the valid sets, and it is cheap when rows hold few documents, which is the common case.
+ * Returns span starts ascending, or null after SPAN_REJECTION_TRIES failures.
+ */
+function rejectFromLine(
+  starts: number[],
+  lens: number[],
+  L: number,
+  m: number,
+  rng: Rng,
+): Int32Array | null {
+  let total = 0;
+  for (const n of lens) total += n;
+  const slots = total - m * (L - 1);
+  for (let attempt = 0; attempt < SPAN_REJECTION_TRIES; attempt++) {
+    const c = chooseSorted(slots, m, rng);
+    let seg = 0;
+    let segBase = 0; // offset of segment `seg` in the concatenation
+    let ok = true;
+    for (let k = 0; k < m; k++) {
+      const o = c[k] + k * (L - 1);
+      while (o >= segBase + lens[seg]) segBase += lens[seg++];
+      if (o + L > segBase + lens[seg]) {
+        ok = false;
+        break;
+      }
+      c[k] = starts[seg] + (o - segBase);
+    }
+    if (ok) return c;
+  }
+  return null;
+}
+
+/**
+ * Exact fallback: per-segment span counts drawn with probability proportional to
+ * prod_i C(n_i - m_i(L-1), m_i) via a BigInt DP over segments, then a uniform placement inside
+ * each segment. Cost grows with m times the total capacity, independent of the row's luck.
+ */
+function exactCounts(starts: number[], lens: number[], L: number, m: number, rng: Rng): Int32Array {
+  const r = lens.length;
+  const caps = lens.map((n) => Math.floor(n / L));
+  // f[i][j] = C(n_i - j(L-1), j): ways to put j spans into segment i.
+  const f: bigint[][] = lens.map((n, i) => {
+    const row: bigint[] = [];
+    for (let j = 0; j <= caps[i]; j++) row.push(binomial(n - j * (L - 1), j));
+    return row;
+  });
+  // capAfter[i] = capacity of segments i+1..r-1: prefix totals below m - capAfter[i] can never
+  // be completed, so the DP skips them (pure speed-up; values used are unchanged).
+  const capAfter = new Array<number>(r).fill(0);
+  for (let i = r - 2; i >= 0; i--) capAfter[i] = capAfter[i + 1] + caps[i + 1];
+
+  // P[i][t] = ways to put t spans into segments 0..i (0 outside the computed window).
+  const P: bigint[][] = [];
+  const lo: number[] = [];
+  let prev: bigint[] = [1n];
+  let prevLo = 0;
+  let cum = 0;
+  for (let i = 0; i < r; i++) {
+    cum += caps[i];
+    const tLo = Math.max(0, m - capAfter[i]);
+    const tHi = Math.min(m, cum);
+    const cur: bigint[] = new Array(tHi - tLo + 1);
+    const fi = f[i];
+    for (let t = tLo; t <= tHi; t++) {
+      let acc = 0n;
+      const jHi = Math.min(caps[i], t);
+      for (let j = 0; j <= jHi; j++) {
+        const pv = prev[t - j - prevLo];
+        if (pv !== undefined) acc += fi[j] * pv;
+      }
+      cur[t - tLo] = acc;
+    }
+    P.push(cur);
+    lo.push(tLo);
+    prev = cur;
+    prevLo = tLo;
+  }
+
+  const counts = new Array<number>(r).fill(0);
+  let t = m;
+  for (let i = r - 1; i >= 0; i--) {
+    let u = rng.belowBig(P[i][t - lo[i]]);
+    const jHi = Math.min(caps[i], t);
+    let j = 0;
+    for (; j <= jHi; j++) {
+      const pv = i === 0 ? (t - j === 0 ? 1n : 0n) : (P[i - 1][t - j - lo[i - 1]] ?? 0n);
+      const w = f[i][j] * pv;
+      if (u < w) break;
+      u -= w;
+    }
+    counts[i] = j;
+    t -= j;
+  }
+
+  const out = new Int32Array(m);
+  let o = 0;
+  for (let i = 0; i < r; i++) {
+    const mi = counts[i];
+    if (mi === 0) continue;
+    const c = chooseSorted(lens[i] - mi * (L - 1), mi, rng);
+    for (let k = 0; k < mi; k++) out[o++] = starts[i] + c[k] + k * (L - 1);
+  }
+  return out;
+}
+
+function binomial(n: number, k: number): bigint {
+  if (k < 0 || k > n) return 0n;
+  if (k > n - k) k = n - k;
+  let num = 1n;
+  // Multiplicative form stays integral at every step: after step i it equals C(n-k+i, i).
+  for (let i = 1; i <= k; i++) num = (num * BigInt(n - k + i)) / BigInt(i);
+  return num;
+}
