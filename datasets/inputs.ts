@@ -221,10 +221,10 @@ async function matchSegments(dir: string, segs: string[], out: string[]): Promis
       return;
     }
     await matchSegments(dir, rest, out);
+    // Symlinked directories are not descended here (as bash's globstar): a link cycle would never end.
     for (const e of await readDir(dir)) {
-      if (e.name.startsWith('.')) continue;
-      const p = path.join(dir, e.name);
-      if (await isDir(e, p)) await matchSegments(p, segs, out);
+      if (e.name.startsWith('.') || !e.isDirectory()) continue;
+      await matchSegments(path.join(dir, e.name), segs, out);
     }
     return;
   }

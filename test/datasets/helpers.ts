@@ -1,0 +1,43 @@
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { detectFormat, type InputFile } from '../../datasets/inputs.ts';
+import { readRecords, type RawItem, type ReadOptions } from '../../datasets/records.ts';
+import type { InputFormat } from '../../schemas/config.ts';
+
+export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures', import.meta.url));
+
+export async function tempDir(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), 'meap-datasets-'));
+}
+
+/** An InputFile for a path outside any resolveInputs call; rel is the base name. */
+export async function inputFile(abs: string, format?: InputFormat): Promise<InputFile> {
+  const st = await fs.stat(abs).catch(() => ({ size: 0 }));
+  const f = format ?? detectFormat(abs);
+  if (!f) throw new Error(`no format for ${abs}`);
+  return { abs, rel: path.basename(abs), format: f, size: st.size };
+}
+
+export async function fixture(rel: string): Promise<InputFile> {
+  const f = await inputFile(path.join(FIXTURES, rel));
+  return { ...f, rel };
+}
+
+export async function readAll(file: InputFile, opts?: ReadOptions): Promise<RawItem[]> {
+  const out: RawItem[] = [];
+  for await (const item of readRecords(file, opts)) out.push(item);
+  return out;
+}
+
+export function values(items: RawItem[]): unknown[] {
+  return items.map((i) => {
+    if (i.kind !== 'record') throw i.error;
+    return i.value;
+  });
+}
+
+export async function* chunksOf(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
+  for (const p of parts) yield typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+}
