@@ -521,7 +521,6 @@ async function createJsPoolEncoder(tok: LoadedTokenizer, workers: number): Promi
     filename: new URL('./tokenize-worker.js', import.meta.url).href,
     minThreads: workers,
     maxThreads: workers,
-    idleTimeout: Number.MAX_SAFE_INTEGER,
     workerData: { json: tok.plainJson },
   });
   return {

@@ -140,24 +140,30 @@ describe('native and js engines agree', () => {
     });
   }
 
-  it('gpt2: the JS pre-tokenizer splits every code point as Oniguruma does', () => {
+  it('gpt2: the JS pre-tokenizer classes every code point as Oniguruma does', () => {
     const json = loaded.gpt2.plainJson;
     const native = NativeTokenizer.fromString(json).getPreTokenizer()!;
     const js = buildJsTokenizer(json).pre_tokenizer!;
-    // Each code point between a letter, a digit and punctuation pair: a wrong class for it moves a split.
-    const bad: string[] = [];
-    for (let block = 0; block <= 0x10ffff; block += 0x1000) {
-      let s = '';
-      for (let cp = block; cp < block + 0x1000; cp++) {
-        if (cp >= 0xd800 && cp <= 0xdfff) continue;
-        const c = String.fromCodePoint(cp);
-        s += `a${c}a!${c}!1${c}1 ${c}x'${c}`;
-      }
-      const n = native.preTokenizeString(s).map((p) => p[0]);
-      const j = js(s) as string[];
-      if (n.join('\u0000') !== j.join('\u0000')) bad.push(block.toString(16));
+    // Sort every code point by the patched JS classes; each group must then be a single ByteLevel
+    // piece (\p{L}+, \p{N}+, \s+ or [^\s\p{L}\p{N}]+) for both engines, so no code point is classed differently.
+    const is = (cls: string) => new RegExp(onigSource(`^${cls}$`, 'u'), 'u');
+    const [L, N, S] = [is('\\p{L}'), is('\\p{N}'), is('\\s')];
+    const groups: Record<string, string[]> = { L: [], N: [], S: [], other: [] };
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      groups[L.test(c) ? 'L' : N.test(c) ? 'N' : S.test(c) ? 'S' : 'other'].push(c);
     }
-    expect(bad).toEqual([]);
+    expect(groups.S.length).toBe(25);
+    for (const [name, chars] of Object.entries(groups)) {
+      const text = chars.join('');
+      const n = native.preTokenizeString(text).map((p) => p[0]);
+      const j = js(text) as string[];
+      // On failure, name the first code point where the native engine splits.
+      const first = n.length > 1 ? [...text.slice(native.preTokenizeString(text)[1][1][0])][0]?.codePointAt(0)?.toString(16) : undefined;
+      expect({ name, pieces: n.length, first }).toEqual({ name, pieces: 1, first: undefined });
+      expect(j).toEqual(n);
+    }
   });
 
   it('rewrites \\s, \\S, \\p{L}, \\p{N} and leaves escaped backslashes', () => {
@@ -193,10 +199,16 @@ describe('special tokens in text stay text', () => {
       for (const ids of nativeIds[name]) expect(ids.some((id) => tok.specialIds.has(id))).toBe(false);
     });
 
-    it(`${name}: every fixture document decodes back to itself`, async () => {
+    it(`${name}: every fixture document decodes back to itself, as the native decoder does`, async () => {
       const dec = await createDecoder(loaded[name]);
-      const bad = DOCS.map((_, i) => i).filter((i) => dec.decode(nativeIds[name][i]) !== DOCS[i]);
+      // SentencePiece's own lossiness: a literal U+2581 in text is the piece for a space (a llama2.c doc has one).
+      const expected = (t: string) => (name === 'llama2' ? t.replaceAll('\u2581', ' ') : t);
+      const bad = DOCS.map((_, i) => i).filter((i) => dec.decode(nativeIds[name][i]) !== expected(DOCS[i]));
       expect(bad).toEqual([]);
+      const native = NativeTokenizer.fromString(loaded[name].fullJson);
+      const nativeText = await native.decodeBatch(nativeIds[name].map((a) => Array.from(a)), false);
+      const differ = DOCS.map((_, i) => i).filter((i) => nativeText[i] !== dec.decode(nativeIds[name][i]));
+      expect(differ).toEqual([]);
     });
   }
 
@@ -380,7 +392,7 @@ describe('worker count does not change ids', () => {
       }
       console.log(JSON.stringify({ rayon: process.env.RAYON_NUM_THREADS, out }));
     `;
-    const env = { ...process.env, TEXTS: textsFile, TOKS: JSON.stringify(TOK) };
+    const env: NodeJS.ProcessEnv = { ...process.env, TEXTS: textsFile, TOKS: JSON.stringify(TOK) };
     delete env.RAYON_NUM_THREADS;
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: ROOT,
