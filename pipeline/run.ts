@@ -12,7 +12,7 @@ import { readRecords } from '../datasets/records.ts';
 import { toDocument } from '../datasets/slimpajama.ts';
 import { InputError, MeapError } from './errors.ts';
 import { maskRow, type MaskSpec } from './mask.ts';
-import { Packer } from './pack.ts';
+import { Packer, type PackedRow } from './pack.ts';
 import type { Progress } from './progress.ts';
 import { MANIFEST, ShardWriter, WORK_DIR, serializeManifest, sha256File, writeFileAtomic } from './shards.ts';
 import { rememberTokenizer } from './tokenizer-cache.ts';
@@ -37,13 +37,26 @@ export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<Mani
   ctx.progress.start(files.reduce((s, f) => s + f.size, 0), files.length);
   const inputs: InputEntry[] = [];
   const shards: ShardEntry[] = [];
+  const queue = new OrderedQueue(Math.max(2, cfg.workers + 1));
   try {
     for (const file of files) {
-      const unit = await processUnit(file, cfg, tok, encoder, ctx, counters);
-      inputs.push(unit.input);
-      shards.push(...unit.shards);
-      ctx.progress.fileDone(file.rel);
+      // The mask seed needs the file's hash before its first row, so hash in a pass of its own.
+      const sha256 = await sha256File(file.abs).catch((e: NodeJS.ErrnoException) => {
+        throw new InputError('unreadableFile', `cannot read: ${e.code ?? e.message}`, { file: file.rel });
+      });
+      const unit = new UnitOutput(cfg, tok, file, sha256, counters);
+      const read = await readUnit(file, cfg, ctx, counters, (texts) => queue.push(encoder.encodeBatch(texts), (ids) => unit.add(ids)));
+      const finishUnit = async () => {
+        shards.push(...(await unit.finish()));
+        inputs.push({ path: file.rel, sha256, ...read });
+        ctx.progress.fileDone(file.rel);
+      };
+      await queue.push(Promise.resolve(), finishUnit, 0);
     }
+    await queue.drain();
+  } catch (e) {
+    await queue.abandon();
+    throw e;
   } finally {
     ctx.progress.stop();
     await encoder.close();
@@ -83,56 +96,104 @@ interface Counters {
   bytesRead: number;
 }
 
-async function processUnit(
+/**
+ * Tokenizer batches in flight, consumed strictly in submission order. The queue runs across input
+ * files, so the next file is read while the last batches of the previous one are still tokenizing.
+ */
+class OrderedQueue {
+  private items: { pending: Promise<unknown>; apply: (value: never) => Promise<void>; weight: number }[] = [];
+  private weight = 0;
+
+  constructor(private readonly depth: number) {}
+
+  async push<T>(pending: Promise<T>, apply: (value: T) => Promise<void>, weight = 1): Promise<void> {
+    pending.catch(() => {}); // awaited in order by shift(); this only keeps an early rejection from counting as unhandled
+    this.items.push({ pending, apply: apply as (value: never) => Promise<void>, weight });
+    this.weight += weight;
+    while (this.weight >= this.depth) await this.shift();
+  }
+
+  async drain(): Promise<void> {
+    while (this.items.length > 0) await this.shift();
+  }
+
+  /** After a failure: let work in flight settle so nothing runs on after the error is reported. */
+  async abandon(): Promise<void> {
+    await Promise.allSettled(this.items.map((i) => i.pending));
+    this.items = [];
+  }
+
+  private async shift(): Promise<void> {
+    const item = this.items.shift()!;
+    this.weight -= item.weight;
+    await item.apply((await item.pending) as never);
+  }
+}
+
+/** The consuming half of a unit: packs, masks and writes its tokenized documents in order. */
+class UnitOutput {
+  private readonly packer: Packer;
+  private readonly writer: ShardWriter;
+  private readonly spec: MaskSpec;
+  private rowIndex = 0;
+
+  constructor(
+    private readonly cfg: PrepareConfig,
+    tok: LoadedTokenizer,
+    file: InputFile,
+    private readonly sha256: string,
+    private readonly counters: Counters,
+  ) {
+    this.spec = { strategy: cfg.mask, ratio: cfg.maskRatio, spanLength: cfg.spanLength, maskTokenId: tok.specials.maskTokenId };
+    this.packer = new Packer(cfg.seqLen, tok.specialIds, {
+      bosId: cfg.bos ? tok.specials.bosId : null,
+      eosId: cfg.eos ? tok.specials.eosId : null,
+    });
+    this.writer = new ShardWriter(cfg.out, file.rel, cfg.shardRows);
+  }
+
+  async add(batch: Int32Array[]): Promise<void> {
+    for (const ids of batch) {
+      this.counters.tokens += ids.length;
+      for (const row of this.packer.push(ids)) await this.emit(row);
+    }
+  }
+
+  async finish(): Promise<ShardEntry[]> {
+    const last = this.packer.finish();
+    if (last !== null) await this.emit(last);
+    return this.writer.finish();
+  }
+
+  private async emit(row: PackedRow): Promise<void> {
+    const { inputIds, masked } = maskRow(row.tokens, row.eligible, this.spec, this.cfg.seed, this.sha256, this.rowIndex++);
+    await this.writer.add({ input_ids: inputIds, labels: row.tokens, position_ids: row.positions, masked });
+  }
+}
+
+/** The reading half of a unit: records → documents → batches handed to `submit`, with skips counted. */
+async function readUnit(
   file: InputFile,
   cfg: PrepareConfig,
-  tok: LoadedTokenizer,
-  encoder: Encoder,
   ctx: RunContext,
   counters: Counters,
-): Promise<{ input: InputEntry; shards: ShardEntry[] }> {
-  // The mask seed needs the file's hash before the first row, so hash in a pass of its own.
-  const sha256 = await sha256File(file.abs).catch((e: NodeJS.ErrnoException) => {
-    throw new InputError('unreadableFile', `cannot read: ${e.code ?? e.message}`, { file: file.rel });
-  });
-  const spec: MaskSpec = { strategy: cfg.mask, ratio: cfg.maskRatio, spanLength: cfg.spanLength, maskTokenId: tok.specials.maskTokenId };
-  const packer = new Packer(cfg.seqLen, tok.specialIds, {
-    bosId: cfg.bos ? tok.specials.bosId : null,
-    eosId: cfg.eos ? tok.specials.eosId : null,
-  });
-  const writer = new ShardWriter(cfg.out, file.rel, cfg.shardRows);
+  submit: (texts: string[]) => Promise<void>,
+): Promise<{ records: number; documents: number; skipped: Record<string, number> }> {
   const skipped: Record<string, number> = {};
   const skip = (reason: string) => {
     skipped[reason] = (skipped[reason] ?? 0) + 1;
   };
   let records = 0;
   let documents = 0;
-  let rowIndex = 0;
-
-  const emit = async (row: ReturnType<Packer['finish']>) => {
-    if (row === null) return;
-    const { inputIds, masked } = maskRow(row.tokens, row.eligible, spec, cfg.seed, sha256, rowIndex++);
-    await writer.add({ input_ids: inputIds, labels: row.tokens, position_ids: row.positions, masked });
-  };
-  const consume = async (batch: Int32Array[]) => {
-    for (const ids of batch) {
-      counters.tokens += ids.length;
-      for (const row of packer.push(ids)) await emit(row);
-    }
-  };
-
-  const inflight: Promise<Int32Array[]>[] = [];
-  const depth = Math.max(2, cfg.workers + 1);
   let texts: string[] = [];
   let chars = 0;
-  const submit = async () => {
+  const flush = async () => {
     if (texts.length === 0) return;
-    const p = encoder.encodeBatch(texts);
-    p.catch(() => {}); // awaited below in order; this only stops an early rejection from being "unhandled"
-    inflight.push(p);
+    const batch = texts;
     texts = [];
     chars = 0;
-    while (inflight.length >= depth) await consume(await inflight.shift()!);
+    await submit(batch);
+    ctx.progress.update(counters);
   };
 
   const excludeSets = new Set(cfg.excludeSets);
@@ -156,25 +217,15 @@ async function processUnit(
       counters.documents++;
       texts.push(doc.text);
       chars += doc.text.length;
-      if (chars >= BATCH_CHARS || texts.length >= BATCH_DOCS) {
-        await submit();
-        ctx.progress.update(counters);
-      }
+      if (chars >= BATCH_CHARS || texts.length >= BATCH_DOCS) await flush();
     }
   } catch (e) {
     // A broken file (truncated .zst, corrupt Parquet) under --on-error skip keeps what was read before it.
-    if (!(e instanceof InputError) || cfg.onError === 'fail') {
-      await Promise.allSettled(inflight);
-      throw e;
-    }
+    if (!(e instanceof InputError) || cfg.onError === 'fail') throw e;
     skip(e.reason);
   }
-  await submit();
-  while (inflight.length > 0) await consume(await inflight.shift()!);
-  await emit(packer.finish());
-  ctx.progress.update(counters);
-  const shards = await writer.finish();
-  return { input: { path: file.rel, sha256, records, documents, skipped: sortKeys(skipped) }, shards };
+  await flush();
+  return { records, documents, skipped: sortKeys(skipped) };
 }
 
 function buildManifest(cfg: PrepareConfig, tok: LoadedTokenizer, inputs: InputEntry[], shards: ShardEntry[]): Manifest {

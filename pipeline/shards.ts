@@ -55,10 +55,14 @@ export interface MaskedRow extends ShardRow {
   masked: number;
 }
 
-/** Collects one input's rows and writes a shard every `shardRows` rows. */
+/**
+ * Collects one input's rows and writes a shard every `shardRows` rows. One write may be in flight
+ * while the next shard fills, so an fsync does not stall tokenization.
+ */
 export class ShardWriter {
   private rows: MaskedRow[] = [];
   private readonly entries: ShardEntry[] = [];
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dir: string,
@@ -73,6 +77,7 @@ export class ShardWriter {
 
   async finish(): Promise<ShardEntry[]> {
     if (this.rows.length > 0) await this.flush();
+    await this.writing;
     return this.entries;
   }
 
@@ -81,7 +86,6 @@ export class ShardWriter {
     this.rows = [];
     const bytes = encodeShard(rows);
     const file = shardName(this.inputRel, this.entries.length);
-    await writeFileAtomic(this.dir, file, bytes);
     let tokens = 0;
     let maskedTokens = 0;
     for (const r of rows) {
@@ -89,6 +93,9 @@ export class ShardWriter {
       maskedTokens += r.masked;
     }
     this.entries.push({ file, input: this.inputRel, rows: rows.length, tokens, maskedTokens, sha256: sha256Hex(bytes) });
+    await this.writing;
+    this.writing = writeFileAtomic(this.dir, file, bytes);
+    this.writing.catch(() => {}); // surfaced by the next flush or by finish()
   }
 }
 
