@@ -24,5 +24,5 @@ export async function runDemo(opts: Record<string, unknown>, signal: AbortSignal
   const preview = await inspect(cfg.out, { row: 0, json: false, tokenizer: cfg.tokenizer });
   const rowText = preview.slice(preview.indexOf('\nrow 0') + 1);
   process.stdout.write(`\nfirst 600 characters of ${rowText.slice(0, 600)}…\n`);
-  process.stdout.write(`\nnext: meap inspect ${cfg.out} --row 1   |   meap verify ${cfg.out}\n`);
+  process.stdout.write(`\nnext: npx meap inspect ${cfg.out} --row 1   |   npx meap verify ${cfg.out}\n`);
 }
