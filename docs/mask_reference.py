@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference implementation of the MEAP masking spec (docs/masking.md), stdlib only.
+"""Reference implementation of the MEAP masking spec (the README's mask specification), stdlib only.
 
 It exists so that the TypeScript pipeline (pipeline/rng.ts, pipeline/mask.ts) can be checked
 against an independent reading of the spec, and so that anyone can recompute the masks of a

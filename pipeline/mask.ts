@@ -1,6 +1,6 @@
 /**
  * MEAP masking: which input positions of a packed row become [MASK]. Pure functions of
- * (eligible positions, spec, rng stream); docs/masking.md is the normative description and
+ * (eligible positions, spec, rng stream); the README's mask specification is the normative description and
  * docs/mask_reference.py must stay bit-for-bit equal to this file.
  */
 import { Rng } from './rng.ts';

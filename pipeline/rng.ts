@@ -1,6 +1,6 @@
 /**
  * Deterministic per-row randomness for masking. Everything here is specified bit for bit in
- * docs/masking.md so that another implementation (docs/mask_reference.py) reproduces every
+ * the README's mask specification so that another implementation (docs/mask_reference.py) reproduces every
  * mask; change nothing here without bumping the domain tag and the spec.
  */
 import { createHash } from 'node:crypto';

@@ -281,7 +281,7 @@ describe('maskRow', () => {
   });
 });
 
-describe('documented test vectors (docs/masking.md)', () => {
+describe('documented test vectors (README, mask specification)', () => {
   const docRow = rowOf([10, 10]);
   const vectors: Array<[string, Uint8Array, MaskSpec, number, number, number[]]> = [
     ['random', docRow, random(0.3), 42, 0, [2, 5, 15, 17, 18, 19]],
