@@ -174,13 +174,5 @@ export async function* readJsonArray(file: InputFile, opts: ReadOptions = {}): A
 }
 
 function concat(pieces: Uint8Array[], len: number, tail: Uint8Array): Uint8Array {
-  if (len === 0) return tail;
-  const out = new Uint8Array(len + tail.length);
-  let o = 0;
-  for (const p of pieces) {
-    out.set(p, o);
-    o += p.length;
-  }
-  out.set(tail, o);
-  return out;
+  return len === 0 ? tail : Buffer.concat([...pieces, tail], len + tail.length);
 }

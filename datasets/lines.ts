@@ -51,13 +51,7 @@ export async function* splitLines(
 
   const join = (tail: Uint8Array): Uint8Array => {
     if (pendingLen === 0) return tail;
-    const out = new Uint8Array(pendingLen + tail.length);
-    let o = 0;
-    for (const p of pending) {
-      out.set(p, o);
-      o += p.length;
-    }
-    out.set(tail, o);
+    const out = Buffer.concat([...pending, tail], pendingLen + tail.length);
     pending = [];
     pendingLen = 0;
     return out;
