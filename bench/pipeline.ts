@@ -51,12 +51,17 @@ try {
   const single = runChild('tokenizer-alone.ts', [corpus, tokenizer], { RAYON_NUM_THREADS: '1' });
   console.log(JSON.stringify({ bench: 'tokenizer-native-1-thread', ...common, ...single }));
 
-  const workerCounts = [...new Set([1, os.availableParallelism()])];
-  for (const workers of workerCounts) {
-    const out = path.join(tmp, `out-${workers}`);
-    const r = runChild('prepare-once.ts', [corpus, out, tokenizer, String(workers)]);
+  const cores = os.availableParallelism();
+  const runs = [
+    { workers: 1, mask: 'random' },
+    { workers: cores, mask: 'random' },
+    { workers: cores, mask: 'span' },
+  ].filter((r, i, all) => all.findIndex((o) => o.workers === r.workers && o.mask === r.mask) === i);
+  for (const { workers, mask } of runs) {
+    const out = path.join(tmp, `out-${workers}-${mask}`);
+    const r = runChild('prepare-once.ts', [corpus, out, tokenizer, String(workers), mask]);
     const speedup = +((r.tokensPerSec as number) / (single.tokensPerSec as number)).toFixed(2);
-    console.log(JSON.stringify({ bench: 'pipeline', engine: 'native', workers, mask: 'random', ...common, ...r, speedupVsTokenizer1Thread: speedup }));
+    console.log(JSON.stringify({ bench: 'pipeline', engine: 'native', workers, mask, ...common, ...r, speedupVsTokenizer1Thread: speedup }));
     fs.rmSync(out, { recursive: true, force: true });
   }
 } finally {

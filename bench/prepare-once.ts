@@ -3,8 +3,8 @@ import { PrepareConfigSchema } from '../schemas/config.ts';
 import { createProgress } from '../pipeline/progress.ts';
 import { prepare } from '../pipeline/run.ts';
 
-const [input, out, tokenizer, workers] = process.argv.slice(2);
-const cfg = PrepareConfigSchema.parse({ inputs: [input], out, tokenizer, workers: Number(workers), progress: 'none', overwrite: true });
+const [input, out, tokenizer, workers, mask = 'random'] = process.argv.slice(2);
+const cfg = PrepareConfigSchema.parse({ inputs: [input], out, tokenizer, workers: Number(workers), mask, progress: 'none', overwrite: true });
 const t0 = performance.now();
 const m = await prepare(cfg, { progress: createProgress('none'), signal: new AbortController().signal });
 const seconds = (performance.now() - t0) / 1000;

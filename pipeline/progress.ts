@@ -12,7 +12,7 @@ export interface Counters {
 
 export interface Progress {
   start(totalBytes: number, files: number): void;
-  fileDone(rel: string): void;
+  fileDone(): void;
   update(c: Counters): void;
   stop(): void;
 }
@@ -69,9 +69,8 @@ function logProgress(stream: NodeJS.WriteStream, everyMs = 10_000): Progress {
       total = Math.max(1, totalBytes);
       files = n;
     },
-    fileDone(rel) {
+    fileDone() {
       filesDone++;
-      stream.write(`meap: finished ${rel} (${filesDone}/${files})\n`);
     },
     update(c) {
       const now = performance.now();
@@ -81,7 +80,7 @@ function logProgress(stream: NodeJS.WriteStream, everyMs = 10_000): Progress {
       const elapsed = (now - startedAt) / 1000;
       const eta = done > 0 ? Math.round((elapsed * (1 - done)) / done) : NaN;
       stream.write(
-        `meap: ${(100 * done).toFixed(1)}% of input bytes, ${c.documents} docs, ${rate(c.tokens, startedAt)} tok/s, ETA ${Number.isFinite(eta) ? `${eta}s` : '?'}\n`,
+        `meap: ${(100 * done).toFixed(1)}% of input bytes, files ${filesDone}/${files}, ${c.documents} docs, ${rate(c.tokens, startedAt)} tok/s, ETA ${Number.isFinite(eta) ? `${eta}s` : '?'}\n`,
       );
     },
     stop() {},

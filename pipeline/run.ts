@@ -49,7 +49,7 @@ export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<Mani
       const finishUnit = async () => {
         shards.push(...(await unit.finish()));
         inputs.push({ path: file.rel, sha256, ...read });
-        ctx.progress.fileDone(file.rel);
+        ctx.progress.fileDone();
       };
       await queue.push(Promise.resolve(), finishUnit, 0);
     }
