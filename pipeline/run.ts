@@ -19,7 +19,7 @@ import { rememberTokenizer } from './tokenizer-cache.ts';
 import { createEncoder, loadTokenizer, type Encoder, type LoadedTokenizer } from './tokenize.ts';
 
 /** A batch closes at whichever comes first; big enough to keep rayon busy, small enough to bound memory. */
-const BATCH_CHARS = 1 << 20;
+const BATCH_CHARS = 1 << 19;
 const BATCH_DOCS = 1024;
 
 export interface RunContext {
@@ -37,7 +37,7 @@ export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<Mani
   ctx.progress.start(files.reduce((s, f) => s + f.size, 0), files.length);
   const inputs: InputEntry[] = [];
   const shards: ShardEntry[] = [];
-  const queue = new OrderedQueue(Math.max(2, cfg.workers + 1));
+  const queue = new OrderedQueue(2 * cfg.workers + 1);
   try {
     for (const file of files) {
       // The mask seed needs the file's hash before its first row, so hash in a pass of its own.

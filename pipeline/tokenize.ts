@@ -502,7 +502,8 @@ async function createNativeEncoder(tok: LoadedTokenizer, workers: number): Promi
     async encodeBatch(texts) {
       if (texts.length === 0) return [];
       rayonStarted = true;
-      const encodings = await native.encodeBatch(texts.map(wellFormed), { addSpecialTokens: false });
+      // No wellFormed() here: N-API's UTF-8 conversion already turns lone surrogates into U+FFFD.
+      const encodings = await native.encodeBatch(texts, { addSpecialTokens: false });
       return encodings.map((e) => Int32Array.from(e.getIds()));
     },
     async close() {},
