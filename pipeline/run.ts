@@ -28,7 +28,10 @@ export interface RunContext {
 }
 
 export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<Manifest> {
-  const { files } = await resolveInputs(cfg.inputs, { format: cfg.format });
+  // A rerun with --overwrite must not read the previous run's manifest.json as an input.
+  const outDir = path.resolve(cfg.out) + path.sep;
+  const files = (await resolveInputs(cfg.inputs, { format: cfg.format })).files.filter((f) => !f.abs.startsWith(outDir));
+  if (files.length === 0) throw new MeapError('usage', 'every input is inside the output directory', { file: cfg.out }, 'write the output elsewhere');
   const tok = await loadTokenizer(cfg.tokenizer, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });
   await prepareOutDir(cfg.out, cfg.overwrite);
   await rememberTokenizer(cfg.tokenizer, tok.sha256);

@@ -46,6 +46,10 @@ export async function verify(dir: string): Promise<VerifyReport> {
     }
   }
   checkTotals(manifest, bad);
+  const listed = new Set([MANIFEST, ...manifest.shards.map((s) => s.file)]);
+  for (const name of await fs.readdir(dir)) {
+    if (!listed.has(name)) bad(name, 'is not listed in the manifest (left over from another run?)');
+  }
 
   const ok = problems.length === 0;
   const text = ok

@@ -265,9 +265,21 @@ describe('meap verify', () => {
     fs.rmSync(c);
     m.shards[3].rows += 1;
     fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(m));
+    fs.writeFileSync(path.join(out, 'stray.arrow'), 'left over');
     const r = meap(['verify', out]);
     expect(r.code).toBe(1);
     for (const s of m.shards.slice(0, 4)) expect(r.stdout).toContain(s.file);
+    expect(r.stdout).toContain('stray.arrow');
+  });
+
+  it('reruns with --overwrite even when the output directory sits among the inputs', () => {
+    const dir = tempDir();
+    fs.copyFileSync(slimpajama('chunk_0.jsonl'), path.join(dir, 'a.jsonl'));
+    const args = ['prepare', dir, '--out', path.join(dir, 'out'), '--tokenizer', gpt2, '--progress', 'none', '--limit', '3'];
+    expect(meap(args).code).toBe(0);
+    const again = meap([...args, '--overwrite']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('1 files');
   });
 
   it('exits 0 on the demo output', () => {
