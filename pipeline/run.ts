@@ -7,25 +7,13 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { PrepareConfig } from '../schemas/config.ts';
 import type { InputEntry, Manifest, ShardEntry } from '../schemas/manifest.ts';
-import { resolveInputs, type InputFile } from '../datasets/inputs.ts';
-import { readRecords } from '../datasets/records.ts';
-import { toDocument } from '../datasets/slimpajama.ts';
+import { resolveInputs } from '../datasets/inputs.ts';
 import { InputError, MeapError } from './errors.ts';
-import { maskRow, type MaskSpec } from './mask.ts';
-import { Packer, type PackedRow } from './pack.ts';
-import type { Progress } from './progress.ts';
-import { MANIFEST, ShardWriter, WORK_DIR, serializeManifest, sha256File, writeFileAtomic } from './shards.ts';
+import { OrderedQueue } from './ordered-queue.ts';
+import { MANIFEST, WORK_DIR, serializeManifest, sha256File, writeFileAtomic } from './shards.ts';
 import { rememberTokenizer } from './tokenizer-cache.ts';
-import { createEncoder, loadTokenizer, type Encoder, type LoadedTokenizer } from './tokenize.ts';
-
-/** A batch closes at whichever comes first; big enough to keep rayon busy, small enough to bound memory. */
-const BATCH_CHARS = 1 << 19;
-const BATCH_DOCS = 1024;
-
-export interface RunContext {
-  progress: Progress;
-  signal: AbortSignal;
-}
+import { createEncoder, loadTokenizer, type LoadedTokenizer } from './tokenize.ts';
+import { UnitOutput, readUnit, sortKeys, type RunContext } from './unit.ts';
 
 export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<Manifest> {
   // A rerun with --overwrite must not read the previous run's manifest.json as an input.
@@ -93,144 +81,6 @@ async function prepareOutDir(out: string, overwrite: boolean): Promise<void> {
   await fs.mkdir(out, { recursive: true });
 }
 
-interface Counters {
-  documents: number;
-  tokens: number;
-  bytesRead: number;
-}
-
-/**
- * Tokenizer batches in flight, consumed strictly in submission order. The queue runs across input
- * files, so the next file is read while the last batches of the previous one are still tokenizing.
- */
-class OrderedQueue {
-  private items: { pending: Promise<unknown>; apply: (value: never) => Promise<void>; weight: number }[] = [];
-  private weight = 0;
-
-  constructor(private readonly depth: number) {}
-
-  async push<T>(pending: Promise<T>, apply: (value: T) => Promise<void>, weight = 1): Promise<void> {
-    pending.catch(() => {}); // awaited in order by shift(); this only keeps an early rejection from counting as unhandled
-    this.items.push({ pending, apply: apply as (value: never) => Promise<void>, weight });
-    this.weight += weight;
-    while (this.weight >= this.depth) await this.shift();
-  }
-
-  async drain(): Promise<void> {
-    while (this.items.length > 0) await this.shift();
-  }
-
-  /** After a failure: let work in flight settle so nothing runs on after the error is reported. */
-  async abandon(): Promise<void> {
-    await Promise.allSettled(this.items.map((i) => i.pending));
-    this.items = [];
-  }
-
-  private async shift(): Promise<void> {
-    const item = this.items.shift()!;
-    this.weight -= item.weight;
-    await item.apply((await item.pending) as never);
-  }
-}
-
-/** The consuming half of a unit: packs, masks and writes its tokenized documents in order. */
-class UnitOutput {
-  private readonly packer: Packer;
-  private readonly writer: ShardWriter;
-  private readonly spec: MaskSpec;
-  private rowIndex = 0;
-
-  constructor(
-    private readonly cfg: PrepareConfig,
-    tok: LoadedTokenizer,
-    file: InputFile,
-    private readonly sha256: string,
-    private readonly counters: Counters,
-  ) {
-    this.spec = { strategy: cfg.mask, ratio: cfg.maskRatio, spanLength: cfg.spanLength, maskTokenId: tok.specials.maskTokenId };
-    this.packer = new Packer(cfg.seqLen, tok.specialIds, {
-      bosId: cfg.bos ? tok.specials.bosId : null,
-      eosId: cfg.eos ? tok.specials.eosId : null,
-    });
-    this.writer = new ShardWriter(cfg.out, file.rel, cfg.shardRows);
-  }
-
-  async add(batch: Int32Array[]): Promise<void> {
-    for (const ids of batch) {
-      this.counters.tokens += ids.length;
-      for (const row of this.packer.push(ids)) await this.emit(row);
-    }
-  }
-
-  async finish(): Promise<ShardEntry[]> {
-    const last = this.packer.finish();
-    if (last !== null) await this.emit(last);
-    return this.writer.finish();
-  }
-
-  private async emit(row: PackedRow): Promise<void> {
-    const { inputIds, masked } = maskRow(row.tokens, row.eligible, this.spec, this.cfg.seed, this.sha256, this.rowIndex++);
-    await this.writer.add({ input_ids: inputIds, labels: row.tokens, position_ids: row.positions, masked });
-  }
-}
-
-/** The reading half of a unit: records → documents → batches handed to `submit`, with skips counted. */
-async function readUnit(
-  file: InputFile,
-  cfg: PrepareConfig,
-  ctx: RunContext,
-  counters: Counters,
-  submit: (texts: string[]) => Promise<void>,
-): Promise<{ records: number; documents: number; skipped: Record<string, number> }> {
-  const skipped: Record<string, number> = {};
-  const skip = (reason: string) => {
-    skipped[reason] = (skipped[reason] ?? 0) + 1;
-  };
-  let records = 0;
-  let documents = 0;
-  let texts: string[] = [];
-  let chars = 0;
-  const flush = async () => {
-    if (texts.length === 0) return;
-    const batch = texts;
-    texts = [];
-    chars = 0;
-    await submit(batch);
-    ctx.progress.update(counters);
-  };
-
-  const excludeSets = new Set(cfg.excludeSets);
-  try {
-    for await (const item of readRecords(file, { limit: cfg.limit, onBytes: (n) => (counters.bytesRead += n) })) {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
-      records++;
-      if (item.kind === 'error') {
-        if (cfg.onError === 'fail') throw item.error;
-        skip(item.error.reason);
-        continue;
-      }
-      const doc = toDocument(item.value, item.where, { textField: cfg.textField, excludeSets });
-      if (doc.kind === 'skip') {
-        const reason = doc.error.reason;
-        if (cfg.onError === 'fail' && reason !== 'emptyText' && reason !== 'excludedSet') throw doc.error;
-        skip(reason);
-        continue;
-      }
-      documents++;
-      counters.documents++;
-      texts.push(doc.text);
-      chars += doc.text.length;
-      if (chars >= BATCH_CHARS || texts.length >= BATCH_DOCS) await flush();
-    }
-  } catch (e) {
-    // A broken file (truncated .zst, corrupt Parquet) under --on-error skip keeps what was read before it.
-    if (!(e instanceof InputError) || cfg.onError === 'fail') throw e;
-    skip(e.reason);
-  }
-  await flush();
-  return { records, documents, skipped: sortKeys(skipped) };
-}
-
 function buildManifest(cfg: PrepareConfig, tok: LoadedTokenizer, inputs: InputEntry[], shards: ShardEntry[]): Manifest {
   const skipped: Record<string, number> = {};
   for (const input of inputs) {
@@ -264,4 +114,3 @@ function buildManifest(cfg: PrepareConfig, tok: LoadedTokenizer, inputs: InputEn
   };
 }
 
-const sortKeys = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
