@@ -7,7 +7,7 @@ shard without Node. Clarity beats speed here.
 
 Usage: a JSON job, or a JSON list of jobs, on stdin:
   {"seed": 0, "fileSha256": "<64 hex>", "rowIndex": 0, "eligible": [0, 1, 1, ...],
-   "strategy": "random" | "span" | "none", "ratio": 0.15, "spanLength": 5}
+   "strategy": "random" | "span" | "none" | "sft-duplicate", "ratio": 0.15, "spanLength": 5}
 prints the masked positions (ascending) as JSON: one list, or a list of lists.
 """
 import hashlib
@@ -90,9 +90,9 @@ def choose_sorted(s, k, rng):
     return sorted(a[:k])
 
 
-def random_positions(eligible, ratio, rng):
+def random_positions(eligible, ratio, rng, at_least=0):
     lst = [i for i, e in enumerate(eligible) if e]
-    k = math.floor(ratio * len(lst))
+    k = min(len(lst), max(at_least, math.floor(ratio * len(lst))))
     return [lst[c] for c in choose_sorted(len(lst), k, rng)]
 
 
@@ -184,6 +184,8 @@ def mask_positions(eligible, strategy, ratio, span_length, rng):
         return []
     if strategy == "random":
         return random_positions(eligible, ratio, rng)
+    if strategy == "sft-duplicate":
+        return random_positions(eligible, ratio, rng, 1)
     if strategy == "span":
         assert isinstance(span_length, int) and span_length >= 1
         return span_positions(eligible, ratio, span_length, rng)

@@ -46,7 +46,7 @@ function addPipelineOptions(cmd: Command): Command {
     )
     .option('--seq-len <n>', 'tokens per packed row', int('--seq-len', 2), 4096)
     .addOption(new Option('--mask <strategy>', 'masking strategy').choices(['random', 'span', 'none']).default('random'))
-    .option('--mask-ratio <r>', 'fraction of eligible positions to mask', ratio, 0.15)
+    .option('--mask-ratio <r>', 'fraction of eligible positions (pretrain) or answer tokens (sft) to mask (default: 0.15 pretrain, 0.10 sft)', ratio)
     .option('--span-length <n>', "span length for --mask span; 50 is the paper's other ablation (default: 5 with --mask span)", int('--span-length', 1))
     .option('--seed <int>', 'global mask seed', int('--seed'), 0)
     .option('--shard-rows <n>', 'rows per Arrow shard at most', int('--shard-rows', 1), 1024)
@@ -69,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       .argument('<inputs...>', 'input files, directories or globs (.jsonl, .jsonl.zst, .json, .parquet)')
       .requiredOption('-o, --out <dir>', 'output directory')
       .requiredOption('-t, --tokenizer <path>', 'Hugging Face tokenizer.json (config files beside it are read too)')
+      .addOption(new Option('--mode <mode>', 'pretrain: packed documents; sft: Alpaca/ShareGPT examples, MEAP duplicate-and-mask').choices(['pretrain', 'sft']).default('pretrain'))
       .addOption(new Option('--format <format>', 'input format (default: by file extension)').choices(FORMATS))
       .option('--text-field <name>', 'record field that holds the document text', 'text')
       .option('--exclude-set <name>', 'skip records whose meta.redpajama_set_name is NAME (repeatable)', collect, [])
@@ -79,7 +80,11 @@ export async function main(argv: string[]): Promise<number> {
       .option('--eos-id <id>', 'override the EOS id (default: from the tokenizer)', int('--eos-id'))
       .option('--mask-token-id <id>', "override the [MASK] id (default: the tokenizer's [MASK]/<mask>, else the vocab size)", int('--mask-token-id'))
       .addOption(new Option('--on-error <mode>', 'bad records: fail (exit 2) or skip and count them').choices(['fail', 'skip']).default('fail'))
-      .option('--overwrite', 'replace existing meap output in --out', false),
+      .option('--overwrite', 'replace existing meap output in --out', false)
+      .option('--template <name|file>', 'sft prompt template: alpaca, llama3, or a FILE.json', 'alpaca')
+      .option('--min-answer-tokens <n>', 'sft: duplicate and mask examples whose answer has more tokens than this', int('--min-answer-tokens'), 50)
+      .addOption(new Option('--sft-layout <layout>', 'sft: original and masked copy in one row (concat, as the paper) or two rows (separate, as its code)').choices(['concat', 'separate']).default('concat'))
+      .option('--pack', 'sft: pack examples greedily into --seq-len rows (position_ids restart per example)', false),
   ).action(async (inputs: string[], opts: Record<string, unknown>) => {
     const { excludeSet, ...rest } = opts;
     const cfg = parseConfig({ ...rest, excludeSets: excludeSet, inputs } as PrepareConfigInput);

@@ -28,27 +28,78 @@ export async function inspect(dir: string, opts: InspectOptions): Promise<string
     throw new MeapError('integrity', 'shard path is absolute or leaves the directory', { file: entry.file });
   }
   const shard = decodeShard(await fs.readFile(path.join(dir, entry.file)));
-  const row = (col: 'input_ids' | 'labels' | 'position_ids') => {
-    const c = shard.columns[col];
-    return Array.from(c.values.subarray(c.offsets[local], c.offsets[local + 1]));
+  const rowAt = (r: number) => {
+    const col = (c: 'input_ids' | 'labels' | 'position_ids') => Array.from(shard.columns[c].values.subarray(shard.columns[c].offsets[r], shard.columns[c].offsets[r + 1]));
+    return { inputIds: col('input_ids'), labels: col('labels'), positionIds: col('position_ids') };
   };
-  const inputIds = row('input_ids');
-  const labels = row('labels');
-  const positionIds = row('position_ids');
-  const masked = inputIds.flatMap((id, i) => (id !== labels[i] ? [i] : []));
+  const { inputIds, labels, positionIds } = rowAt(local);
+  const maskId = m.tokenizer.maskTokenId;
+  const masked = inputIds.flatMap((id, i) => (id === maskId ? [i] : []));
+  // The token each position stands for: [MASK] positions keep their original in `labels`.
+  const tokens = inputIds.map((id, i) => (id === maskId ? labels[i] : id));
+  const segments =
+    m.mode === 'sft'
+      ? sftSegments({ inputIds, labels, positionIds }, maskId, local > 0 ? rowAt(local - 1) : null)
+      : [{ name: '', from: 0, to: tokens.length }];
   const decoder = await openDecoder(m.tokenizer.sha256, opts.tokenizer);
-  const text = decoder ? render(decoder, labels, masked) : null;
+  const text = decoder
+    ? segments.map((g) => (g.name ? `[${g.name}] ` : '') + render(decoder, tokens, masked, g.from, g.to)).join(m.mode === 'sft' ? '\n' : '')
+    : null;
 
   if (opts.json) {
-    const out = { manifest: m, row: { index: opts.row, shard: entry.file, rowInShard: local, input_ids: inputIds, labels, position_ids: positionIds, masked, text } };
-    return `${JSON.stringify(out)}\n`;
+    const row = { index: opts.row, shard: entry.file, rowInShard: local, input_ids: inputIds, labels, position_ids: positionIds, masked, segments, text };
+    return `${JSON.stringify({ manifest: m, row })}\n`;
   }
+  const starts = positionIds.filter((p) => p === 0).length;
   return [
     summarize(m, dir),
-    `row ${opts.row} (${entry.file}, row ${local}): ${inputIds.length} tokens, ${masked.length} masked, ${positionIds.filter((p) => p === 0).length} document starts`,
+    `row ${opts.row} (${entry.file}, row ${local}): ${inputIds.length} tokens, ${masked.length} masked, ${starts} ${m.mode === 'sft' ? 'sequences' : 'segments (position_ids restarts)'}`,
     text ?? '(no tokenizer with this sha256 is cached here; pass --tokenizer PATH to decode the text)',
     '',
   ].join('\n');
+}
+
+interface Segment {
+  name: string;
+  from: number;
+  to: number;
+}
+
+const IGNORE = -100;
+
+/**
+ * An SFT row's parts, read from its labels: each sequence (position_ids restart) is an original
+ * (prompt at -100, then answer and EOS as labels), optionally followed by its masked copy (concat),
+ * or a copy alone (separate layout), whose prompt length is its original's, found just before it.
+ */
+export function sftSegments(row: { inputIds: number[]; labels: number[]; positionIds: number[] }, maskId: number, previousRow: typeof row | null): Segment[] {
+  const out: Segment[] = [];
+  const { inputIds, labels, positionIds } = row;
+  let promptLen: number | null = null;
+  if (previousRow !== null) promptLen = lastPromptLength(previousRow, maskId);
+  const starts = positionIds.flatMap((p, i) => (p === 0 ? [i] : []));
+  starts.forEach((a, k) => {
+    const b = k + 1 < starts.length ? starts[k + 1] : inputIds.length;
+    let f = a;
+    while (f < b && labels[f] === IGNORE) f++;
+    if (f < b && inputIds[f] === maskId) {
+      if (promptLen === null) out.push({ name: 'COPY', from: a, to: b });
+      else out.push({ name: 'COPY PROMPT', from: a, to: a + promptLen }, { name: 'COPY ANSWER', from: a + promptLen, to: b });
+      return;
+    }
+    let o = f;
+    while (o < b && labels[o] !== IGNORE) o++;
+    promptLen = f - a;
+    out.push({ name: 'PROMPT', from: a, to: f }, { name: 'ANSWER', from: f, to: o });
+    if (o < b) out.push({ name: 'COPY PROMPT', from: o, to: o + promptLen }, { name: 'COPY ANSWER', from: o + promptLen, to: b });
+  });
+  return out.filter((g) => g.to > g.from);
+}
+
+function lastPromptLength(row: { inputIds: number[]; labels: number[]; positionIds: number[] }, maskId: number): number | null {
+  let len: number | null = null;
+  for (const g of sftSegments(row, maskId, null)) if (g.name === 'PROMPT') len = g.to - g.from;
+  return len;
 }
 
 async function openDecoder(sha256: string, given?: string): Promise<Decoder | null> {
@@ -66,19 +117,19 @@ async function openDecoder(sha256: string, given?: string): Promise<Decoder | nu
  * after the token before it and that token's text cut off again, because decoders such as
  * SentencePiece's drop a run's leading space when it starts a sequence.
  */
-function render(decoder: Decoder, labels: number[], masked: number[]): string {
-  const piece = (from: number, to: number) => {
-    const ids = labels.slice(from, to);
-    if (from === 0) return decoder.decode(ids);
-    const before = decoder.decode([labels[from - 1]]);
-    const both = decoder.decode([labels[from - 1], ...ids]);
+function render(decoder: Decoder, tokens: number[], masked: number[], from: number, to: number): string {
+  const piece = (a: number, b: number) => {
+    const ids = tokens.slice(a, b);
+    if (a === 0) return decoder.decode(ids);
+    const before = decoder.decode([tokens[a - 1]]);
+    const both = decoder.decode([tokens[a - 1], ...ids]);
     return both.startsWith(before) ? both.slice(before.length) : decoder.decode(ids);
   };
   let out = '';
-  let start = 0;
-  for (const pos of [...masked, labels.length]) {
+  let start = from;
+  for (const pos of [...masked.filter((p) => p >= from && p < to), to]) {
     if (pos > start) out += piece(start, pos);
-    if (pos < labels.length) out += `[MASK:${piece(pos, pos + 1)}]`;
+    if (pos < to) out += `[MASK:${piece(pos, pos + 1)}]`;
     start = pos + 1;
   }
   return out;

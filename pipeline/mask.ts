@@ -7,7 +7,7 @@ import { Rng } from './rng.ts';
 
 export { Rng } from './rng.ts';
 
-export type MaskStrategy = 'random' | 'span' | 'none';
+export type MaskStrategy = 'random' | 'span' | 'none' | 'sft-duplicate';
 
 export interface MaskSpec {
   strategy: MaskStrategy;
@@ -35,7 +35,7 @@ function checkSpec(spec: MaskSpec): void {
     if (L === null || !Number.isSafeInteger(L) || L < 1) {
       throw new RangeError(`span masking needs an integer spanLength >= 1, got ${L}`);
     }
-  } else if (spec.strategy !== 'random' && spec.strategy !== 'none') {
+  } else if (spec.strategy !== 'random' && spec.strategy !== 'none' && spec.strategy !== 'sft-duplicate') {
     throw new RangeError(`unknown mask strategy ${JSON.stringify(spec.strategy)}`);
   }
 }
@@ -48,6 +48,8 @@ export function maskPositions(eligible: Uint8Array, spec: MaskSpec, rng: Rng): I
       return EMPTY;
     case 'random':
       return randomPositions(eligible, spec.ratio, rng);
+    case 'sft-duplicate':
+      return randomPositions(eligible, spec.ratio, rng, 1);
     case 'span':
       return spanPositions(eligible, spec.ratio, spec.spanLength as number, rng);
   }
@@ -112,11 +114,12 @@ function identity(s: number): Int32Array {
   return a;
 }
 
-function randomPositions(eligible: Uint8Array, ratio: number, rng: Rng): Int32Array {
+/** `atLeast` 1 is the SFT rule: a duplicated answer always gets at least one [MASK]. */
+function randomPositions(eligible: Uint8Array, ratio: number, rng: Rng, atLeast = 0): Int32Array {
   let e = 0;
   for (let i = 0; i < eligible.length; i++) if (eligible[i] !== 0) e++;
   // The one float operation of the spec: an IEEE-754 double product, then floor.
-  const k = Math.floor(ratio * e);
+  const k = Math.min(e, Math.max(atLeast, Math.floor(ratio * e)));
   if (k === 0) return EMPTY;
   // Fisher–Yates directly on the ascending eligible positions: the same draws and result as
   // chooseSorted(e, k) mapped through the list, without the index indirection.

@@ -5,13 +5,14 @@
 import cliProgress from 'cli-progress';
 
 export interface Counters {
-  documents: number;
+  /** Documents or examples, as `start` names them. */
+  items: number;
   tokens: number;
   bytesRead: number;
 }
 
 export interface Progress {
-  start(totalBytes: number, files: number): void;
+  start(totalBytes: number, files: number, noun: string): void;
   fileDone(): void;
   update(c: Counters): void;
   stop(): void;
@@ -31,7 +32,7 @@ function barProgress(stream: NodeJS.WriteStream): Progress {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: '{bar} {percentage}% | {documents} docs | {tps} tok/s | files {filesDone}/{files} | ETA {eta_formatted}',
+      format: '{bar} {percentage}% | {items} {noun} | {tps} tok/s | files {filesDone}/{files} | ETA {eta_formatted}',
       hideCursor: true,
       etaBuffer: 50,
       fps: 5,
@@ -41,15 +42,15 @@ function barProgress(stream: NodeJS.WriteStream): Progress {
   let startedAt = 0;
   let filesDone = 0;
   return {
-    start(totalBytes, files) {
+    start(totalBytes, files, noun) {
       startedAt = performance.now();
-      bar.start(Math.max(1, totalBytes), 0, { documents: 0, tps: 0, files, filesDone });
+      bar.start(Math.max(1, totalBytes), 0, { items: 0, noun, tps: 0, files, filesDone });
     },
     fileDone() {
       bar.update({ filesDone: ++filesDone });
     },
     update(c) {
-      bar.update(c.bytesRead, { documents: c.documents, tps: rate(c.tokens, startedAt) });
+      bar.update(c.bytesRead, { items: c.items, tps: rate(c.tokens, startedAt) });
     },
     stop() {
       bar.stop();
@@ -63,11 +64,13 @@ function logProgress(stream: NodeJS.WriteStream, everyMs = 10_000): Progress {
   let total = 1;
   let files = 0;
   let filesDone = 0;
+  let what = '';
   return {
-    start(totalBytes, n) {
+    start(totalBytes, n, noun) {
       startedAt = lastAt = performance.now();
       total = Math.max(1, totalBytes);
       files = n;
+      what = noun;
     },
     fileDone() {
       filesDone++;
@@ -80,7 +83,7 @@ function logProgress(stream: NodeJS.WriteStream, everyMs = 10_000): Progress {
       const elapsed = (now - startedAt) / 1000;
       const eta = done > 0 ? Math.round((elapsed * (1 - done)) / done) : NaN;
       stream.write(
-        `meap: ${(100 * done).toFixed(1)}% of input bytes, files ${filesDone}/${files}, ${c.documents} docs, ${rate(c.tokens, startedAt)} tok/s, ETA ${Number.isFinite(eta) ? `${eta}s` : '?'}\n`,
+        `meap: ${(100 * done).toFixed(1)}% of input bytes, files ${filesDone}/${files}, ${c.items} ${what}, ${rate(c.tokens, startedAt)} tok/s, ETA ${Number.isFinite(eta) ? `${eta}s` : '?'}\n`,
       );
     },
     stop() {},

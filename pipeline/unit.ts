@@ -1,123 +1,101 @@
 /**
- * One input file, the unit of work, in two halves: reading turns records into batches of document
- * texts; the output half packs, masks and writes their token ids in document order. Both halves
- * depend only on the file's bytes, the tokenizer and the config.
+ * One input file, the unit of work, in two halves. Reading turns records into items (documents,
+ * or SFT examples) and batches their texts for the tokenizer; a mode's sink packs, masks and
+ * writes the items' token ids in input order. Both halves depend only on the file's bytes, the
+ * tokenizer and the config.
  */
 import type { PrepareConfig } from '../schemas/config.ts';
 import type { ShardEntry } from '../schemas/manifest.ts';
 import type { InputFile } from '../datasets/inputs.ts';
 import { readRecords } from '../datasets/records.ts';
-import { toDocument } from '../datasets/slimpajama.ts';
-import { InputError } from './errors.ts';
-import { maskRow, type MaskSpec } from './mask.ts';
-import { Packer, type PackedRow } from './pack.ts';
-import type { Progress } from './progress.ts';
-import { ShardWriter } from './shards.ts';
-import type { LoadedTokenizer } from './tokenize.ts';
+import { InputError, type Location } from './errors.ts';
+import type { Counters, Progress } from './progress.ts';
+
+export type { Counters };
 
 /** A batch closes at whichever comes first; big enough to keep rayon busy, small enough to bound memory. */
 const BATCH_CHARS = 1 << 19;
-const BATCH_DOCS = 1024;
+const BATCH_TEXTS = 1024;
 
 export interface RunContext {
   progress: Progress;
   signal: AbortSignal;
 }
 
-export interface Counters {
-  documents: number;
-  tokens: number;
-  bytesRead: number;
+export interface Tokenizable<Item> {
+  item: Item;
+  /** Plain texts to tokenize for this item; the sink gets their ids in the same order. */
+  texts: string[];
 }
 
-/** The consuming half of a unit: packs, masks and writes its tokenized documents in order. */
-export class UnitOutput {
-  private readonly packer: Packer;
-  private readonly writer: ShardWriter;
-  private readonly spec: MaskSpec;
-  private rowIndex = 0;
+/** What a record becomes: items, plus skips that are never errors (empty text, excluded set); or a bad record. */
+export type Mapped<Item> = { kind: 'items'; items: Tokenizable<Item>[]; counted?: string[] } | { kind: 'bad'; error: InputError };
 
-  constructor(
-    private readonly cfg: PrepareConfig,
-    tok: LoadedTokenizer,
-    file: InputFile,
-    private readonly sha256: string,
-    private readonly counters: Counters,
-  ) {
-    this.spec = { strategy: cfg.mask, ratio: cfg.maskRatio, spanLength: cfg.spanLength, maskTokenId: tok.specials.maskTokenId };
-    this.packer = new Packer(cfg.seqLen, tok.specialIds, {
-      bosId: cfg.bos ? tok.specials.bosId : null,
-      eosId: cfg.eos ? tok.specials.eosId : null,
-    });
-    this.writer = new ShardWriter(cfg.out, file.rel, cfg.shardRows);
-  }
-
-  async add(batch: Int32Array[]): Promise<void> {
-    for (const ids of batch) {
-      this.counters.tokens += ids.length;
-      for (const row of this.packer.push(ids)) await this.emit(row);
-    }
-  }
-
-  async finish(): Promise<ShardEntry[]> {
-    const last = this.packer.finish();
-    if (last !== null) await this.emit(last);
-    return this.writer.finish();
-  }
-
-  private async emit(row: PackedRow): Promise<void> {
-    const { inputIds, masked } = maskRow(row.tokens, row.eligible, this.spec, this.cfg.seed, this.sha256, this.rowIndex++);
-    await this.writer.add({ input_ids: inputIds, labels: row.tokens, position_ids: row.positions, masked });
-  }
+export interface Mode<Item> {
+  map(value: unknown, where: Location): Mapped<Item>;
+  /** A sink for one input file; `sha256` seeds its masks. */
+  sink(file: InputFile, sha256: string, counters: Counters): Sink<Item>;
 }
 
-/** The reading half of a unit: records → documents → batches handed to `submit`, with skips counted. */
-export async function readUnit(
+export interface Sink<Item> {
+  add(items: Item[], ids: Int32Array[][]): Promise<void>;
+  /** Shards written, and the unit's counts by name (skips by reason go under `skipped`). */
+  finish(): Promise<{ shards: ShardEntry[]; counts: Record<string, number>; skipped: Record<string, number> }>;
+}
+
+export interface ReadStats {
+  records: number;
+  items: number;
+  skipped: Record<string, number>;
+}
+
+/** The reading half: records → items → batches handed to `submit`, with skips counted by reason. */
+export async function readUnit<Item>(
   file: InputFile,
   cfg: PrepareConfig,
   ctx: RunContext,
   counters: Counters,
-  submit: (texts: string[]) => Promise<void>,
-): Promise<{ records: number; documents: number; skipped: Record<string, number> }> {
+  mode: Mode<Item>,
+  submit: (batch: Tokenizable<Item>[]) => Promise<void>,
+): Promise<ReadStats> {
   const skipped: Record<string, number> = {};
   const skip = (reason: string) => {
     skipped[reason] = (skipped[reason] ?? 0) + 1;
   };
   let records = 0;
-  let documents = 0;
-  let texts: string[] = [];
+  let items = 0;
+  let batch: Tokenizable<Item>[] = [];
   let chars = 0;
+  let texts = 0;
   const flush = async () => {
-    if (texts.length === 0) return;
-    const batch = texts;
-    texts = [];
+    if (batch.length === 0) return;
+    const full = batch;
+    batch = [];
     chars = 0;
-    await submit(batch);
+    texts = 0;
+    await submit(full);
     ctx.progress.update(counters);
   };
 
-  const excludeSets = new Set(cfg.excludeSets);
   try {
-    for await (const item of readRecords(file, { limit: cfg.limit, onBytes: (n) => (counters.bytesRead += n) })) {
+    for await (const rec of readRecords(file, { limit: cfg.limit, onBytes: (n) => (counters.bytesRead += n) })) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       records++;
-      if (item.kind === 'error') {
-        if (cfg.onError === 'fail') throw item.error;
-        skip(item.error.reason);
+      const mapped: Mapped<Item> = rec.kind === 'error' ? { kind: 'bad', error: rec.error } : mode.map(rec.value, rec.where);
+      if (mapped.kind === 'bad') {
+        if (cfg.onError === 'fail') throw mapped.error;
+        skip(mapped.error.reason);
         continue;
       }
-      const doc = toDocument(item.value, item.where, { textField: cfg.textField, excludeSets });
-      if (doc.kind === 'skip') {
-        const reason = doc.error.reason;
-        if (cfg.onError === 'fail' && reason !== 'emptyText' && reason !== 'excludedSet') throw doc.error;
-        skip(reason);
-        continue;
+      mapped.counted?.forEach(skip);
+      for (const t of mapped.items) {
+        items++;
+        counters.items++;
+        batch.push(t);
+        texts += t.texts.length;
+        for (const s of t.texts) chars += s.length;
       }
-      documents++;
-      counters.documents++;
-      texts.push(doc.text);
-      chars += doc.text.length;
-      if (chars >= BATCH_CHARS || texts.length >= BATCH_DOCS) await flush();
+      if (chars >= BATCH_CHARS || texts >= BATCH_TEXTS) await flush();
     }
   } catch (e) {
     // A broken file (truncated .zst, corrupt Parquet) under --on-error skip keeps what was read before it.
@@ -125,7 +103,12 @@ export async function readUnit(
     skip(e.reason);
   }
   await flush();
-  return { records, documents, skipped: sortKeys(skipped) };
+  return { records, items, skipped };
 }
 
-export const sortKeys = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+export const sortKeys = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+
+export const addCounts = (into: Record<string, number>, from: Record<string, number>) => {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  return into;
+};

@@ -36,7 +36,7 @@ export async function verify(dir: string): Promise<VerifyReport> {
     if (sha !== entry.sha256) bad(file, `sha256 is ${sha.slice(0, 12)}…, the manifest says ${entry.sha256.slice(0, 12)}…`);
     let counts;
     try {
-      counts = countShard(bytes, manifest.seqLen);
+      counts = countShard(bytes, manifest.seqLen, manifest.tokenizer.maskTokenId);
     } catch (e) {
       bad(file, `not a valid meap shard: ${(e as Error).message}`);
       continue;
@@ -58,7 +58,8 @@ export async function verify(dir: string): Promise<VerifyReport> {
   return { ok, problems, text };
 }
 
-function countShard(bytes: Uint8Array, seqLen: number) {
+/** Masked tokens are counted as [MASK] ids in input_ids: text never produces that id. */
+function countShard(bytes: Uint8Array, seqLen: number, maskTokenId: number) {
   const shard = decodeShard(bytes);
   const { input_ids: input, labels, position_ids: positions } = shard.columns;
   let maskedTokens = 0;
@@ -69,7 +70,7 @@ function countShard(bytes: Uint8Array, seqLen: number) {
     }
     if (len > seqLen) throw new Error(`row ${r} has ${len} tokens, more than seqLen ${seqLen}`);
   }
-  for (let i = 0; i < input.values.length; i++) if (input.values[i] !== labels.values[i]) maskedTokens++;
+  for (let i = 0; i < input.values.length; i++) if (input.values[i] === maskTokenId) maskedTokens++;
   return { rows: shard.rows, tokens: input.values.length, maskedTokens };
 }
 
@@ -78,6 +79,9 @@ function checkTotals(m: Manifest, bad: (f: string, p: string) => void) {
     const listed = m.shards.reduce((s, x) => s + x[key], 0);
     if (m.totals[key] !== listed) bad(MANIFEST, `totals.${key} is ${m.totals[key]}, its shards add up to ${listed}`);
   }
-  const docs = m.inputs.reduce((s, x) => s + x.documents, 0);
-  if (m.totals.documents !== docs) bad(MANIFEST, `totals.documents is ${m.totals.documents}, its inputs add up to ${docs}`);
+  const [key, listed, total] =
+    m.mode === 'pretrain'
+      ? (['documents', m.inputs.reduce((s, x) => s + x.documents, 0), m.totals.documents] as const)
+      : (['examples', m.inputs.reduce((s, x) => s + x.examples, 0), m.totals.examples] as const);
+  if (total !== listed) bad(MANIFEST, `totals.${key} is ${total}, its inputs add up to ${listed}`);
 }

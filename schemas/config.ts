@@ -27,16 +27,26 @@ export const PrepareConfigSchema = z
     eosId: Id.optional(),
     maskTokenId: Id.optional(),
     seqLen: z.number().int().min(2).default(4096),
+    mode: z.enum(['pretrain', 'sft']).default('pretrain'),
     mask: z.enum(['random', 'span', 'none']).default('random'),
-    maskRatio: z.number().min(0).max(1).default(0.15),
+    /** Defaults by mode: 0.15 for pre-training, 0.10 for SFT, as in the paper. */
+    maskRatio: z.number().min(0).max(1).optional(),
     spanLength: z.number().int().positive().optional(),
     seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
     shardRows: z.number().int().positive().default(1024),
     onError: z.enum(['fail', 'skip']).default('fail'),
     overwrite: z.boolean().default(false),
     progress: z.enum(['auto', 'bar', 'log', 'none']).default('auto'),
+    template: z.string().min(1).default('alpaca'),
+    minAnswerTokens: z.number().int().nonnegative().default(50),
+    sftLayout: z.enum(['concat', 'separate']).default('concat'),
+    pack: z.boolean().default(false),
   })
-  .transform((c) => ({ ...c, spanLength: c.mask === 'span' ? (c.spanLength ?? 5) : null }));
+  .transform((c) => ({
+    ...c,
+    maskRatio: c.maskRatio ?? (c.mode === 'sft' ? 0.1 : 0.15),
+    spanLength: c.mode === 'pretrain' && c.mask === 'span' ? (c.spanLength ?? 5) : null,
+  }));
 
 export type PrepareConfigInput = z.input<typeof PrepareConfigSchema>;
 export type PrepareConfig = z.output<typeof PrepareConfigSchema>;

@@ -19,20 +19,19 @@ export const MaskingSchema = z.object({
   spanLength: z.number().int().positive().nullable(),
 });
 
+export const SftMaskingSchema = z.object({
+  strategy: z.literal('sft-duplicate'),
+  ratio: z.number().min(0).max(1),
+  minAnswerTokens: Count,
+  layout: z.enum(['concat', 'separate']),
+});
+
 export const TokenizerInfoSchema = z.object({
   sha256: Sha256,
   vocabSize: z.number().int().positive(),
   maskTokenId: Count,
   bosId: Count.nullable(),
   eosId: Count.nullable(),
-});
-
-export const InputEntrySchema = z.object({
-  path: RelativePath,
-  sha256: Sha256,
-  records: Count,
-  documents: Count,
-  skipped: SkipCounts,
 });
 
 export const ShardEntrySchema = z.object({
@@ -44,31 +43,51 @@ export const ShardEntrySchema = z.object({
   sha256: Sha256,
 });
 
-export const TotalsSchema = z.object({
-  rows: Count,
-  tokens: Count,
-  maskedTokens: Count,
-  documents: Count,
-  skipped: SkipCounts,
-});
-
-export const ManifestSchema = z.object({
+const common = {
   format: z.literal('meap-shards'),
   version: z.literal(1),
-  mode: z.literal('pretrain'),
   seqLen: z.number().int().positive(),
   seed: Count,
-  masking: MaskingSchema,
   tokenizer: TokenizerInfoSchema,
-  document: z.object({ bos: z.boolean(), eos: z.boolean(), textField: z.string(), excludeSets: z.array(z.string()) }),
-  inputs: z.array(InputEntrySchema),
   shards: z.array(ShardEntrySchema),
-  totals: TotalsSchema,
+};
+const inputCommon = { path: RelativePath, sha256: Sha256, records: Count };
+const totalsCommon = { rows: Count, tokens: Count, maskedTokens: Count };
+
+export const PretrainManifestSchema = z.object({
+  ...common,
+  mode: z.literal('pretrain'),
+  masking: MaskingSchema,
+  document: z.object({ bos: z.boolean(), eos: z.boolean(), textField: z.string(), excludeSets: z.array(z.string()) }),
+  inputs: z.array(z.object({ ...inputCommon, documents: Count, skipped: SkipCounts })),
+  totals: z.object({ ...totalsCommon, documents: Count, skipped: SkipCounts }),
 });
 
+export const SftManifestSchema = z.object({
+  ...common,
+  mode: z.literal('sft'),
+  masking: SftMaskingSchema,
+  sft: z.object({ template: z.string(), templateSha256: Sha256.nullable(), pack: z.boolean(), bos: z.boolean(), eos: z.boolean() }),
+  inputs: z.array(z.object({ ...inputCommon, examples: Count, skipped: SkipCounts })),
+  totals: z.object({
+    ...totalsCommon,
+    examples: Count,
+    duplicated: Count,
+    ntpOnly: Count,
+    truncated: Count,
+    layoutFallbacks: Count,
+    skipped: SkipCounts,
+  }),
+});
+
+export const ManifestSchema = z.discriminatedUnion('mode', [PretrainManifestSchema, SftManifestSchema]);
+
 export type Manifest = z.infer<typeof ManifestSchema>;
+export type PretrainManifest = z.infer<typeof PretrainManifestSchema>;
+export type SftManifest = z.infer<typeof SftManifestSchema>;
 export type ShardEntry = z.infer<typeof ShardEntrySchema>;
-export type InputEntry = z.infer<typeof InputEntrySchema>;
+export type PretrainInput = PretrainManifest['inputs'][number];
+export type SftInput = SftManifest['inputs'][number];
 export type Masking = z.infer<typeof MaskingSchema>;
 export type TokenizerInfo = z.infer<typeof TokenizerInfoSchema>;
 

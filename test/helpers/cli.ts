@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodeShard } from '../../pipeline/arrow.ts';
+import { ManifestSchema } from '../../schemas/manifest.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixtures = path.resolve(repoRoot, '../shared/fixtures');
@@ -45,4 +47,21 @@ export function treeDigest(dir: string): Record<string, string> {
   };
   walk(dir);
   return out;
+}
+
+/** The manifest and every row of an output directory, in manifest order. */
+export function readShards(dir: string) {
+  const manifest = ManifestSchema.parse(JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')));
+  const rows = manifest.shards.flatMap((s) => {
+    const shard = decodeShard(fs.readFileSync(path.join(dir, s.file)));
+    const take = (c: keyof typeof shard.columns, r: number) =>
+      shard.columns[c].values.subarray(shard.columns[c].offsets[r], shard.columns[c].offsets[r + 1]);
+    return Array.from({ length: shard.rows }, (_, r) => ({
+      input: s.input,
+      inputIds: take('input_ids', r),
+      labels: take('labels', r),
+      positions: take('position_ids', r),
+    }));
+  });
+  return { manifest, rows };
 }

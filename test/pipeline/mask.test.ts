@@ -200,6 +200,23 @@ describe('span masking', () => {
   });
 });
 
+describe('sft-duplicate', () => {
+  it('masks exactly max(1, floor(ratio × n)) answer positions, uniform without replacement', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 600 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.nat(1_000_000), (n, ratio, index) => {
+        const e = new Uint8Array(n + 20);
+        e.fill(1, 10, 10 + n);
+        const pos = maskPositions(e, { strategy: 'sft-duplicate', ratio, spanLength: null, maskTokenId: 0 }, Rng.forRow(1, EMPTY_SHA, index));
+        expect(pos.length).toBe(Math.min(n, Math.max(1, Math.floor(ratio * n))));
+        for (let i = 0; i < pos.length; i++) {
+          expect(e[pos[i]]).toBe(1);
+          if (i > 0) expect(pos[i]).toBeGreaterThan(pos[i - 1]);
+        }
+      }),
+    );
+  });
+});
+
 describe('none', () => {
   it('masks nothing', () => {
     const e = rowOf([10, 10]);
@@ -327,7 +344,7 @@ describe('cross-implementation', () => {
         fileSha256: sha,
         rowIndex: gen.below(1_000_000),
         eligible,
-        strategy: pick(['random', 'span', 'span', 'span', 'none']),
+        strategy: pick(['random', 'span', 'span', 'span', 'none', 'sft-duplicate']),
         ratio: pick([0, 0.05, 0.15, 0.3, 0.5, 0.9, 1, gen.nextU32() / 2 ** 32]),
         spanLength: pick([1, 2, 3, 5, 8, 50]),
       });

@@ -5,25 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ManifestSchema, type Manifest } from '../../schemas/manifest.ts';
-import { decodeShard } from '../../pipeline/arrow.ts';
+import { PretrainManifestSchema, type PretrainManifest as Manifest } from '../../schemas/manifest.ts';
 import { createDecoder, loadTokenizer } from '../../pipeline/tokenize.ts';
-import { gpt2, llama2, meap, readJsonl, slimpajama, tempDir, treeDigest } from '../helpers/cli.ts';
+import { gpt2, llama2, meap, readJsonl, readShards, slimpajama, tempDir, treeDigest } from '../helpers/cli.ts';
 
 function readOutput(dir: string) {
-  const manifest = ManifestSchema.parse(JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')));
-  const rows = manifest.shards.flatMap((s) => {
-    const shard = decodeShard(fs.readFileSync(path.join(dir, s.file)));
-    const take = (c: keyof typeof shard.columns, r: number) =>
-      shard.columns[c].values.subarray(shard.columns[c].offsets[r], shard.columns[c].offsets[r + 1]);
-    return Array.from({ length: shard.rows }, (_, r) => ({
-      input: s.input,
-      inputIds: take('input_ids', r),
-      labels: take('labels', r),
-      positions: take('position_ids', r),
-    }));
-  });
-  return { manifest, rows };
+  const { manifest, rows } = readShards(dir);
+  return { manifest: PretrainManifestSchema.parse(manifest), rows };
 }
 
 describe('meap prepare on SlimPajama-layout fixtures (Llama-2)', () => {

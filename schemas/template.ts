@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+/** What a template may ask a record for. `query` is instruction plus "\n\n" + input when input is non-empty. */
+export const PLACEHOLDERS = ['instruction', 'input', 'query', 'system'] as const;
+export type Placeholder = (typeof PLACEHOLDERS)[number];
+
+export type TemplateSegment = { literal: string } | { placeholder: Placeholder };
+
+/**
+ * Splits a prompt into literal text and placeholders, `{{`/`}}` read as literal braces. A stray brace
+ * is an error rather than literal text: a user who pastes JSON into a prompt must find out that it
+ * needs doubling before the shards are written, not after.
+ */
+export function parsePrompt(text: string): { segments: TemplateSegment[] } | { error: string } {
+  const segments: TemplateSegment[] = [];
+  let literal = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if ((c === '{' || c === '}') && text[i + 1] === c) {
+      literal += c;
+      i += 2;
+      continue;
+    }
+    if (c === '}') return { error: `unmatched "}" at offset ${i} (write "}}" for a literal brace)` };
+    if (c !== '{') {
+      literal += c;
+      i++;
+      continue;
+    }
+    const close = text.indexOf('}', i + 1);
+    const open = text.indexOf('{', i + 1);
+    if (close < 0 || (open >= 0 && open < close)) return { error: `unmatched "{" at offset ${i} (write "{{" for a literal brace)` };
+    const name = text.slice(i + 1, close);
+    if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
+      return { error: `unknown placeholder {${name}} (known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}; write "{{" and "}}" for literal braces)` };
+    }
+    if (literal !== '') segments.push({ literal });
+    literal = '';
+    segments.push({ placeholder: name as Placeholder });
+    i = close + 1;
+  }
+  if (literal !== '') segments.push({ literal });
+  return { segments };
+}
+
+const uses = (segments: TemplateSegment[], ...names: Placeholder[]) =>
+  segments.some((s) => 'placeholder' in s && names.includes(s.placeholder));
+
+const inLiteral = (segments: TemplateSegment[], marker: string) => segments.some((s) => 'literal' in s && s.literal.includes(marker));
+
+/** A `--template FILE.json`. Strict: a misspelt key (say `prompt_with_input`) must fail, not be ignored. */
+export const TemplateFileSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    /** Used when the record's input is empty. */
+    prompt: z.string().min(1),
+    /** Used when the record's input is not empty; defaults to `prompt`. */
+    promptWithInput: z.string().min(1).optional(),
+    /** The `{system}` text, unless a ShareGPT record brings its own system_prompt. */
+    system: z.string().optional(),
+    /** Literal strings of the prompts that must each be one special token of the tokenizer. */
+    markers: z.array(z.string().min(1)).optional(),
+  })
+  .superRefine((t, ctx) => {
+    const parsed: Array<[string, TemplateSegment[]]> = [];
+    for (const key of ['prompt', 'promptWithInput'] as const) {
+      const text = t[key];
+      if (text === undefined) continue;
+      const r = parsePrompt(text);
+      if ('error' in r) {
+        ctx.addIssue({ code: 'custom', path: [key], message: r.error });
+        return;
+      }
+      parsed.push([key, r.segments]);
+    }
+    const [, prompt] = parsed[0];
+    const withInput = parsed[1]?.[1] ?? prompt;
+    // A template that leaves out the record's own text would silently train on prompts without it.
+    if (!uses(prompt, 'instruction', 'query')) {
+      ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'uses neither {instruction} nor {query}, so the instruction would be dropped' });
+    }
+    if (!uses(withInput, 'instruction', 'query') || !uses(withInput, 'input', 'query')) {
+      const key = t.promptWithInput === undefined ? 'prompt' : 'promptWithInput';
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `is used for records with an input but does not use both {instruction} and {input} (or {query}), so part of the record would be dropped${t.promptWithInput === undefined ? '; add promptWithInput' : ''}`,
+      });
+    }
+    const markers = t.markers ?? [];
+    const seen = new Set<string>();
+    markers.forEach((m, i) => {
+      if (seen.has(m)) ctx.addIssue({ code: 'custom', path: ['markers', i], message: `${JSON.stringify(m)} is listed twice` });
+      seen.add(m);
+      // Markers are looked for in the literal text only, so one that is never there is a typo.
+      if (!parsed.some(([, segs]) => inLiteral(segs, m))) {
+        ctx.addIssue({ code: 'custom', path: ['markers', i], message: `${JSON.stringify(m)} does not occur in the literal text of prompt or promptWithInput` });
+      }
+    });
+  });
+
+export type TemplateFile = z.infer<typeof TemplateFileSchema>;
