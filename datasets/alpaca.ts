@@ -4,6 +4,7 @@
  * read as ShareGPT whatever else it holds.
  */
 import { InputError, type Location } from '../pipeline/errors.ts';
+import { asRecord, describe, isRecord } from './shape.ts';
 import type { Example } from '../pipeline/template.ts';
 
 export type SkipReason = 'notAnObject' | 'missingField' | 'malformedConversation';
@@ -21,10 +22,8 @@ export function toExamples(value: unknown, where: Location): ExamplesResult {
     kind: 'skip',
     error: new InputError(reason, what, where, hint),
   });
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return skip('notAnObject', `record is ${describe(value)}, not a JSON object`);
-  }
-  const record = value as Record<string, unknown>;
+  const record = asRecord(value, where);
+  if (record instanceof InputError) return { kind: 'skip', error: record };
   const field = (name: string) => (Object.hasOwn(record, name) ? record[name] : undefined);
 
   if (Object.hasOwn(record, 'conversations')) return fromShareGpt(field, skip);
@@ -59,8 +58,8 @@ function fromShareGpt(
   const turns: Array<{ role: Role; value: string }> = [];
   for (let i = 0; i < conversations.length; i++) {
     const t: unknown = conversations[i];
-    const from = isObject(t) && Object.hasOwn(t, 'from') ? t.from : undefined;
-    const v = isObject(t) && Object.hasOwn(t, 'value') ? t.value : undefined;
+    const from = isRecord(t) && Object.hasOwn(t, 'from') ? t.from : undefined;
+    const v = isRecord(t) && Object.hasOwn(t, 'value') ? t.value : undefined;
     if (typeof from !== 'string' || typeof v !== 'string') {
       return bad(`conversation turn ${i} is not {from: string, value: string} (found ${describeTurn(t)})`);
     }
@@ -106,18 +105,10 @@ function fromShareGpt(
   return { kind: 'examples', examples, emptyAnswers };
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function describeTurn(t: unknown): string {
-  if (!isObject(t)) return describe(t);
+  if (!isRecord(t)) return describe(t);
   const part = (k: string) => `${k}: ${Object.hasOwn(t, k) ? describe(t[k]) : 'missing'}`;
   return `an object with ${part('from')}, ${part('value')}`;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return 'a string';
-  if (typeof v === 'object') return 'an object';
-  return `a ${typeof v}`;
-}

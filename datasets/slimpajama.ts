@@ -3,6 +3,7 @@
  * and anything else that keeps its text in one top-level string field.
  */
 import { InputError, type Location } from '../pipeline/errors.ts';
+import { asRecord, describe } from './shape.ts';
 
 export type SkipReason = 'invalidJson' | 'notAnObject' | 'missingText' | 'emptyText' | 'excludedSet' | string;
 
@@ -17,10 +18,8 @@ export function toDocument(
     kind: 'skip',
     error: new InputError(reason, what, where, hint),
   });
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return skip('notAnObject', `record is ${describe(value)}, not a JSON object`);
-  }
-  const record = value as Record<string, unknown>;
+  const record = asRecord(value, where);
+  if (record instanceof InputError) return { kind: 'skip', error: record };
   const text = Object.hasOwn(record, opts.textField) ? record[opts.textField] : undefined;
   if (typeof text !== 'string') {
     const found = text === undefined ? 'no such field' : describe(text);
@@ -45,13 +44,6 @@ function setName(record: Record<string, unknown>): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return 'a string';
-  if (typeof v === 'object') return 'an object';
-  return `a ${typeof v}`;
-}
 
 /** The usual cause is a dataset whose text lives under another name; say which names exist. */
 function fieldHint(record: Record<string, unknown>): string | undefined {
