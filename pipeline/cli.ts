@@ -85,7 +85,8 @@ export async function main(argv: string[]): Promise<number> {
       .option('--min-answer-tokens <n>', 'sft: duplicate and mask examples whose answer has more tokens than this', int('--min-answer-tokens'), 50)
       .addOption(new Option('--sft-layout <layout>', 'sft: original and masked copy in one row (concat, as the paper) or two rows (separate, as its code)').choices(['concat', 'separate']).default('concat'))
       .option('--pack', 'sft: pack examples greedily into --seq-len rows (position_ids restart per example)', false),
-  ).action(async (inputs: string[], opts: Record<string, unknown>) => {
+  ).action(async (inputs: string[], opts: Record<string, unknown>, cmd: Command) => {
+    rejectOtherModesOptions(cmd, opts.mode as string);
     const { excludeSet, ...rest } = opts;
     const cfg = parseConfig({ ...rest, excludeSets: excludeSet, inputs } as PrepareConfigInput);
     const manifest = await prepare(cfg, { progress: createProgress(cfg.progress), signal: controller.signal });
@@ -139,6 +140,22 @@ export async function main(argv: string[]): Promise<number> {
     return result;
   } catch (e) {
     return report(e, program.opts().debug === true || argv.includes('--debug'));
+  }
+}
+
+/** An option that only the other mode reads would be silently ignored: say so instead. */
+function rejectOtherModesOptions(cmd: Command, mode: string): void {
+  const only: Record<string, string[]> = {
+    pretrain: ['mask', 'spanLength', 'textField', 'excludeSet'],
+    sft: ['template', 'minAnswerTokens', 'sftLayout', 'pack'],
+  };
+  for (const [owner, names] of Object.entries(only)) {
+    if (owner === mode) continue;
+    const given = names.find((n) => cmd.getOptionValueSource(n) === 'cli');
+    if (given !== undefined) {
+      const flag = `--${given.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      throw new MeapError('usage', `${flag} applies to --mode ${owner} only`, {}, `drop it, or pass --mode ${owner}`);
+    }
   }
 }
 

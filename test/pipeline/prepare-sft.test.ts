@@ -198,6 +198,14 @@ describe('sft determinism and inputs', () => {
     expect(manifest.totals.examples).toBe(2);
   });
 
+  it('refuses options of the other mode instead of ignoring them', () => {
+    const out = path.join(tempDir(), 'o');
+    const sft = meap(['prepare', alpaca('json'), '--mode', 'sft', '--mask', 'span', '--out', out, '--tokenizer', llama2]);
+    expect(sft.code).toBe(2);
+    expect(sft.stderr).toContain('--mask applies to --mode pretrain only');
+    expect(meap(['prepare', alpaca('json'), '--pack', '--out', out, '--tokenizer', llama2]).code).toBe(2);
+  });
+
   it('rejects a template marker that is not a special token of the tokenizer', () => {
     const r = meap(['prepare', alpaca('json'), '--mode', 'sft', '--template', 'llama3', '--out', path.join(tempDir(), 'o'), '--tokenizer', llama2]);
     expect(r.code).toBe(2);
