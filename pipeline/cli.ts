@@ -12,6 +12,11 @@ import { createProgress } from './progress.ts';
 import { prepare } from './run.ts';
 import { summarize } from './summary.ts';
 import { verify } from './verify.ts';
+import { BACKENDS, PRESETS, TrainConfigSchema, type BackendChoice } from '../schemas/train.ts';
+import { evaluate } from '../trainer/eval.ts';
+import { plotRun } from '../trainer/plot-run.ts';
+import { trainProgress } from '../trainer/progress.ts';
+import { train } from '../trainer/train.ts';
 
 class Interrupted extends Error {
   constructor(readonly signal: NodeJS.Signals) {
@@ -26,6 +31,13 @@ function int(name: string, min = 0) {
       throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}.`);
     }
     return Number(v);
+  };
+}
+function float(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0.`);
+    return n;
   };
 }
 function ratio(v: string) {
@@ -121,6 +133,65 @@ export async function main(argv: string[]): Promise<number> {
       const report = await verify(dir);
       process.stdout.write(report.text);
       result = report.ok ? 0 : 1;
+    });
+
+  program
+    .command('train')
+    .description('train a Llama-style model with TensorFlow.js directly on meap shards (pre-training or SFT)')
+    .requiredOption('--data <dir>', 'a meap output directory (repeatable)', collect, [])
+    .requiredOption('--out <dir>', 'run directory: checkpoints/, metrics.jsonl, loss.svg')
+    .option('--model <preset|file>', `model: ${Object.keys(PRESETS).join(', ')}, or FILE.json {layers, hidden, intermediate, heads, kvHeads, ropeBase, normEps}`, 'tiny')
+    .requiredOption('--steps <n>', 'optimizer steps', int('--steps', 1))
+    .option('--batch-size <n>', 'rows per optimizer step', int('--batch-size', 1), 8)
+    .option('--micro-batch <n>', 'rows per forward/backward pass; gradients accumulate up to --batch-size (default: --batch-size)', int('--micro-batch', 1))
+    .option('--lr <x>', 'peak learning rate', float('--lr'), 4e-4)
+    .option('--min-lr <x>', 'learning rate at the end of the cosine decay', float('--min-lr'), 4e-5)
+    .option('--warmup <fraction>', 'fraction of steps with linear warm-up', ratio, 0.1)
+    .option('--weight-decay <x>', 'decoupled AdamW weight decay (not on norms)', float('--weight-decay'), 0.05)
+    .option('--beta1 <x>', 'AdamW beta1', ratio, 0.9)
+    .option('--beta2 <x>', 'AdamW beta2', ratio, 0.95)
+    .option('--clip <x>', 'global gradient-norm clipping (0: off)', float('--clip'), 1.0)
+    .option('--seed <int>', 'initialisation and data-order seed', int('--seed'), 0)
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend (auto: gpu, node, wasm, cpu, the first that loads)').choices(BACKENDS).default('auto'))
+    .option('--checkpoint-every <k>', 'steps between checkpoints', int('--checkpoint-every', 1), 100)
+    .option('--keep-last <n>', 'checkpoints to keep', int('--keep-last', 1), 3)
+    .option('--resume', 'continue from the latest complete checkpoint in --out', false)
+    .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'log', 'none']).default('auto'))
+    .action(async (opts: Record<string, unknown>) => {
+      const parsed = TrainConfigSchema.safeParse(opts);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new MeapError('usage', `invalid option ${issue.path.join('.')}: ${issue.message}`);
+      }
+      const cfg = parsed.data;
+      const history = await train(cfg, { signal: controller.signal, log: (l) => process.stderr.write(`${l}\n`), progress: trainProgress(cfg.progress) });
+      const last = history.at(-1);
+      process.stdout.write(`${cfg.out}: ${history.length} steps${last ? `, last loss ${last.loss.toFixed(4)}` : ''}; metrics.jsonl, loss.svg and checkpoints/ written\n`);
+    });
+
+  program
+    .command('plot')
+    .description('redraw RUN_DIR/loss.svg from RUN_DIR/metrics.jsonl')
+    .argument('<run>', 'a run directory')
+    .action(async (run: string) => {
+      process.stdout.write(`${await plotRun(run)}\n`);
+    });
+
+  program
+    .command('eval')
+    .description('mean loss and perplexity of a run\'s latest checkpoint on held-out shards (prepare them with --mask none)')
+    .requiredOption('--run <dir>', 'a run directory')
+    .requiredOption('--data <dir>', 'a meap output directory (repeatable)', collect, [])
+    .option('--batch-rows <n>', 'rows per forward pass', int('--batch-rows', 1), 4)
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('auto'))
+    .option('--json', 'machine-readable output', false)
+    .action(async (opts: { run: string; data: string[]; batchRows: number; backend: BackendChoice; json: boolean }) => {
+      const r = await evaluate(opts);
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify(r)}\n`
+          : `${opts.run} (step ${r.step}) on ${opts.data.join(', ')}: mean loss ${r.meanLoss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.targets} targets in ${r.rows} rows\n`,
+      );
     });
 
   const onSignal = (signal: NodeJS.Signals) => {

@@ -1,0 +1,322 @@
+/**
+ * Crash-safe checkpoints: RUN_DIR/checkpoints/step-00000123/{state.json, tensors.bin}.
+ *
+ * tensors.bin holds every params tensor, then every m, then every v, as raw float32 little-endian
+ * (bitwise exact, NaN payloads included). state.json holds everything else plus the blob's byte
+ * offsets and sha256. Both are written under checkpoints/.tmp-…/, fsynced, and the directory is
+ * renamed into place, so a directory with a final name is complete unless the disk corrupted it
+ * later, which the sha256 catches on load.
+ *
+ * Writers assume one trainer per run directory: stale .tmp-* directories are deleted on load.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+import type { Cursor } from './data.ts';
+
+export interface CheckpointState {
+  /** Optimizer steps completed. */
+  step: number;
+  params: { name: string; shape: number[]; data: Float32Array }[];
+  optimizer: { step: number; m: Float32Array[]; v: Float32Array[] };
+  cursor: Cursor;
+  /** JSON-able: config, model shape, RNG state, … */
+  extra: Record<string, unknown>;
+}
+
+export const CHECKPOINTS = 'checkpoints';
+const STATE = 'state.json';
+const TENSORS = 'tensors.bin';
+const TMP_PREFIX = '.tmp-';
+const STEP_DIR = /^step-(\d{8,})$/;
+// Bounded I/O chunks: one write/read call cannot move 2 GiB, and hashing in chunks keeps peak memory flat.
+const CHUNK = 64 << 20;
+
+export const stepDirName = (step: number) => `step-${String(step).padStart(8, '0')}`;
+
+const Count = z.number().int().nonnegative();
+const Span = z.object({ offset: Count, length: Count });
+const StateSchema = z.object({
+  format: z.literal('meap-checkpoint'),
+  version: z.literal(1),
+  step: Count,
+  cursor: z.object({ epoch: Count, window: Count, offset: Count }),
+  params: z.array(Span.extend({ name: z.string(), shape: z.array(Count) })),
+  optimizer: z.object({ step: Count, m: z.array(Span), v: z.array(Span) }),
+  tensors: z.object({ file: z.literal(TENSORS), bytes: Count, sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  extra: z.record(z.string(), z.unknown()),
+});
+type StateJson = z.infer<typeof StateSchema>;
+
+/**
+ * Checkpoints this process wrote or verified, by directory and the files' identity (inode, size,
+ * mtime), so pruning hashes each blob at most once yet notices a file replaced or edited since.
+ */
+const verified = new Map<string, string>();
+
+async function fileIdentity(dir: string): Promise<string | null> {
+  try {
+    const ids = await Promise.all(
+      [STATE, TENSORS].map(async (f) => {
+        const st = await fs.stat(path.join(dir, f), { bigint: true });
+        return `${st.ino}:${st.size}:${st.mtimeNs}`;
+      }),
+    );
+    return ids.join('/');
+  } catch {
+    return null;
+  }
+}
+
+async function markVerified(dir: string): Promise<void> {
+  const id = await fileIdentity(dir);
+  if (id !== null) verified.set(path.resolve(dir), id);
+}
+
+export async function saveCheckpoint(runDir: string, state: CheckpointState, keepLast: number): Promise<string> {
+  if (!Number.isSafeInteger(state.step) || state.step < 0) throw new RangeError(`checkpoint step must be a non-negative integer, got ${state.step}`);
+  if (!Number.isSafeInteger(keepLast) || keepLast < 1) throw new RangeError(`keepLast must be a positive integer, got ${keepLast}`);
+  for (const p of state.params) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    if (n !== p.data.length) throw new RangeError(`parameter ${p.name} has shape [${p.shape}] but ${p.data.length} values`);
+  }
+  const root = path.join(runDir, CHECKPOINTS);
+  const created = await fs.mkdir(root, { recursive: true });
+  if (created !== undefined) await fsyncDir(runDir);
+
+  const name = stepDirName(state.step);
+  const tmp = path.join(root, `${TMP_PREFIX}${name}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await fs.mkdir(tmp);
+  try {
+    const tensors = [...state.params.map((p) => p.data), ...state.optimizer.m, ...state.optimizer.v];
+    const { spans, bytes, sha256 } = await writeTensors(path.join(tmp, TENSORS), tensors);
+    const np = state.params.length;
+    const nm = state.optimizer.m.length;
+    const json: StateJson = {
+      format: 'meap-checkpoint',
+      version: 1,
+      step: state.step,
+      cursor: { epoch: state.cursor.epoch, window: state.cursor.window, offset: state.cursor.offset },
+      params: state.params.map((p, i) => ({ name: p.name, shape: [...p.shape], ...spans[i] })),
+      optimizer: { step: state.optimizer.step, m: spans.slice(np, np + nm), v: spans.slice(np + nm) },
+      tensors: { file: TENSORS, bytes, sha256 },
+      extra: state.extra,
+    };
+    await writeSynced(path.join(tmp, STATE), `${JSON.stringify(json, null, 2)}\n`);
+    await fsyncDir(tmp);
+    const final = path.join(root, name);
+    // A directory of the same step can only be a leftover (a corrupt one skipped on resume): move it
+    // aside first, since rename() will not replace a non-empty directory.
+    await retire(root, name);
+    await fs.rename(tmp, final);
+    await fsyncDir(root);
+    await markVerified(final);
+    await prune(root, keepLast, name);
+    return final;
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw e;
+  }
+}
+
+export async function loadLatestCheckpoint(runDir: string): Promise<CheckpointState | null> {
+  const root = path.join(runDir, CHECKPOINTS);
+  let names: string[];
+  try {
+    names = await fs.readdir(root);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  const stale = names.filter((n) => n.startsWith(TMP_PREFIX));
+  for (const n of stale) await fs.rm(path.join(root, n), { recursive: true, force: true });
+  if (stale.length > 0) await fsyncDir(root);
+  for (const name of stepDirs(names)) {
+    const dir = path.join(root, name);
+    try {
+      const state = await readCheckpoint(dir);
+      await markVerified(dir);
+      return state;
+    } catch (e) {
+      process.stderr.write(`meap: skipping incomplete checkpoint ${dir}: ${(e as Error).message}\n`);
+    }
+  }
+  return null;
+}
+
+/** Final-named checkpoint directories, newest step first. */
+function stepDirs(names: string[]): string[] {
+  return names
+    .filter((n) => STEP_DIR.test(n))
+    .sort((a, b) => {
+      const d = BigInt(STEP_DIR.exec(b)![1]) - BigInt(STEP_DIR.exec(a)![1]);
+      return d > 0n ? 1 : d < 0n ? -1 : 0;
+    });
+}
+
+/** Keeps the newest `keepLast` complete checkpoints; older ones and corrupt ones go. */
+async function prune(root: string, keepLast: number, justSaved: string): Promise<void> {
+  const names = stepDirs(await fs.readdir(root));
+  let kept = 0;
+  const doomed: string[] = [];
+  for (const name of names) {
+    const dir = path.join(root, name);
+    if (kept < keepLast && (name === justSaved || (await isComplete(dir)))) kept++;
+    else doomed.push(name);
+  }
+  for (const name of doomed) await retire(root, name);
+  if (doomed.length > 0) await fsyncDir(root);
+}
+
+async function isComplete(dir: string): Promise<boolean> {
+  const known = verified.get(path.resolve(dir));
+  if (known !== undefined && known === (await fileIdentity(dir))) return true;
+  try {
+    await readCheckpoint(dir);
+    await markVerified(dir);
+    return true;
+  } catch (e) {
+    process.stderr.write(`meap: removing incomplete checkpoint ${dir}: ${(e as Error).message}\n`);
+    return false;
+  }
+}
+
+/** Renames first so a half-deleted directory never carries a final name. */
+async function retire(root: string, name: string): Promise<void> {
+  const dir = path.join(root, name);
+  const aside = path.join(root, `${TMP_PREFIX}old-${name}-${randomBytes(4).toString('hex')}`);
+  try {
+    await fs.rename(dir, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  verified.delete(path.resolve(dir));
+  await fs.rm(aside, { recursive: true, force: true });
+}
+
+async function readCheckpoint(dir: string): Promise<CheckpointState> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await fs.readFile(path.join(dir, STATE), 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read ${STATE}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const parsed = StateSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${STATE} does not match the schema at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const s = parsed.data;
+  const spans = [...s.params, ...s.optimizer.m, ...s.optimizer.v];
+  let end = 0;
+  for (const sp of spans) {
+    if (sp.offset !== end) throw new Error(`${STATE}: tensor offsets are not contiguous at byte ${sp.offset}`);
+    end += sp.length * 4;
+  }
+  if (end !== s.tensors.bytes) throw new Error(`${STATE}: tensors end at byte ${end}, but the blob is said to hold ${s.tensors.bytes}`);
+  for (const p of s.params) {
+    if (p.shape.reduce((a, b) => a * b, 1) !== p.length) throw new Error(`${STATE}: parameter ${p.name} has shape [${p.shape}] but ${p.length} values`);
+  }
+  const data = await readTensors(path.join(dir, TENSORS), spans, s.tensors.bytes, s.tensors.sha256);
+  const np = s.params.length;
+  const nm = s.optimizer.m.length;
+  return {
+    step: s.step,
+    params: s.params.map((p, i) => ({ name: p.name, shape: p.shape, data: data[i] })),
+    optimizer: { step: s.optimizer.step, m: data.slice(np, np + nm), v: data.slice(np + nm) },
+    cursor: s.cursor,
+    extra: s.extra,
+  };
+}
+
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+
+/** The tensor's bytes as float32 little-endian; a copy only on big-endian hosts. */
+function leBytes(t: Float32Array): Uint8Array {
+  const view = new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+  if (LITTLE_ENDIAN) return view;
+  const out = new Uint8Array(view);
+  for (let i = 0; i < out.length; i += 4) {
+    [out[i], out[i + 1], out[i + 2], out[i + 3]] = [out[i + 3], out[i + 2], out[i + 1], out[i]];
+  }
+  return out;
+}
+
+async function writeTensors(file: string, tensors: Float32Array[]) {
+  const hash = createHash('sha256');
+  const spans: { offset: number; length: number }[] = [];
+  let pos = 0;
+  const fh = await fs.open(file, 'wx');
+  try {
+    for (const t of tensors) {
+      spans.push({ offset: pos, length: t.length });
+      const bytes = leBytes(t);
+      for (let o = 0; o < bytes.length; o += CHUNK) {
+        const chunk = bytes.subarray(o, Math.min(bytes.length, o + CHUNK));
+        hash.update(chunk);
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, pos);
+          done += bytesWritten;
+          pos += bytesWritten;
+        }
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { spans, bytes: pos, sha256: hash.digest('hex') };
+}
+
+async function readTensors(file: string, spans: { offset: number; length: number }[], bytes: number, sha256: string): Promise<Float32Array[]> {
+  const fh = await fs.open(file, 'r').catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`cannot open ${TENSORS}: ${e.code ?? e.message}`);
+  });
+  try {
+    const size = (await fh.stat()).size;
+    if (size !== bytes) throw new Error(`${TENSORS} holds ${size} bytes, ${STATE} says ${bytes}`);
+    const hash = createHash('sha256');
+    const out: Float32Array[] = [];
+    for (const sp of spans) {
+      const t = new Float32Array(sp.length);
+      const view = new Uint8Array(t.buffer);
+      let done = 0;
+      while (done < view.length) {
+        const n = Math.min(CHUNK, view.length - done);
+        const { bytesRead } = await fh.read(view, done, n, sp.offset + done);
+        if (bytesRead === 0) throw new Error(`${TENSORS} ended early`);
+        hash.update(view.subarray(done, done + bytesRead));
+        done += bytesRead;
+      }
+      if (!LITTLE_ENDIAN) view.set(leBytes(t));
+      out.push(t);
+    }
+    if (hash.digest('hex') !== sha256) throw new Error(`${TENSORS} does not match the sha256 in ${STATE}`);
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeSynced(file: string, text: string): Promise<void> {
+  const fh = await fs.open(file, 'wx');
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

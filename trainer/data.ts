@@ -1,0 +1,358 @@
+/**
+ * Streams training rows from one or more `meap prepare` directories with bounded memory.
+ *
+ * Order, per epoch e: the global shard list (all directories, manifest order) is Fisher–Yates
+ * shuffled, cut into windows of `windowShards` consecutive shards, and the rows of each window are
+ * shuffled again. Only the current window is decoded, so memory is windowShards shards no matter
+ * how large the dataset is, while rows still mix across shards (and directories).
+ *
+ * Every permutation comes from pipeline/rng.ts's xoshiro128**, seeded through `Rng.forRow`:
+ *   shard order of epoch e:        Rng.forRow(seed, sha256("meap-loader-shards-v1"), e)
+ *   row order of window w of e:    Rng.forRow(seed, sha256(`meap-loader-rows-v1:${e}`), w)
+ * so an order depends only on (seed, epoch, window) and the manifests, never on timing, and a
+ * cursor (epoch, window, offset) is enough to resume exactly.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { ShardColumn } from '../schemas/manifest.ts';
+import { embeddingRows } from '../schemas/train.ts';
+import { decodeShard, type DecodedShard } from '../pipeline/arrow.ts';
+import { MeapError, configError } from '../pipeline/errors.ts';
+import { Rng } from '../pipeline/rng.ts';
+import { readManifest, sha256Hex } from '../pipeline/shards.ts';
+
+/** Flat row-major [rows × length]. */
+export interface Batch {
+  rows: number;
+  length: number;
+  inputIds: Int32Array;
+  labels: Int32Array;
+  positionIds: Int32Array;
+}
+
+export interface DatasetInfo {
+  dirs: string[];
+  rows: number;
+  tokenizerSha256: string;
+  vocabSize: number;
+  maskTokenId: number;
+  vocabRows: number;
+  /** The longest seqLen of the directories: no row is longer. */
+  seqLen: number;
+  /** Distinct manifest modes, in directory order. */
+  modes: string[];
+}
+
+export interface ShardRef {
+  dir: string;
+  file: string;
+  /** dir joined with file: what errors name. */
+  path: string;
+  rows: number;
+  sha256: string;
+  seqLen: number;
+}
+
+export interface Dataset {
+  info: DatasetInfo;
+  /** All shards of all directories, in directory then manifest order. */
+  shards: readonly ShardRef[];
+}
+
+export interface Cursor {
+  epoch: number;
+  window: number;
+  offset: number;
+}
+
+const LABEL_IGNORE = -100;
+const SHARD_ORDER_TAG = sha256Hex('meap-loader-shards-v1');
+const rowOrderTag = (epoch: number) => sha256Hex(`meap-loader-rows-v1:${epoch}`);
+
+// Same rule as schemas/manifest.ts's RelativePath, repeated because a dataset whose shards escape
+// their directory must never be read even if the schema is loosened one day.
+const isInside = (p: string) => !path.isAbsolute(p) && !/^[A-Za-z]:/.test(p) && !p.split(/[\\/]/).includes('..');
+
+export async function openDatasets(dirs: string[]): Promise<Dataset> {
+  if (dirs.length === 0) throw configError('no dataset directories given', 'give at least one --data directory');
+  const shards: ShardRef[] = [];
+  const modes: string[] = [];
+  let first: { dir: string; sha256: string; vocabSize: number; maskTokenId: number } | null = null;
+  let seqLen = 0;
+  for (const dir of dirs) {
+    const m = await readManifest(dir);
+    const tok = { dir, sha256: m.tokenizer.sha256, vocabSize: m.tokenizer.vocabSize, maskTokenId: m.tokenizer.maskTokenId };
+    if (first === null) first = tok;
+    else {
+      const diffs = (['sha256', 'vocabSize', 'maskTokenId'] as const)
+        .filter((k) => tok[k] !== first![k])
+        .map((k) => `tokenizer ${k} ${first![k]} vs ${tok[k]}`);
+      if (diffs.length > 0) {
+        throw configError(
+          `datasets ${first.dir} and ${dir} were prepared with different tokenizers: ${diffs.join(', ')}`,
+          'prepare every --data directory with the same tokenizer and [MASK] id',
+        );
+      }
+    }
+    if (!modes.includes(m.mode)) modes.push(m.mode);
+    seqLen = Math.max(seqLen, m.seqLen);
+    for (const s of m.shards) {
+      if (!isInside(s.file)) {
+        throw configError(`the manifest lists shard ${JSON.stringify(s.file)}, which is outside its directory`, `in ${path.join(dir, 'manifest.json')}`);
+      }
+      shards.push({ dir, file: s.file, path: path.join(dir, s.file), rows: s.rows, sha256: s.sha256, seqLen: m.seqLen });
+    }
+  }
+  const rows = shards.reduce((n, s) => n + s.rows, 0);
+  if (rows === 0) throw configError(`the datasets ${dirs.join(', ')} hold no rows`, 'nothing to train on');
+  const f = first!;
+  return {
+    info: {
+      dirs: [...dirs],
+      rows,
+      tokenizerSha256: f.sha256,
+      vocabSize: f.vocabSize,
+      maskTokenId: f.maskTokenId,
+      vocabRows: embeddingRows(f.vocabSize, f.maskTokenId),
+      seqLen,
+      modes,
+    },
+    shards,
+  };
+}
+
+/** In place; the classic descending Fisher–Yates, one `below` draw per position i ≥ 1. */
+function shuffle(a: Uint32Array, rng: Rng): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = rng.below(i + 1);
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+}
+
+interface Window {
+  epoch: number;
+  window: number;
+  shards: DecodedShard[];
+  /** Row i of the window's permutation is row rowOf[i] of shards[shardOf[i]]. */
+  shardOf: Uint32Array;
+  rowOf: Uint32Array;
+}
+
+export class Loader {
+  private readonly ds: Dataset;
+  private readonly seed: number;
+  private readonly windowShards: number;
+  private readonly numWindows: number;
+  private pos: Cursor = { epoch: 0, window: 0, offset: 0 };
+  private current: Window | null = null;
+  private orderEpoch = -1;
+  private order: Uint32Array = new Uint32Array(0);
+
+  constructor(ds: Dataset, o: { seed: number; windowShards?: number }) {
+    if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw configError(`the loader seed must be a non-negative integer, got ${o.seed}`);
+    const w = o.windowShards ?? 4;
+    if (!Number.isSafeInteger(w) || w < 1) throw configError(`windowShards must be a positive integer, got ${w}`);
+    if (ds.info.rows === 0) throw configError('the dataset holds no rows');
+    this.ds = ds;
+    this.seed = o.seed;
+    this.windowShards = w;
+    this.numWindows = Math.ceil(ds.shards.length / w);
+  }
+
+  /** Always points at a row that exists (or at a window not loaded yet), never one past a window's end. */
+  cursor(): Cursor {
+    return { ...this.pos };
+  }
+
+  restore(c: Cursor): void {
+    const ok = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+    if (!ok(c.epoch) || !ok(c.window) || !ok(c.offset) || c.window >= this.numWindows) {
+      throw configError(
+        `cannot restore the data cursor ${JSON.stringify(c)}: the datasets have ${this.numWindows} windows of ${this.windowShards} shards`,
+        'resume with the same --data directories',
+      );
+    }
+    this.pos = { epoch: c.epoch, window: c.window, offset: c.offset };
+    if (this.current !== null && (this.current.epoch !== c.epoch || this.current.window !== c.window)) this.current = null;
+  }
+
+  /** The next `rows` rows, padded to the longest of them with inputIds 0, labels −100, positionIds 0. */
+  async next(rows: number): Promise<Batch> {
+    if (!Number.isSafeInteger(rows) || rows < 1) throw new RangeError(`next(rows) needs a positive integer, got ${rows}`);
+    const picked: { shard: DecodedShard; row: number }[] = [];
+    while (picked.length < rows) {
+      const w = await this.window();
+      const n = w.shardOf.length;
+      while (picked.length < rows && this.pos.offset < n) {
+        const i = this.pos.offset++;
+        picked.push({ shard: w.shards[w.shardOf[i]], row: w.rowOf[i] });
+      }
+      if (this.pos.offset === n) this.advanceWindow();
+    }
+    return assemble(picked);
+  }
+
+  private advanceWindow(): void {
+    this.current = null;
+    this.pos = this.pos.window + 1 < this.numWindows
+      ? { epoch: this.pos.epoch, window: this.pos.window + 1, offset: 0 }
+      : { epoch: this.pos.epoch + 1, window: 0, offset: 0 };
+  }
+
+  /** The window under the cursor, decoding it if needed; windows without rows are stepped over. */
+  private async window(): Promise<Window> {
+    for (;;) {
+      const { epoch, window, offset } = this.pos;
+      if (this.current === null || this.current.epoch !== epoch || this.current.window !== window) {
+        this.current = null; // drop the old window before decoding the next: memory stays one window
+        this.current = await this.load(epoch, window);
+      }
+      const n = this.current.shardOf.length;
+      if (offset < n) return this.current;
+      // next() steps past a window as soon as it is used up, so only restore() gets here with offset > 0.
+      if (offset > 0) {
+        throw configError(
+          `cannot restore the data cursor ${JSON.stringify(this.pos)}: that window has only ${n} rows`,
+          'resume with the same --data directories',
+        );
+      }
+      this.advanceWindow();
+    }
+  }
+
+  private shardOrder(epoch: number): Uint32Array {
+    if (this.orderEpoch !== epoch) {
+      const order = new Uint32Array(this.ds.shards.length);
+      for (let i = 0; i < order.length; i++) order[i] = i;
+      shuffle(order, Rng.forRow(this.seed, SHARD_ORDER_TAG, epoch));
+      this.order = order;
+      this.orderEpoch = epoch;
+    }
+    return this.order;
+  }
+
+  private async load(epoch: number, window: number): Promise<Window> {
+    const order = this.shardOrder(epoch);
+    const refs = Array.from(order.subarray(window * this.windowShards, (window + 1) * this.windowShards), (i) => this.ds.shards[i]);
+    const vocabRows = this.ds.info.vocabRows;
+    const shards = await Promise.all(refs.map((ref) => readShard(ref, vocabRows)));
+    const total = shards.reduce((n, s) => n + s.rows, 0);
+    const perm = new Uint32Array(total);
+    for (let i = 0; i < total; i++) perm[i] = i;
+    shuffle(perm, Rng.forRow(this.seed, rowOrderTag(epoch), window));
+    const starts = [0];
+    for (const s of shards) starts.push(starts[starts.length - 1] + s.rows);
+    const shardOf = new Uint32Array(total);
+    const rowOf = new Uint32Array(total);
+    for (let i = 0; i < total; i++) {
+      let k = 0;
+      while (perm[i] >= starts[k + 1]) k++;
+      shardOf[i] = k;
+      rowOf[i] = perm[i] - starts[k];
+    }
+    return { epoch, window, shards, shardOf, rowOf };
+  }
+}
+
+/**
+ * Every row once, in directory then manifest order, `rows` at a time (the last batch may be
+ * smaller), one shard decoded at a time: for evaluation, where order must not depend on a seed.
+ */
+export async function* sequentialBatches(ds: Dataset, rows: number): AsyncGenerator<Batch> {
+  if (!Number.isSafeInteger(rows) || rows < 1) throw new RangeError(`sequentialBatches needs a positive row count, got ${rows}`);
+  let picked: { shard: DecodedShard; row: number }[] = [];
+  for (const ref of ds.shards) {
+    if (ref.rows === 0) continue;
+    const shard = await readShard(ref, ds.info.vocabRows);
+    for (let r = 0; r < shard.rows; r++) {
+      picked.push({ shard, row: r });
+      if (picked.length === rows) {
+        yield assemble(picked);
+        picked = [];
+      }
+    }
+  }
+  if (picked.length > 0) yield assemble(picked);
+}
+
+async function readShard(ref: ShardRef, vocabRows: number): Promise<DecodedShard> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(ref.path);
+  } catch (e) {
+    throw new MeapError('integrity', `cannot read the shard: ${(e as NodeJS.ErrnoException).code ?? e}`, { file: ref.path });
+  }
+  // The manifest's hash is the only proof a shard is the one prepare wrote; hashing costs far less
+  // than a training step on its rows.
+  if (sha256Hex(bytes) !== ref.sha256) {
+    throw new MeapError('integrity', 'the shard does not match the sha256 in its manifest', { file: ref.path }, 'the file changed after `meap prepare`; prepare it again');
+  }
+  let shard: DecodedShard;
+  try {
+    shard = decodeShard(bytes);
+  } catch (e) {
+    throw new MeapError('integrity', `not a meap shard: ${(e as Error).message}`, { file: ref.path });
+  }
+  if (shard.rows !== ref.rows) {
+    throw new MeapError('integrity', `the shard holds ${shard.rows} rows, its manifest says ${ref.rows}`, { file: ref.path });
+  }
+  checkShard(ref, shard, vocabRows);
+  return shard;
+}
+
+function checkShard(ref: ShardRef, shard: DecodedShard, vocabRows: number): void {
+  const { input_ids: ids, labels, position_ids: pos } = shard.columns;
+  const bad = (row: number, what: string) =>
+    new MeapError('integrity', what, { file: ref.path, record: row }, `the model's embedding has ${vocabRows} rows; was the shard prepared with another tokenizer?`);
+  for (let r = 0; r < shard.rows; r++) {
+    const len = ids.offsets[r + 1] - ids.offsets[r];
+    if (labels.offsets[r + 1] - labels.offsets[r] !== len || pos.offsets[r + 1] - pos.offsets[r] !== len) {
+      throw new MeapError('integrity', 'input_ids, labels and position_ids of this row differ in length', { file: ref.path, record: r });
+    }
+    if (len > ref.seqLen) {
+      throw new MeapError('integrity', `the row holds ${len} tokens, more than the manifest's seqLen ${ref.seqLen}`, { file: ref.path, record: r });
+    }
+    for (let i = ids.offsets[r]; i < ids.offsets[r + 1]; i++) {
+      const v = ids.values[i];
+      if (v < 0 || v >= vocabRows) throw bad(r, `input id ${v} at position ${i - ids.offsets[r]} is outside the embedding [0, ${vocabRows})`);
+    }
+    for (let i = labels.offsets[r]; i < labels.offsets[r + 1]; i++) {
+      const v = labels.values[i];
+      if ((v < 0 && v !== LABEL_IGNORE) || v >= vocabRows) {
+        throw bad(r, `label ${v} at position ${i - labels.offsets[r]} is neither -100 nor inside the embedding [0, ${vocabRows})`);
+      }
+    }
+    for (let i = pos.offsets[r]; i < pos.offsets[r + 1]; i++) {
+      if (pos.values[i] < 0) throw new MeapError('integrity', `position id ${pos.values[i]} is negative`, { file: ref.path, record: r });
+    }
+  }
+}
+
+const COLUMNS: [ShardColumn, keyof Batch, number][] = [
+  ['input_ids', 'inputIds', 0],
+  ['labels', 'labels', LABEL_IGNORE],
+  ['position_ids', 'positionIds', 0],
+];
+
+function assemble(picked: { shard: DecodedShard; row: number }[]): Batch {
+  const rowLen = (p: (typeof picked)[number]) => p.shard.columns.input_ids.offsets[p.row + 1] - p.shard.columns.input_ids.offsets[p.row];
+  const length = picked.reduce((m, p) => Math.max(m, rowLen(p)), 0);
+  const batch: Batch = {
+    rows: picked.length,
+    length,
+    inputIds: new Int32Array(picked.length * length),
+    labels: new Int32Array(picked.length * length),
+    positionIds: new Int32Array(picked.length * length),
+  };
+  for (const [col, key, pad] of COLUMNS) {
+    const out = batch[key] as Int32Array;
+    if (pad !== 0) out.fill(pad);
+    picked.forEach((p, r) => {
+      const c = p.shard.columns[col];
+      out.set(c.values.subarray(c.offsets[p.row], c.offsets[p.row + 1]), r * length);
+    });
+  }
+  return batch;
+}

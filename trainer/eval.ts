@@ -1,0 +1,53 @@
+/**
+ * `meap eval`: mean loss and perplexity of a run's latest checkpoint over every row of held-out
+ * shards, in manifest order (prepare them with `--mask none` so inputs are the plain text).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MeapError, configError } from '../pipeline/errors.ts';
+import type { BackendChoice, ModelShape } from '../schemas/train.ts';
+import { selectBackend } from './backend.ts';
+import { loadLatestCheckpoint } from './checkpoint.ts';
+import { openDatasets, sequentialBatches } from './data.ts';
+import { LlamaModel } from './model.ts';
+
+export interface EvalResult {
+  rows: number;
+  targets: number;
+  meanLoss: number;
+  perplexity: number;
+  step: number;
+  backend: string;
+}
+
+export async function evaluate(o: { run: string; data: string[]; batchRows: number; backend: BackendChoice }): Promise<EvalResult> {
+  const backend = await selectBackend(o.backend);
+  const ckpt = await loadLatestCheckpoint(o.run);
+  if (ckpt === null) throw new MeapError('usage', 'no complete checkpoint in the run directory', { file: o.run }, 'train first, or point --run at a run directory');
+  const ds = await openDatasets(o.data);
+  const shape = ckpt.extra.shape as ModelShape;
+  const vocabRows = ckpt.extra.vocabRows as number;
+  if (ds.info.tokenizerSha256 !== ckpt.extra.tokenizerSha256) {
+    throw configError(`the held-out data was tokenized with ${ds.info.tokenizerSha256.slice(0, 12)}…, the run with ${String(ckpt.extra.tokenizerSha256).slice(0, 12)}…`);
+  }
+  const model = new LlamaModel({ ...shape, vocabRows }, 0);
+  const byName = new Map(ckpt.params.map((p) => [p.name, p]));
+  for (const p of model.params) tf.tidy(() => p.variable.assign(tf.tensor(byName.get(p.name)!.data, byName.get(p.name)!.shape, 'float32')));
+  let sum = 0;
+  let targets = 0;
+  let rows = 0;
+  try {
+    for await (const batch of sequentialBatches(ds, o.batchRows)) {
+      const r = tf.tidy(() => {
+        const { sum: s, count } = model.lossSum(batch);
+        return { s: s.dataSync()[0], count };
+      });
+      sum += r.s;
+      targets += r.count;
+      rows += batch.rows;
+    }
+  } finally {
+    model.dispose();
+  }
+  const meanLoss = targets > 0 ? sum / targets : NaN;
+  return { rows, targets, meanLoss, perplexity: Math.exp(meanLoss), step: ckpt.step, backend: backend.name };
+}

@@ -1,0 +1,217 @@
+/**
+ * AdamW with decoupled weight decay, gradient clipping by global norm, and gradient accumulation.
+ *
+ * `tf.train.adam` folds no decay at all (and L2-through-the-gradient is not AdamW), so the update
+ * is written out with tf ops, following `torch.optim.AdamW` (non-amsgrad, non-fused) step by step:
+ *
+ *   t ← t + 1
+ *   p ← p · (1 − lr·wd)                                  (only params with decay = true)
+ *   m ← β1·m + (1 − β1)·g
+ *   v ← β2·v + (1 − β2)·g²
+ *   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps)
+ *
+ * The last line is m̂ / (√v̂ + eps) with the bias corrections arranged as PyTorch arranges them.
+ *
+ * Resuming must be bitwise-exact: the moments live in float32 variables, `state()` copies them out
+ * as Float32Array and `load()` puts the same bits back, and every scalar in the update is derived
+ * in doubles from (t, lr, the options) alone, so an update depends only on that state, the
+ * gradients, the step and lr.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+export interface AdamWState {
+  step: number;
+  m: Float32Array[];
+  v: Float32Array[];
+}
+
+export interface OptimParam {
+  name: string;
+  variable: tf.Variable;
+  decay: boolean;
+}
+
+export class AdamW {
+  private readonly params: OptimParam[];
+  private readonly o: AdamWOptions;
+  private m: tf.Variable[];
+  private v: tf.Variable[];
+  private t = 0;
+  private disposed = false;
+
+  constructor(params: OptimParam[], o: AdamWOptions) {
+    if (!(o.beta1 >= 0 && o.beta1 < 1)) throw new Error(`beta1 must be in [0, 1), got ${o.beta1}`);
+    if (!(o.beta2 >= 0 && o.beta2 < 1)) throw new Error(`beta2 must be in [0, 1), got ${o.beta2}`);
+    if (!(o.eps > 0)) throw new Error(`eps must be positive, got ${o.eps}`);
+    if (!(o.weightDecay >= 0)) throw new Error(`weightDecay must be non-negative, got ${o.weightDecay}`);
+    for (const p of params) {
+      if (p.variable.dtype !== 'float32') throw new Error(`parameter ${p.name} is ${p.variable.dtype}, AdamW needs float32`);
+    }
+    this.params = params.slice();
+    this.o = { ...o };
+    this.m = this.params.map((p) => zeroSlot(p.variable.shape));
+    this.v = this.params.map((p) => zeroSlot(p.variable.shape));
+  }
+
+  /** One update with these (already averaged and clipped) gradients at this learning rate. */
+  apply(grads: tf.Tensor[], lr: number): void {
+    this.assertLive();
+    if (grads.length !== this.params.length) {
+      throw new Error(`AdamW.apply: ${grads.length} gradients for ${this.params.length} parameters`);
+    }
+    if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW.apply: learning rate must be finite and >= 0, got ${lr}`);
+    grads.forEach((g, i) => {
+      if (!sameShape(g.shape, this.params[i].variable.shape)) {
+        throw new Error(
+          `AdamW.apply: gradient ${i} (${this.params[i].name}) has shape [${g.shape}], the parameter [${this.params[i].variable.shape}]`,
+        );
+      }
+    });
+
+    this.t += 1;
+    const { beta1, beta2, eps, weightDecay } = this.o;
+    const stepSize = lr / (1 - Math.pow(beta1, this.t));
+    const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, this.t));
+    const decayFactor = 1 - lr * weightDecay;
+
+    tf.tidy(() => {
+      const b1 = tf.scalar(beta1);
+      const oneMinusB1 = tf.scalar(1 - beta1);
+      const b2 = tf.scalar(beta2);
+      const oneMinusB2 = tf.scalar(1 - beta2);
+      const epsT = tf.scalar(eps);
+      const bc2SqrtT = tf.scalar(bc2Sqrt);
+      const negStepSize = tf.scalar(-stepSize);
+      const decayT = tf.scalar(decayFactor);
+
+      this.params.forEach((p, i) => {
+        const g = grads[i].dtype === 'float32' ? grads[i] : tf.cast(grads[i], 'float32');
+        let value: tf.Tensor = p.variable;
+        if (p.decay && weightDecay !== 0) value = tf.mul(value, decayT);
+        const m = tf.add(tf.mul(this.m[i], b1), tf.mul(g, oneMinusB1));
+        const v = tf.add(tf.mul(this.v[i], b2), tf.mul(tf.square(g), oneMinusB2));
+        const denom = tf.add(tf.div(tf.sqrt(v), bc2SqrtT), epsT);
+        const next = tf.add(value, tf.mul(tf.div(m, denom), negStepSize));
+        this.m[i].assign(m);
+        this.v[i].assign(v);
+        p.variable.assign(next);
+      });
+    });
+  }
+
+  /** A copy of the step count and both moments, safe to keep after further updates. */
+  state(): AdamWState {
+    this.assertLive();
+    return {
+      step: this.t,
+      m: this.m.map((x) => Float32Array.from(x.dataSync() as Float32Array)),
+      v: this.v.map((x) => Float32Array.from(x.dataSync() as Float32Array)),
+    };
+  }
+
+  /** Replaces the step count and moments with a copy of `s`; refuses state saved for other parameters. */
+  load(s: AdamWState): void {
+    this.assertLive();
+    if (!Number.isInteger(s.step) || s.step < 0) throw new Error(`AdamW.load: step must be a non-negative integer, got ${s.step}`);
+    for (const key of ['m', 'v'] as const) {
+      const arrays = s[key];
+      if (!Array.isArray(arrays) || arrays.length !== this.params.length) {
+        throw new Error(
+          `AdamW.load: state has ${Array.isArray(arrays) ? arrays.length : 'no'} '${key}' arrays for ${this.params.length} parameters`,
+        );
+      }
+      arrays.forEach((a, i) => {
+        const p = this.params[i];
+        if (!(a instanceof Float32Array)) throw new Error(`AdamW.load: '${key}' of ${p.name} is not a Float32Array`);
+        if (a.length !== p.variable.size) {
+          throw new Error(
+            `AdamW.load: '${key}' of ${p.name} has ${a.length} values, the parameter [${p.variable.shape}] has ${p.variable.size}`,
+          );
+        }
+      });
+    }
+    // Validated in full first so that a bad state leaves this optimizer untouched.
+    tf.tidy(() => {
+      this.params.forEach((p, i) => {
+        this.m[i].assign(tf.tensor(Float32Array.from(s.m[i]), p.variable.shape, 'float32'));
+        this.v[i].assign(tf.tensor(Float32Array.from(s.v[i]), p.variable.shape, 'float32'));
+      });
+    });
+    this.t = s.step;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const x of this.m) x.dispose();
+    for (const x of this.v) x.dispose();
+    this.m = [];
+    this.v = [];
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new Error('AdamW: used after dispose()');
+  }
+}
+
+/** √(Σ g²) over every element of every gradient. */
+export function globalNorm(grads: tf.Tensor[]): number {
+  if (grads.length === 0) return 0;
+  const sq = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))))));
+  try {
+    return Math.sqrt((sq.dataSync() as Float32Array)[0]);
+  } finally {
+    sq.dispose();
+  }
+}
+
+/**
+ * Scales every gradient by min(1, maxNorm / norm); returns new tensors and the norm before clipping.
+ * maxNorm 0 disables clipping. The inputs are left alone and the result is always fresh tensors,
+ * so callers dispose both the same way whether or not clipping happened. A non-finite norm is
+ * returned as is with the gradients unscaled: the caller decides whether to skip the step.
+ */
+export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: number } {
+  if (!(maxNorm >= 0)) throw new Error(`clipByGlobalNorm: maxNorm must be >= 0, got ${maxNorm}`);
+  const norm = globalNorm(grads);
+  const scale = maxNorm > 0 && Number.isFinite(norm) ? Math.min(1, maxNorm / norm) : 1;
+  if (scale >= 1) return { grads: grads.map((g) => tf.clone(g)), norm };
+  const out = tf.tidy(() => {
+    const s = tf.scalar(scale);
+    return grads.map((g) => tf.mul(g, s));
+  });
+  return { grads: out, norm };
+}
+
+/**
+ * Gradient accumulation: adds `add` into `into` (same order), disposing what it replaces; `into`
+ * may be null for the first micro-batch. `add` is never disposed and the result is always new
+ * tensors, so the caller owns (and disposes) each micro-batch's gradients the same way every time.
+ */
+export function accumulate(into: tf.Tensor[] | null, add: tf.Tensor[]): tf.Tensor[] {
+  if (into === null) return add.map((g) => tf.clone(g));
+  if (into.length !== add.length) throw new Error(`accumulate: ${add.length} gradients added to ${into.length}`);
+  add.forEach((g, i) => {
+    if (!sameShape(g.shape, into[i].shape)) {
+      throw new Error(`accumulate: gradient ${i} has shape [${g.shape}], the accumulator [${into[i].shape}]`);
+    }
+  });
+  const sums = tf.tidy(() => into.map((acc, i) => tf.add(acc, add[i])));
+  for (const acc of into) acc.dispose();
+  return sums;
+}
+
+function zeroSlot(shape: number[]): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.zeros(shape, 'float32'), false));
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
