@@ -2,12 +2,12 @@
  * One training measurement in its own process: `backend preset rows length steps shardsDir`.
  * Times full optimizer steps (forward, backward, clipping, AdamW) after one warm-up step.
  */
-import * as tf from '@tensorflow/tfjs';
 import { PRESETS } from '../schemas/train.ts';
 import { selectBackend } from '../trainer/backend.ts';
 import { Loader, openDatasets } from '../trainer/data.ts';
-import { LlamaModel, lossAndGrads } from '../trainer/model.ts';
-import { AdamW, clipByGlobalNorm } from '../trainer/optim.ts';
+import { LlamaModel } from '../trainer/model.ts';
+import { createOptimizer } from '../trainer/optim.ts';
+import { optimizerStep } from '../trainer/train.ts';
 
 const [backendName, preset, rowsArg, stepsArg, shards] = process.argv.slice(2);
 try {
@@ -17,15 +17,12 @@ const loader = new Loader(ds, { seed: 0 });
 const built = performance.now();
 const model = new LlamaModel({ ...PRESETS[preset as keyof typeof PRESETS], vocabRows: ds.info.vocabRows }, 0);
 const buildSeconds = (performance.now() - built) / 1000;
-const optim = new AdamW(model.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05 });
+const adam = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05 };
+const optim = createOptimizer(backend.name, model.params, adam);
 const step = async () => {
-  const batch = await loader.next(Number(rowsArg));
-  const r = lossAndGrads(model, batch);
-  const mean = r.grads.map((g) => tf.tidy(() => g.mul(1 / r.count)));
-  const { grads } = clipByGlobalNorm(mean, 1);
-  optim.apply(grads, 4e-4);
-  [...r.grads, ...mean, ...grads].forEach((g) => g.dispose());
-  return batch.rows * batch.length;
+  const rows = Number(rowsArg);
+  await optimizerStep(model, optim, loader, { rows, micro: rows, clip: 1, lr: 4e-4 });
+  return rows * ds.info.seqLen;
 };
 await step();
 let tokens = 0;

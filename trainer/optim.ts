@@ -38,7 +38,7 @@ export interface OptimParam {
   decay: boolean;
 }
 
-export class AdamW {
+export class AdamW implements Optimizer {
   private readonly params: OptimParam[];
   private readonly o: AdamWOptions;
   private m: tf.Variable[];
@@ -81,17 +81,18 @@ export class AdamW {
     const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, this.t));
     const decayFactor = 1 - lr * weightDecay;
 
-    tf.tidy(() => {
-      const b1 = tf.scalar(beta1);
-      const oneMinusB1 = tf.scalar(1 - beta1);
-      const b2 = tf.scalar(beta2);
-      const oneMinusB2 = tf.scalar(1 - beta2);
-      const epsT = tf.scalar(eps);
-      const bc2SqrtT = tf.scalar(bc2Sqrt);
-      const negStepSize = tf.scalar(-stepSize);
-      const decayT = tf.scalar(decayFactor);
-
-      this.params.forEach((p, i) => {
+    // One tidy per parameter: holding every parameter's temporaries until the end would need
+    // several extra copies of the whole model.
+    this.params.forEach((p, i) =>
+      tf.tidy(() => {
+        const b1 = tf.scalar(beta1);
+        const oneMinusB1 = tf.scalar(1 - beta1);
+        const b2 = tf.scalar(beta2);
+        const oneMinusB2 = tf.scalar(1 - beta2);
+        const epsT = tf.scalar(eps);
+        const bc2SqrtT = tf.scalar(bc2Sqrt);
+        const negStepSize = tf.scalar(-stepSize);
+        const decayT = tf.scalar(decayFactor);
         const g = grads[i].dtype === 'float32' ? grads[i] : tf.cast(grads[i], 'float32');
         let value: tf.Tensor = p.variable;
         if (p.decay && weightDecay !== 0) value = tf.mul(value, decayT);
@@ -102,8 +103,8 @@ export class AdamW {
         this.m[i].assign(m);
         this.v[i].assign(v);
         p.variable.assign(next);
-      });
-    });
+      }),
+    );
   }
 
   /** A copy of the step count and both moments, safe to keep after further updates. */
@@ -159,6 +160,92 @@ export class AdamW {
   private assertLive(): void {
     if (this.disposed) throw new Error('AdamW: used after dispose()');
   }
+}
+
+/** What the trainer needs of an optimizer, wherever its moments live. */
+export interface Optimizer {
+  apply(grads: tf.Tensor[], lr: number): void;
+  state(): AdamWState;
+  load(s: AdamWState): void;
+  dispose(): void;
+}
+
+/**
+ * The same AdamW with its moments in JavaScript memory and the update computed in float32 on
+ * the host. For the wasm and cpu backends, whose tensors share one heap: the wasm heap cannot
+ * hold a 100m model's weights, gradients and both moments at once (it fails past 2 GiB), and on
+ * the cpu backend the data is in JavaScript anyway. Every operation is rounded to float32 in the
+ * order of the formula above, so a run is bitwise reproducible from its state.
+ */
+export class HostAdamW implements Optimizer {
+  private readonly params: OptimParam[];
+  private m: Float32Array[];
+  private v: Float32Array[];
+  private t = 0;
+
+  constructor(params: OptimParam[], private readonly o: AdamWOptions) {
+    this.params = params.slice();
+    this.m = this.params.map((p) => new Float32Array(p.variable.size));
+    this.v = this.params.map((p) => new Float32Array(p.variable.size));
+  }
+
+  apply(grads: tf.Tensor[], lr: number): void {
+    if (grads.length !== this.params.length) throw new Error(`AdamW.apply: ${grads.length} gradients for ${this.params.length} parameters`);
+    if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW.apply: learning rate must be finite and >= 0, got ${lr}`);
+    this.t += 1;
+    const f = Math.fround;
+    const { beta1, beta2, eps, weightDecay } = this.o;
+    const b1 = f(beta1);
+    const c1 = f(1 - beta1);
+    const b2 = f(beta2);
+    const c2 = f(1 - beta2);
+    const e = f(eps);
+    const bc2Sqrt = f(Math.sqrt(1 - Math.pow(beta2, this.t)));
+    const negStep = f(-(lr / (1 - Math.pow(beta1, this.t))));
+    const decay = f(1 - lr * weightDecay);
+    this.params.forEach((p, i) => {
+      const g = grads[i].dataSync() as Float32Array;
+      const w = Float32Array.from(p.variable.dataSync() as Float32Array);
+      const m = this.m[i];
+      const v = this.v[i];
+      const decays = p.decay && weightDecay !== 0;
+      for (let j = 0; j < w.length; j++) {
+        const gj = g[j];
+        const wj = decays ? f(w[j] * decay) : w[j];
+        const mj = f(f(m[j] * b1) + f(gj * c1));
+        const vj = f(f(v[j] * b2) + f(f(gj * gj) * c2));
+        m[j] = mj;
+        v[j] = vj;
+        w[j] = f(wj + f(f(mj / f(f(Math.sqrt(vj)) / bc2Sqrt + e)) * negStep));
+      }
+      tf.tidy(() => p.variable.assign(tf.tensor(w, p.variable.shape, 'float32')));
+    });
+  }
+
+  state(): AdamWState {
+    return { step: this.t, m: this.m.map((a) => a.slice()), v: this.v.map((a) => a.slice()) };
+  }
+
+  load(s: AdamWState): void {
+    if (!Number.isInteger(s.step) || s.step < 0) throw new Error(`AdamW.load: step must be a non-negative integer, got ${s.step}`);
+    if (s.m.length !== this.params.length || s.v.length !== this.params.length) throw new Error(`AdamW.load: state is for ${s.m.length} parameters, not ${this.params.length}`);
+    this.params.forEach((p, i) => {
+      if (s.m[i].length !== p.variable.size || s.v[i].length !== p.variable.size) throw new Error(`AdamW.load: moments of ${p.name} do not match its shape [${p.variable.shape}]`);
+    });
+    this.m = s.m.map((a) => a.slice());
+    this.v = s.v.map((a) => a.slice());
+    this.t = s.step;
+  }
+
+  dispose(): void {
+    this.m = [];
+    this.v = [];
+  }
+}
+
+/** wasm and cpu tensors live in host memory already; GPU backends keep the moments on the device. */
+export function createOptimizer(backend: string, params: OptimParam[], o: AdamWOptions): Optimizer {
+  return backend === 'wasm' || backend === 'cpu' ? new HostAdamW(params, o) : new AdamW(params, o);
 }
 
 /** √(Σ g²) over every element of every gradient. */

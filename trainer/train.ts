@@ -13,7 +13,7 @@ import { selectBackend } from './backend.ts';
 import { loadLatestCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
 import { Loader, openDatasets } from './data.ts';
 import { LlamaModel, lossAndGrads } from './model.ts';
-import { AdamW, accumulate, clipByGlobalNorm } from './optim.ts';
+import { accumulate, createOptimizer, globalNorm, type Optimizer } from './optim.ts';
 import { lossSvg } from './plot.ts';
 import { learningRate } from './schedule.ts';
 import type { TrainProgress } from './progress.ts';
@@ -73,7 +73,8 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   const resumed = await openRunDir(cfg, extra);
 
   const model = new LlamaModel({ ...shape, vocabRows: ds.info.vocabRows }, cfg.seed);
-  const optim = new AdamW(model.params, { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay });
+  const adam = { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay };
+  const optim = createOptimizer(backend.name, model.params, adam);
   const loader = new Loader(ds, { seed: cfg.seed });
   let start = 0;
   if (resumed !== null) {
@@ -103,24 +104,7 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
       if (ctx.signal.aborted) break;
       const t0 = performance.now();
       const lr = learningRate(step, cfg.steps, cfg);
-      let acc: tf.Tensor[] | null = null;
-      let lossSum = 0;
-      let count = 0;
-      for (let done = 0; done < cfg.batchSize; done += micro) {
-        const batch = await loader.next(Math.min(micro, cfg.batchSize - done));
-        const r = lossAndGrads(model, batch);
-        acc = accumulate(acc, r.grads);
-        lossSum += r.lossSum;
-        count += r.count;
-      }
-      // Gradients of the summed loss, divided once by the step's target count: the mean over targets.
-      const scale = count > 0 ? 1 / count : 0;
-      const mean = acc!.map((g) => tf.tidy(() => g.mul(scale)));
-      acc!.forEach((g) => g.dispose());
-      const { grads, norm } = clipByGlobalNorm(mean, cfg.clip);
-      mean.forEach((g) => g.dispose());
-      optim.apply(grads, lr);
-      grads.forEach((g) => g.dispose());
+      const { lossSum, count, norm } = await optimizerStep(model, optim, loader, { rows: cfg.batchSize, micro, clip: cfg.clip, lr });
       const seconds = (performance.now() - t0) / 1000;
       const m: StepMetrics = { step: step + 1, loss: count > 0 ? lossSum / count : 0, lr, gradNorm: norm, tokens: count, tokensPerSec: Math.round(count / seconds) };
       history.push(m);
@@ -136,6 +120,50 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   }
   if (ctx.signal.aborted) throw ctx.signal.reason;
   return history;
+}
+
+/**
+ * One optimizer step: micro-batch gradients of the summed loss are accumulated, then scaled once
+ * by 1/targets (the mean) and by the clipping factor together, one tensor at a time, so that at
+ * most one extra copy of a gradient exists besides the accumulator: the 100m model's weights,
+ * gradients and moments only just fit in the wasm heap.
+ */
+export async function optimizerStep(
+  model: LlamaModel,
+  optim: Optimizer,
+  loader: Loader,
+  o: { rows: number; micro: number; clip: number; lr: number },
+): Promise<{ lossSum: number; count: number; norm: number }> {
+  let acc: tf.Tensor[] | null = null;
+  let lossSum = 0;
+  let count = 0;
+  for (let done = 0; done < o.rows; done += o.micro) {
+    const batch = await loader.next(Math.min(o.micro, o.rows - done));
+    const r = lossAndGrads(model, batch);
+    if (acc === null) acc = r.grads;
+    else {
+      acc = accumulate(acc, r.grads);
+      r.grads.forEach((g) => g.dispose());
+    }
+    lossSum += r.lossSum;
+    count += r.count;
+  }
+  const scale = count > 0 ? 1 / count : 0;
+  const norm = globalNorm(acc!) * scale;
+  if (!Number.isFinite(norm)) {
+    // An overflowed step would poison every weight through AdamW's moments: skip its update.
+    acc!.forEach((g) => g.dispose());
+    return { lossSum, count, norm };
+  }
+  const factor = scale * (o.clip > 0 && norm > o.clip ? o.clip / norm : 1);
+  const grads = acc!.map((g) => {
+    const scaled = tf.tidy(() => g.mul(factor));
+    g.dispose();
+    return scaled;
+  });
+  optim.apply(grads, o.lr);
+  grads.forEach((g) => g.dispose());
+  return { lossSum, count, norm };
 }
 
 /** A new run needs an empty directory; --resume needs the same model and data as the checkpoint. */
@@ -161,7 +189,7 @@ async function openRunDir(cfg: TrainConfig, extra: Record<string, unknown>): Pro
   return ckpt;
 }
 
-function restore(model: LlamaModel, optim: AdamW, loader: Loader, ckpt: CheckpointState): void {
+function restore(model: LlamaModel, optim: Optimizer, loader: Loader, ckpt: CheckpointState): void {
   const byName = new Map(ckpt.params.map((p) => [p.name, p]));
   for (const p of model.params) {
     const saved = byName.get(p.name);

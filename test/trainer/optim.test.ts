@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { AdamW, accumulate, clipByGlobalNorm, globalNorm, type AdamWOptions } from '../../trainer/optim.ts';
+import { HostAdamW } from '../../trainer/optim.ts';
 import { learningRate } from '../../trainer/schedule.ts';
 
 beforeAll(async () => {
@@ -353,5 +354,33 @@ describe('accumulate', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(acc[0].dataSync()[0]).toBe(11);
     tf.dispose(acc);
+  });
+});
+
+describe('HostAdamW', () => {
+  it('matches the device AdamW to float32 precision and round-trips its state bitwise', async () => {
+    await tf.setBackend('cpu');
+    const make = () => [
+      { name: 'w', variable: tf.variable(tf.tensor([[0.5, -1.25], [2, 0.125]]), true, `hw${Math.random()}`), decay: true },
+      { name: 'n', variable: tf.variable(tf.tensor([1, 1]), true, `hn${Math.random()}`), decay: false },
+    ];
+    const o = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05 };
+    const [a, b] = [make(), make()];
+    const device = new AdamW(a, o);
+    const host = new HostAdamW(b, o);
+    for (let step = 0; step < 5; step++) {
+      const grads = [tf.tensor([[0.1 * step, -0.2], [0.3, 0.05]]), tf.tensor([-0.5, 0.25 * step])];
+      device.apply(grads, 1e-2);
+      host.apply(grads, 1e-2);
+      grads.forEach((g) => g.dispose());
+    }
+    a.forEach((p, i) => {
+      const x = p.variable.dataSync();
+      const y = b[i].variable.dataSync();
+      x.forEach((v, j) => expect(y[j]).toBeCloseTo(v, 6));
+    });
+    const again = new HostAdamW(b, o);
+    again.load(host.state());
+    expect(again.state()).toEqual(host.state());
   });
 });
