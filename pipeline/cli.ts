@@ -92,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
       .option('--eos-id <id>', 'override the EOS id (default: from the tokenizer)', int('--eos-id'))
       .option('--mask-token-id <id>', "override the [MASK] id (default: the tokenizer's [MASK]/<mask>, else the vocab size)", int('--mask-token-id'))
       .addOption(new Option('--on-error <mode>', 'bad records: fail (exit 2) or skip and count them').choices(['fail', 'skip']).default('fail'))
+      .option('--max-doc-chars <n>', 'longest document (or SFT record text) accepted; longer is an input error, or a skip counted as tooLong', int('--max-doc-chars', 1), 8_000_000)
       .option('--overwrite', 'replace existing meap output in --out', false)
       .option('--template <name|file>', 'sft prompt template: alpaca, llama3, or a FILE.json', 'alpaca')
       .option('--min-answer-tokens <n>', 'sft: duplicate and mask examples whose answer has more tokens than this', int('--min-answer-tokens'), 50)

@@ -35,6 +35,7 @@ export const PrepareConfigSchema = z
     seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
     shardRows: z.number().int().positive().default(1024),
     onError: z.enum(['fail', 'skip']).default('fail'),
+    maxDocChars: z.number().int().positive().default(8_000_000),
     overwrite: z.boolean().default(false),
     progress: z.enum(['auto', 'bar', 'log', 'none']).default('auto'),
     template: z.string().min(1).default('alpaca'),
