@@ -6,7 +6,7 @@ import { prepare } from '../pipeline/run.ts';
 const [input, out, tokenizer, workers, mask = 'random'] = process.argv.slice(2);
 const cfg = PrepareConfigSchema.parse({ inputs: [input], out, tokenizer, workers: Number(workers), mask, progress: 'none', overwrite: true });
 const t0 = performance.now();
-const m = await prepare(cfg, { progress: createProgress('none'), signal: new AbortController().signal });
+const m = (await prepare(cfg, { progress: createProgress('none'), signal: new AbortController().signal })).manifest!;
 const seconds = (performance.now() - t0) / 1000;
 console.log(
   JSON.stringify({

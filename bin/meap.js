@@ -2,6 +2,12 @@
 // The sources are TypeScript run through tsx, so the package needs no build step after `npm ci`.
 import { register } from 'tsx/esm/api';
 
+// A signal during start-up (before the CLI installs its own handlers) still exits 130/143.
+const early = (signal) => process.exit(signal === 'SIGINT' ? 130 : 143);
+process.once('SIGINT', early);
+process.once('SIGTERM', early);
 register();
 const { main } = await import('../pipeline/cli.ts');
+process.removeListener('SIGINT', early);
+process.removeListener('SIGTERM', early);
 process.exitCode = await main(process.argv);

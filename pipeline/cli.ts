@@ -9,14 +9,10 @@ import { runDemo } from './demo.ts';
 import { MeapError } from './errors.ts';
 import { inspect } from './inspect.ts';
 import { createProgress } from './progress.ts';
-import { prepare } from './run.ts';
+import { merge, prepare } from './run.ts';
 import { summarize } from './summary.ts';
 import { verify } from './verify.ts';
 import { BACKENDS, PRESETS, TrainConfigSchema, type BackendChoice } from '../schemas/train.ts';
-import { evaluate } from '../trainer/eval.ts';
-import { plotRun } from '../trainer/plot-run.ts';
-import { trainProgress } from '../trainer/progress.ts';
-import { train } from '../trainer/train.ts';
 
 class Interrupted extends Error {
   constructor(readonly signal: NodeJS.Signals) {
@@ -92,6 +88,8 @@ export async function main(argv: string[]): Promise<number> {
       .option('--eos-id <id>', 'override the EOS id (default: from the tokenizer)', int('--eos-id'))
       .option('--mask-token-id <id>', "override the [MASK] id (default: the tokenizer's [MASK]/<mask>, else the vocab size)", int('--mask-token-id'))
       .addOption(new Option('--on-error <mode>', 'bad records: fail (exit 2) or skip and count them').choices(['fail', 'skip']).default('fail'))
+      .option('--num-partitions <n>', 'split the input files into N partitions (default: SLURM_ARRAY_TASK_COUNT in a Slurm array, else 1)', int('--num-partitions', 1))
+      .option('--partition <i>', 'process partition I (0-based): input file k belongs to partition k mod N (default: from SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN or JOB_COMPLETION_INDEX, else 0)', int('--partition'))
       .option('--max-doc-chars <n>', 'longest document (or SFT record text) accepted; longer is an input error, or a skip counted as tooLong', int('--max-doc-chars', 1), 8_000_000)
       .option('--overwrite', 'replace existing meap output in --out', false)
       .option('--template <name|file>', 'sft prompt template: alpaca, llama3, or a FILE.json', 'alpaca')
@@ -102,8 +100,12 @@ export async function main(argv: string[]): Promise<number> {
     rejectOtherModesOptions(cmd, opts.mode as string);
     const { excludeSet, ...rest } = opts;
     const cfg = parseConfig({ ...rest, excludeSets: excludeSet, inputs } as PrepareConfigInput);
-    const manifest = await prepare(cfg, { progress: createProgress(cfg.progress), signal: controller.signal });
-    process.stdout.write(summarize(manifest, cfg.out));
+    const result = await prepare(cfg, { progress: createProgress(cfg.progress), signal: controller.signal });
+    if (result.manifest !== null) process.stdout.write(summarize(result.manifest, cfg.out));
+    else {
+      const { index, of } = result.partition;
+      process.stdout.write(`${cfg.out}: partition ${index} of ${of} done (${result.unitsDone} of ${result.unitsTotal} input files); run \`meap merge ${cfg.out}\` once all ${of} partitions have finished\n`);
+    }
   });
 
   addPipelineOptions(
@@ -114,6 +116,14 @@ export async function main(argv: string[]): Promise<number> {
   ).action(async (opts: Record<string, unknown>) => {
     await runDemo(opts, controller.signal);
   });
+
+  program
+    .command('merge')
+    .description('write the final manifest.json once every partition of a `prepare` has finished')
+    .argument('<dir>', 'the shared output directory')
+    .action(async (dir: string) => {
+      process.stdout.write(summarize(await merge(dir), dir));
+    });
 
   program
     .command('inspect')
@@ -165,6 +175,9 @@ export async function main(argv: string[]): Promise<number> {
         throw new MeapError('usage', `invalid option ${issue.path.join('.')}: ${issue.message}`);
       }
       const cfg = parsed.data;
+      // TensorFlow.js loads only for the commands that need it: it would slow every other start-up.
+      const { train } = await import('../trainer/train.ts');
+      const { trainProgress } = await import('../trainer/progress.ts');
       const history = await train(cfg, { signal: controller.signal, log: (l) => process.stderr.write(`${l}\n`), progress: trainProgress(cfg.progress) });
       const last = history.at(-1);
       process.stdout.write(`${cfg.out}: ${history.length} steps${last ? `, last loss ${last.loss.toFixed(4)}` : ''}; metrics.jsonl, loss.svg and checkpoints/ written\n`);
@@ -175,6 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('redraw RUN_DIR/loss.svg from RUN_DIR/metrics.jsonl')
     .argument('<run>', 'a run directory')
     .action(async (run: string) => {
+      const { plotRun } = await import('../trainer/plot-run.ts');
       process.stdout.write(`${await plotRun(run)}\n`);
     });
 
@@ -187,6 +201,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('auto'))
     .option('--json', 'machine-readable output', false)
     .action(async (opts: { run: string; data: string[]; batchRows: number; backend: BackendChoice; json: boolean }) => {
+      const { evaluate } = await import('../trainer/eval.ts');
       const r = await evaluate(opts);
       process.stdout.write(
         opts.json

@@ -19,8 +19,8 @@ export function demoTokenizer(): string {
 
 export async function runDemo(opts: Record<string, unknown>, signal: AbortSignal): Promise<void> {
   const cfg = PrepareConfigSchema.parse({ ...opts, inputs: [DEMO_CORPUS], tokenizer: demoTokenizer(), overwrite: true });
-  const manifest = await prepare(cfg, { progress: createProgress(cfg.progress), signal });
-  process.stdout.write(summarize(manifest, cfg.out));
+  const { manifest } = await prepare(cfg, { progress: createProgress(cfg.progress), signal });
+  process.stdout.write(summarize(manifest!, cfg.out));
   const preview = await inspect(cfg.out, { row: 0, json: false, tokenizer: cfg.tokenizer });
   const rowText = preview.slice(preview.indexOf('\nrow 0') + 1);
   process.stdout.write(`\nfirst 600 characters of ${rowText.slice(0, 600)}…\n`);

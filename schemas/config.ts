@@ -36,6 +36,8 @@ export const PrepareConfigSchema = z
     shardRows: z.number().int().positive().default(1024),
     onError: z.enum(['fail', 'skip']).default('fail'),
     maxDocChars: z.number().int().positive().default(8_000_000),
+    numPartitions: z.number().int().positive().optional(),
+    partition: z.number().int().nonnegative().optional(),
     overwrite: z.boolean().default(false),
     progress: z.enum(['auto', 'bar', 'log', 'none']).default('auto'),
     template: z.string().min(1).default('alpaca'),

@@ -49,6 +49,8 @@ const common = {
   seqLen: z.number().int().positive(),
   seed: Count,
   tokenizer: TokenizerInfoSchema,
+  /** Every setting that decides the bytes, so a rerun can tell "same command" from "different command". */
+  settings: z.record(z.string(), z.unknown()),
   shards: z.array(ShardEntrySchema),
 };
 const inputCommon = { path: RelativePath, sha256: Sha256, records: Count };
