@@ -3,7 +3,7 @@
  * bytes of an uninterrupted run; partitions + merge give the bytes of a single process; reruns
  * with other settings are refused, the same command on a finished directory is a no-op.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +78,33 @@ describe('crash safety', () => {
     await new Promise((r) => child.on('exit', r));
     expect(second.code).toBe(2);
     expect(second.stderr).toMatch(/being prepared .* by process \d+/);
+  });
+});
+
+/** A tiny tmpfs to fill up; needs root (as on this project's machines and CI); skipped elsewhere. */
+function smallDisk(): string | null {
+  const dir = tempDir('meap-smallfs-');
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=300k', 'tmpfs', dir]).status === 0 ? dir : null;
+}
+
+describe('a full disk', () => {
+  it('is a one-line error, exit 2, and the run resumes once there is space', (ctx) => {
+    const disk = smallDisk();
+    if (disk === null) ctx.skip();
+    try {
+      const out = path.join(disk!, 'out');
+      const full = meap(args(out));
+      expect(full.code).toBe(2);
+      expect(full.stderr.trim().split('\n')).toHaveLength(1);
+      expect(full.stderr).toContain('ENOSPC');
+      expect(fs.existsSync(path.join(out, 'manifest.json'))).toBe(false);
+      expect(spawnSync('mount', ['-o', 'remount,size=64m', disk!]).status).toBe(0);
+      const again = meap(args(out));
+      expect(again.code, again.stderr).toBe(0);
+      expect(treeDigest(out)).toEqual(reference());
+    } finally {
+      spawnSync('umount', [disk!]);
+    }
   });
 });
 
