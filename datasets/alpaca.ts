@@ -4,10 +4,15 @@
  * read as ShareGPT whatever else it holds.
  */
 import { InputError, type Location } from '../pipeline/errors.ts';
-import { asRecord, describe, isRecord } from './shape.ts';
+import { asRecord, describe, isRecord, tooLong, TOO_LONG_HINT } from './shape.ts';
 import type { Example } from '../pipeline/template.ts';
 
-export type SkipReason = 'notAnObject' | 'missingField' | 'malformedConversation';
+export type SkipReason = 'notAnObject' | 'missingField' | 'malformedConversation' | 'tooLong';
+
+export interface ExampleOptions {
+  /** Longest text field accepted, in characters (code points); longer is a 'tooLong' error. No limit if absent. */
+  maxChars?: number;
+}
 
 export type ExamplesResult =
   // emptyAnswers: turns/records whose answer is "" (always skipped and counted by the caller)
@@ -17,7 +22,7 @@ export type ExamplesResult =
 type Role = 'human' | 'gpt' | 'system';
 const ROLES: Record<string, Role> = { human: 'human', user: 'human', gpt: 'gpt', assistant: 'gpt', system: 'system' };
 
-export function toExamples(value: unknown, where: Location): ExamplesResult {
+export function toExamples(value: unknown, where: Location, opts: ExampleOptions = {}): ExamplesResult {
   const skip = (reason: SkipReason, what: string, hint?: string): ExamplesResult => ({
     kind: 'skip',
     error: new InputError(reason, what, where, hint),
@@ -26,7 +31,13 @@ export function toExamples(value: unknown, where: Location): ExamplesResult {
   if (record instanceof InputError) return { kind: 'skip', error: record };
   const field = (name: string) => (Object.hasOwn(record, name) ? record[name] : undefined);
 
-  if (Object.hasOwn(record, 'conversations')) return fromShareGpt(field, skip);
+  // Says which field is too long, or undefined if none is.
+  const overLimit = (what: string, text: string): ExamplesResult | undefined => {
+    const n = opts.maxChars === undefined ? undefined : tooLong(text, opts.maxChars);
+    return n === undefined ? undefined : skip('tooLong', `${what} has ${n} characters, more than the limit of ${opts.maxChars}`, TOO_LONG_HINT);
+  };
+
+  if (Object.hasOwn(record, 'conversations')) return fromShareGpt(field, skip, overLimit);
 
   const missing = (name: string, v: unknown) =>
     skip(
@@ -42,18 +53,23 @@ export function toExamples(value: unknown, where: Location): ExamplesResult {
   const input = field('input') ?? '';
   if (typeof input !== 'string') return skip('missingField', `field "input" is ${describe(input)}, not a string`);
   if (output === '') return { kind: 'examples', examples: [], emptyAnswers: 1 };
+  const long = overLimit('field "instruction"', instruction) ?? overLimit('field "input"', input) ?? overLimit('field "output"', output);
+  if (long) return long;
   return { kind: 'examples', examples: [{ instruction, input, answer: output }], emptyAnswers: 0 };
 }
 
 function fromShareGpt(
   field: (name: string) => unknown,
   skip: (reason: SkipReason, what: string, hint?: string) => ExamplesResult,
+  overLimit: (what: string, text: string) => ExamplesResult | undefined,
 ): ExamplesResult {
   const bad = (what: string) => skip('malformedConversation', what);
   const conversations = field('conversations');
   if (!Array.isArray(conversations)) return bad(`field "conversations" is ${describe(conversations)}, not an array`);
   const systemPrompt = field('system_prompt') ?? '';
   if (typeof systemPrompt !== 'string') return bad(`field "system_prompt" is ${describe(systemPrompt)}, not a string`);
+  const longPrompt = overLimit('field "system_prompt"', systemPrompt);
+  if (longPrompt) return longPrompt;
 
   const turns: Array<{ role: Role; value: string }> = [];
   for (let i = 0; i < conversations.length; i++) {
@@ -65,6 +81,8 @@ function fromShareGpt(
     }
     const role = Object.hasOwn(ROLES, from) ? ROLES[from] : undefined;
     if (role === undefined) return bad(`conversation turn ${i} has "from": ${JSON.stringify(from)} (expected human, user, gpt, assistant or system)`);
+    const long = overLimit(`conversation turn ${i}`, v);
+    if (long) return long;
     turns.push({ role, value: v });
   }
 

@@ -15,3 +15,25 @@ export const isRecord = (v: unknown): v is Record<string, unknown> => v !== null
 export function asRecord(value: unknown, where: Location): Record<string, unknown> | InputError {
   return isRecord(value) ? value : new InputError('notAnObject', `record is ${describe(value)}, not a JSON object`, where);
 }
+
+/**
+ * The text's length in code points if that is over `max`, else undefined. Code points, not UTF-16
+ * units, so that "characters" means what it means to Python's len() and to the user; a string is
+ * only counted when its UTF-16 length (an upper bound) is over the limit.
+ */
+export function tooLong(text: string, max: number): number | undefined {
+  if (text.length <= max) return undefined;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // A low surrogate right after a high one is the second half of one code point.
+    if (c >= 0xdc00 && c <= 0xdfff && i > 0) {
+      const p = text.charCodeAt(i - 1);
+      if (p >= 0xd800 && p <= 0xdbff) continue;
+    }
+    n++;
+  }
+  return n > max ? n : undefined;
+}
+
+export const TOO_LONG_HINT = 'raise --max-doc-chars, or pass --on-error skip to leave such records out';

@@ -3,16 +3,21 @@
  * and anything else that keeps its text in one top-level string field.
  */
 import { InputError, type Location } from '../pipeline/errors.ts';
-import { asRecord, describe } from './shape.ts';
+import { asRecord, describe, tooLong, TOO_LONG_HINT } from './shape.ts';
 
-export type SkipReason = 'invalidJson' | 'notAnObject' | 'missingText' | 'emptyText' | 'excludedSet' | string;
+export type SkipReason = 'invalidJson' | 'notAnObject' | 'missingText' | 'emptyText' | 'excludedSet' | 'tooLong' | string;
 
 export type DocResult = { kind: 'doc'; text: string } | { kind: 'skip'; error: InputError }; // error.reason is the skip reason
 
 export function toDocument(
   value: unknown,
   where: Location,
-  opts: { textField: string; excludeSets: ReadonlySet<string> },
+  opts: {
+    textField: string;
+    excludeSets: ReadonlySet<string>;
+    /** Longest text accepted, in characters (code points); longer is a 'tooLong' error. No limit if absent. */
+    maxChars?: number;
+  },
 ): DocResult {
   const skip = (reason: SkipReason, what: string, hint?: string): DocResult => ({
     kind: 'skip',
@@ -33,6 +38,13 @@ export function toDocument(
   if (opts.excludeSets.size > 0) {
     const set = setName(record);
     if (set !== undefined && opts.excludeSets.has(set)) return skip('excludedSet', `record is from excluded set "${set}"`);
+  }
+  // After the set filter: a document that would be left out anyway is not an error.
+  if (opts.maxChars !== undefined) {
+    const long = tooLong(text, opts.maxChars);
+    if (long !== undefined) {
+      return skip('tooLong', `field "${opts.textField}" has ${long} characters, more than the limit of ${opts.maxChars}`, TOO_LONG_HINT);
+    }
   }
   return { kind: 'doc', text };
 }

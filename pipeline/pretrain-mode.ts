@@ -17,7 +17,7 @@ export function pretrainMode(cfg: PrepareConfig, tok: LoadedTokenizer): Mode<nul
   const excludeSets = new Set(cfg.excludeSets);
   return {
     map(value: unknown, where: Location): Mapped<null> {
-      const doc = toDocument(value, where, { textField: cfg.textField, excludeSets });
+      const doc = toDocument(value, where, { textField: cfg.textField, excludeSets, maxChars: cfg.maxDocChars });
       if (doc.kind === 'doc') return { kind: 'items', items: [{ item: null, texts: [doc.text] }] };
       if (ALWAYS_SKIPPED.has(doc.error.reason)) return { kind: 'items', items: [], counted: [doc.error.reason] };
       return { kind: 'bad', error: doc.error };

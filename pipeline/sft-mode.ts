@@ -26,7 +26,7 @@ export function sftMode(cfg: PrepareConfig, tok: LoadedTokenizer, template: Comp
   };
   return {
     map(value: unknown, where: Location): Mapped<PromptPiece[]> {
-      const r = toExamples(value, where);
+      const r = toExamples(value, where, { maxChars: cfg.maxDocChars });
       if (r.kind === 'skip') return { kind: 'bad', error: r.error };
       // The prompt's text pieces and the answer are tokenized separately, as the paper's code does.
       const items = r.examples.map((ex) => {

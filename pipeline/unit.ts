@@ -78,7 +78,10 @@ export async function readUnit<Item>(
   };
 
   try {
-    for await (const rec of readRecords(file, { limit: cfg.limit, onBytes: (n) => (counters.bytesRead += n) })) {
+    // The line cap (applied before JSON decoding) must admit the longest allowed document with every
+    // character escaped as \uXXXX; below 64 MiB it stays at 64 MiB.
+    const maxLineBytes = Math.max(64 << 20, cfg.maxDocChars * 6 + (1 << 20));
+    for await (const rec of readRecords(file, { limit: cfg.limit, maxLineBytes, onBytes: (n) => (counters.bytesRead += n) })) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       records++;
       const mapped: Mapped<Item> = rec.kind === 'error' ? { kind: 'bad', error: rec.error } : mode.map(rec.value, rec.where);
