@@ -6,7 +6,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { PrepareConfig } from '../schemas/config.ts';
-import type { Manifest, ShardEntry } from '../schemas/manifest.ts';
+import type { Manifest } from '../schemas/manifest.ts';
 import { resolveInputs, type InputFile } from '../datasets/inputs.ts';
 import { InputError, MeapError } from './errors.ts';
 import { OrderedQueue } from './ordered-queue.ts';
@@ -216,29 +216,6 @@ async function runUnits(
     ctx.progress.stop();
     await encoder.close();
   }
-}
-
-async function prepareOutDir(out: string, overwrite: boolean): Promise<void> {
-  let entries: string[] = [];
-  try {
-    entries = await fs.readdir(out);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new MeapError('usage', `cannot use the output directory: ${(e as NodeJS.ErrnoException).code}`, { file: out });
-    }
-  }
-  const ours = entries.filter((e) => e === MANIFEST || e === WORK_DIR || /^part-[0-9a-f]{16}-\d{5}\.arrow$/.test(e));
-  const foreign = entries.filter((e) => !ours.includes(e));
-  if (foreign.length > 0) {
-    throw new MeapError('usage', `the output directory holds files meap did not write (${foreign.slice(0, 3).join(', ')})`, { file: out }, 'choose an empty or new directory');
-  }
-  if (ours.length > 0) {
-    if (!overwrite) {
-      throw new MeapError('usage', 'the output directory already holds meap output', { file: out }, 'pass --overwrite to replace it, or choose another --out');
-    }
-    await Promise.all(ours.map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
-  }
-  await fs.mkdir(out, { recursive: true });
 }
 
 function common(st: RunSettings, units: UnitResult[]) {

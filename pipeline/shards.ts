@@ -26,18 +26,23 @@ export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Arr
   const tmpDir = path.join(dir, WORK_DIR, 'tmp');
   await fs.mkdir(tmpDir, { recursive: true });
   const tmp = path.join(tmpDir, `${name}.partial`);
-  const fh = await fs.open(tmp, 'w');
+  await writeSynced(tmp, bytes, 'w');
+  await fs.rename(tmp, path.join(dir, name));
+  await fsyncDir(dir);
+}
+
+/** Writes and fsyncs a file; `flag` 'wx' refuses to replace an existing one. */
+export async function writeSynced(file: string, bytes: Uint8Array | string, flag: 'w' | 'wx' = 'w'): Promise<void> {
+  const fh = await fs.open(file, flag);
   try {
     await fh.writeFile(bytes);
     await fh.sync();
   } finally {
     await fh.close();
   }
-  await fs.rename(tmp, path.join(dir, name));
-  await fsyncDir(dir);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+export async function fsyncDir(dir: string): Promise<void> {
   const fh = await fs.open(dir, 'r');
   try {
     await fh.sync();

@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fsyncDir, writeSynced } from '../pipeline/shards.ts';
 import { z } from 'zod';
 import type { Cursor } from './data.ts';
 
@@ -104,7 +105,7 @@ export async function saveCheckpoint(runDir: string, state: CheckpointState, kee
       tensors: { file: TENSORS, bytes, sha256 },
       extra: state.extra,
     };
-    await writeSynced(path.join(tmp, STATE), `${JSON.stringify(json, null, 2)}\n`);
+    await writeSynced(path.join(tmp, STATE), `${JSON.stringify(json, null, 2)}\n`, 'wx');
     await fsyncDir(tmp);
     const final = path.join(root, name);
     // A directory of the same step can only be a leftover (a corrupt one skipped on resume): move it
@@ -302,21 +303,3 @@ async function readTensors(file: string, spans: { offset: number; length: number
   }
 }
 
-async function writeSynced(file: string, text: string): Promise<void> {
-  const fh = await fs.open(file, 'wx');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

@@ -21,7 +21,7 @@ import { MeapError, configError } from '../pipeline/errors.ts';
 import { Rng } from '../pipeline/rng.ts';
 import { readManifest, sha256Hex } from '../pipeline/shards.ts';
 
-/** Flat row-major [rows × length]. */
+/** Flat row-major [rows × length]; padding is inputIds 0, labels −100, positionIds 0. */
 export interface Batch {
   rows: number;
   length: number;

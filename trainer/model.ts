@@ -1,14 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../schemas/train.ts';
 
-/** Flat row-major [rows × length]; the loader pads with inputIds 0, labels −100, positionIds 0. */
-export interface Batch {
-  rows: number;
-  length: number;
-  inputIds: Int32Array;
-  labels: Int32Array;
-  positionIds: Int32Array;
-}
+import type { Batch } from './data.ts';
+
+export type { Batch };
 
 export interface Param {
   name: string;

@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { detectFormat, type InputFile } from '../../datasets/inputs.ts';
 import { readRecords, type RawItem, type ReadOptions } from '../../datasets/records.ts';
 import type { InputFormat } from '../../schemas/config.ts';
@@ -40,4 +41,23 @@ export function values(items: RawItem[]): unknown[] {
 
 export async function* chunksOf(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
   for (const p of parts) yield typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+}
+
+/** A temp dir for one test file, removed afterwards, and a writer of input files into it. */
+export function useScratch(): { write(name: string, content: string | Uint8Array): Promise<InputFile>; dir(): string } {
+  let tmp = '';
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+  return {
+    dir: () => tmp,
+    async write(name, content) {
+      const p = path.join(tmp, name);
+      await fs.writeFile(p, content);
+      return inputFile(p);
+    },
+  };
 }

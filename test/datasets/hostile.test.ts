@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InputError } from '../../pipeline/errors.ts';
 import { toExamples } from '../../datasets/alpaca.ts';
 import { MAX_JSON_DEPTH } from '../../datasets/json.ts';
@@ -12,21 +12,10 @@ import { DEFAULT_MAX_LINE_BYTES } from '../../datasets/lines.ts';
 import type { RawItem } from '../../datasets/records.ts';
 import { toDocument } from '../../datasets/slimpajama.ts';
 import { decompressZstd, FrameWalker, MAX_WINDOW_BYTES } from '../../datasets/zstd.ts';
-import { FIXTURES, inputFile, readAll, tempDir, values } from './helpers.ts';
+import { FIXTURES, readAll, useScratch, values } from './helpers.ts';
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await tempDir();
-});
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
-
-async function write(name: string, content: string | Uint8Array) {
-  const p = path.join(tmp, name);
-  await fs.writeFile(p, content);
-  return inputFile(p);
-}
+const scratch = useScratch();
+const write = scratch.write;
 
 const errors = (items: RawItem[]) => items.flatMap((i) => (i.kind === 'error' ? [i.error] : []));
 

@@ -1,23 +1,12 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InputError } from '../../pipeline/errors.ts';
 import { readRecords } from '../../datasets/records.ts';
-import { FIXTURES, fixture, inputFile, readAll, tempDir, values } from './helpers.ts';
+import { FIXTURES, fixture, readAll, useScratch, values } from './helpers.ts';
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await tempDir();
-});
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
-
-async function write(name: string, content: string | Uint8Array) {
-  const p = path.join(tmp, name);
-  await fs.writeFile(p, content);
-  return inputFile(p);
-}
+const scratch = useScratch();
+const write = scratch.write;
 
 describe('real fixtures', () => {
   for (const [chunk, count] of [
@@ -259,7 +248,7 @@ describe('Parquet', () => {
 describe('unreadable files', () => {
   it('throws unreadableFile for a missing file and a directory, never a raw Node error', async () => {
     for (const format of ['jsonl', 'jsonl.zst', 'json', 'parquet'] as const) {
-      for (const abs of [path.join(tmp, 'missing.x'), tmp]) {
+      for (const abs of [path.join(scratch.dir(), 'missing.x'), scratch.dir()]) {
         const err = await readAll({ abs, rel: 'the/file', format, size: 0 }).catch((e) => e);
         expect(err, `${format} ${abs}`).toBeInstanceOf(InputError);
         expect(err.reason).toBe('unreadableFile');
