@@ -126,6 +126,8 @@ async function openOutDir(out: string, run: RunFile, overwrite: boolean): Promis
     const m = await readManifest(out);
     const diff = describeDifference({ settings: run.settings, inputs: run.inputs }, { settings: m.settings, inputs: m.inputs.map((i) => i.path) });
     if (diff !== null) throw new MeapError('usage', `the output directory was prepared differently: ${diff}`, { file: out }, 'pass --overwrite to start over, or choose another --out');
+    // The manifest is written last: work state beside it is what a kill between the two left behind.
+    if (entries.includes(WORK_DIR)) await removeWorkDir(out);
     return 'complete';
   } else if (entries.includes(WORK_DIR)) {
     const prior = await readRunFile(out);
