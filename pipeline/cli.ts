@@ -74,9 +74,9 @@ export async function main(argv: string[]): Promise<number> {
     program
       .command('prepare')
       .description('tokenize, pack, mask and write Arrow shards + manifest.json')
-      .argument('<inputs...>', 'input files, directories or globs (.jsonl, .jsonl.zst, .json, .parquet)')
+      .argument('<inputs...>', 'input files, directories or globs (.jsonl, .jsonl.zst, .json, .parquet), or hf://datasets/ORG/NAME[@REVISION]/GLOB')
       .requiredOption('-o, --out <dir>', 'output directory')
-      .requiredOption('-t, --tokenizer <path>', 'Hugging Face tokenizer.json (config files beside it are read too)')
+      .requiredOption('-t, --tokenizer <path>', 'Hugging Face tokenizer.json (config files beside it are read too), or hf://ORG/MODEL[@REVISION]')
       .addOption(new Option('--mode <mode>', 'pretrain: packed documents; sft: Alpaca/ShareGPT examples, MEAP duplicate-and-mask').choices(['pretrain', 'sft']).default('pretrain'))
       .addOption(new Option('--format <format>', 'input format (default: by file extension)').choices(FORMATS))
       .option('--text-field <name>', 'record field that holds the document text', 'text')
@@ -116,6 +116,30 @@ export async function main(argv: string[]): Promise<number> {
   ).action(async (opts: Record<string, unknown>) => {
     await runDemo(opts, controller.signal);
   });
+
+  program
+    .command('download')
+    .description('mirror files of a Hugging Face hub repository (resumable, sha256-verified)')
+    .argument('<repo-id>', 'ORG/NAME, e.g. cerebras/SlimPajama-627B')
+    .addOption(new Option('--repo-type <type>', 'repository type').choices(['dataset', 'model']).default('dataset'))
+    .option('--revision <rev>', 'branch, tag or commit', 'main')
+    .option('--include <glob>', 'only files whose repo path matches (repeatable; default: all files)', collect, [])
+    .option('--out <dir>', 'mirror into DIR, keeping each repo path (default: the cache, $MEAP_CACHE or ~/.cache/meap)')
+    .option('--concurrency <n>', 'files downloaded at once', int('--concurrency', 1), 4)
+    .option('--max-retries <n>', 'retries per request on connection errors, 5xx and 429', int('--max-retries'), 5)
+    .action(async (repoId: string, opts: { repoType: 'dataset' | 'model'; revision: string; include: string[]; out?: string; concurrency: number; maxRetries: number }) => {
+      const { download, parseHfUri } = await import('../datasets/hub.ts');
+      const ref = parseHfUri(`hf://${opts.repoType === 'dataset' ? 'datasets/' : ''}${repoId}@${encodeURIComponent(opts.revision)}`);
+      const got = await download(ref, {
+        include: opts.include.length > 0 ? opts.include : undefined,
+        out: opts.out,
+        concurrency: opts.concurrency,
+        maxRetries: opts.maxRetries,
+        progress: process.stderr.isTTY,
+        log: (line) => process.stderr.write(`meap: ${line}\n`),
+      });
+      process.stdout.write(`${repoId}@${got.sha}: ${got.files.length} files\n${got.files.map((f) => `  ${f.local}`).join('\n')}\n`);
+    });
 
   program
     .command('merge')

@@ -7,7 +7,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { PrepareConfig } from '../schemas/config.ts';
 import type { Manifest } from '../schemas/manifest.ts';
-import { resolveInputs, type InputFile } from '../datasets/inputs.ts';
+import { fetchTokenizer, type HubOptions } from '../datasets/hub.ts';
+import type { InputFile } from '../datasets/inputs.ts';
+import { isHubUri, resolveSources } from '../datasets/sources.ts';
 import { InputError, MeapError } from './errors.ts';
 import { OrderedQueue } from './ordered-queue.ts';
 import { MANIFEST, WORK_DIR, readManifest, serializeManifest, sha256File, writeFileAtomic } from './shards.ts';
@@ -42,10 +44,11 @@ export interface PrepareResult {
 export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<PrepareResult> {
   // A rerun with --overwrite must not read the previous run's manifest.json as an input.
   const outDir = path.resolve(cfg.out) + path.sep;
-  const files = (await resolveInputs(cfg.inputs, { format: cfg.format })).files.filter((f) => !f.abs.startsWith(outDir));
+  const files = (await resolveSources(cfg.inputs, { format: cfg.format, hub: hubOptions() })).filter((f) => !f.abs.startsWith(outDir));
   if (files.length === 0) throw new MeapError('usage', 'every input is inside the output directory', { file: cfg.out }, 'write the output elsewhere');
   const partition = resolvePartition(cfg);
-  const tok = await loadTokenizer(cfg.tokenizer, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });
+  const tokenizerPath = isHubUri(cfg.tokenizer) ? await fetchTokenizer(cfg.tokenizer, hubOptions()) : cfg.tokenizer;
+  const tok = await loadTokenizer(tokenizerPath, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });
   const template = cfg.mode === 'sft' ? await loadTemplate(cfg.template, tok) : null;
   const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel) };
 
@@ -55,7 +58,7 @@ export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<Prep
   }
   const release = await lockPartition(cfg.out, partition.index, partition.of);
   try {
-    await rememberTokenizer(cfg.tokenizer, tok.sha256);
+    await rememberTokenizer(tokenizerPath, tok.sha256);
     const mine = files.filter((_, i) => i % partition.of === partition.index);
     const todo: InputFile[] = [];
     for (const f of mine) if ((await readUnitResult(cfg.out, f.rel)) === null) todo.push(f);
@@ -67,6 +70,9 @@ export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<Prep
     release();
   }
 }
+
+/** Hub settings come from the environment (HF_ENDPOINT, HF_TOKEN, MEAP_CACHE), as Hugging Face's own tools do. */
+const hubOptions = (): HubOptions => ({ progress: process.stderr.isTTY, log: (line) => process.stderr.write(`meap: ${line}\n`) });
 
 /** Everything that decides the output's bytes, in a fixed order; stored in the work state and the manifest. */
 function settingsOf(cfg: PrepareConfig, tok: LoadedTokenizer, template: CompiledTemplate | null): RunSettings {

@@ -50,7 +50,7 @@ const common = {
   seed: Count,
   tokenizer: TokenizerInfoSchema,
   /** Every setting that decides the bytes, so a rerun can tell "same command" from "different command". */
-  settings: z.record(z.string(), z.unknown()),
+  settings: z.record(z.string(), z.unknown()).optional(),
   shards: z.array(ShardEntrySchema),
 };
 const inputCommon = { path: RelativePath, sha256: Sha256, records: Count };

@@ -1,0 +1,32 @@
+/**
+ * Inputs from anywhere: local paths, directories and globs, and `hf://datasets/ORG/NAME[@REV]/GLOB`
+ * hub inputs, which are downloaded into the cache first and then read as local files. A hub
+ * input's path in the manifest is `hf://datasets/ORG/NAME@SHA/PATH`, pinned to the commit.
+ */
+import type { InputFormat } from '../schemas/config.ts';
+import { download, parseHfUri, type HubOptions } from './hub.ts';
+import { detectFormat, resolveInputs, type InputFile } from './inputs.ts';
+import { MeapError } from '../pipeline/errors.ts';
+import { stat } from 'node:fs/promises';
+
+export const isHubUri = (spec: string) => spec.startsWith('hf://');
+
+export async function resolveSources(specs: string[], o: { format?: InputFormat; hub?: HubOptions }): Promise<InputFile[]> {
+  const local = specs.filter((s) => !isHubUri(s));
+  const files: InputFile[] = local.length > 0 ? (await resolveInputs(local, { format: o.format })).files : [];
+  for (const spec of specs.filter(isHubUri)) {
+    const ref = parseHfUri(spec);
+    if (ref.repoType !== 'dataset') throw new MeapError('usage', `${spec}: inputs must be datasets (hf://datasets/ORG/NAME/GLOB)`);
+    const got = await download(ref, o.hub ?? {});
+    for (const f of got.files) {
+      const format = o.format ?? detectFormat(f.path);
+      if (format === undefined) continue; // README.md, .gitattributes and the like, matched by a broad glob
+      files.push({ abs: f.local, rel: f.uri, format, size: (await stat(f.local)).size });
+    }
+  }
+  const seen = new Set<string>();
+  const unique = files.filter((f) => !seen.has(f.rel) && seen.add(f.rel));
+  if (unique.length === 0) throw new MeapError('usage', `no input files in ${specs.join(', ')}`);
+  return unique.sort((a, b) => Buffer.compare(Buffer.from(a.rel), Buffer.from(b.rel)));
+}
+
