@@ -95,6 +95,9 @@ async function loadWasm(): Promise<{ name: string; detail: string }> {
 
 async function loadCpu(): Promise<{ name: string; detail: string }> {
   if (!(await activate('cpu'))) throw configError('the cpu backend failed to initialise');
+  // The cpu backend prints an "install tfjs-node" banner on first use; our log already says why
+  // the faster backends were skipped, and the banner would interleave with the progress bar.
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   return { name: 'cpu', detail: 'cpu (plain JavaScript kernels)' };
 }
 
