@@ -6,6 +6,13 @@ import { register } from 'tsx/esm/api';
 const early = (signal) => process.exit(signal === 'SIGINT' ? 130 : 143);
 process.once('SIGINT', early);
 process.once('SIGTERM', early);
+// `meap inspect DIR | head` closes the pipe early: that is the reader's choice, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
 register();
 const { main } = await import('../pipeline/cli.ts');
 process.removeListener('SIGINT', early);

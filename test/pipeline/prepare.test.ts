@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PretrainManifestSchema, type PretrainManifest as Manifest } from '../../schemas/manifest.ts';
 import { createDecoder, loadTokenizer } from '../../pipeline/tokenize.ts';
-import { gpt2, llama2, meap, readJsonl, readShards, slimpajama, tempDir, treeDigest } from '../helpers/cli.ts';
+import { gpt2, llama2, meap, readJsonl, readShards, repoRoot, slimpajama, tempDir, treeDigest } from '../helpers/cli.ts';
 
 function readOutput(dir: string) {
   const { manifest, rows } = readShards(dir);
@@ -268,6 +268,17 @@ describe('meap verify', () => {
     const again = meap([...args, '--overwrite']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('1 files');
+  });
+
+  it('treats a reader closing the pipe early (`| head`) as normal, not as a crash', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/meap.js'), 'demo', '--out', path.join(tempDir(), 'd'), '--progress', 'none'], { env: { ...process.env, MEAP_CACHE: tempDir() } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(0);
+    expect(stderr).not.toMatch(/\n\s+at /);
   });
 
   it('exits 0 on the demo output', () => {
