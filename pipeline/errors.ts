@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+
 /**
  * One error type per kind. The CLI prints `message` as one line and exits with `exitCode`;
  * anything that is not a MeapError is an internal bug and only shows a stack with --debug.
@@ -56,4 +58,14 @@ function formatMessage(what: string, where: Location, hint?: string): string {
   const loc = formatLocation(where);
   const oneLine = what.replace(/\s*\n\s*/g, ' ');
   return `${loc ? `${loc}: ` : ''}${oneLine}${hint ? ` (${hint})` : ''}`;
+}
+
+/** Reads a file the user named; a failure becomes the caller's one-line error ("not found" or the OS code). */
+export async function readNamedFile(file: string, fail: (reason: string) => MeapError): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw fail(code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(e)})`);
+  }
 }

@@ -12,7 +12,7 @@ import type { InputFile } from '../datasets/inputs.ts';
 import { isHubUri, resolveSources } from '../datasets/sources.ts';
 import { InputError, MeapError } from './errors.ts';
 import { OrderedQueue } from './ordered-queue.ts';
-import { MANIFEST, WORK_DIR, readManifest, serializeManifest, sha256File, writeFileAtomic } from './shards.ts';
+import { MANIFEST, WORK_DIR, isShardName, readManifest, serializeManifest, sha256File, writeFileAtomic } from './shards.ts';
 import {
   describeDifference,
   lockPartition,
@@ -121,7 +121,7 @@ async function openOutDir(out: string, run: RunFile, overwrite: boolean): Promis
       throw new MeapError('usage', `cannot use the output directory: ${(e as NodeJS.ErrnoException).code}`, { file: out });
     }
   }
-  const ours = entries.filter((e) => e === MANIFEST || e === WORK_DIR || /^part-[0-9a-f]{16}-\d{5}\.arrow$/.test(e));
+  const ours = entries.filter((e) => e === MANIFEST || e === WORK_DIR || isShardName(e));
   const foreign = entries.filter((e) => !ours.includes(e));
   if (foreign.length > 0) {
     throw new MeapError('usage', `the output directory holds files meap did not write (${foreign.slice(0, 3).join(', ')})`, { file: out }, 'choose an empty or new directory');

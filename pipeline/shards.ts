@@ -56,6 +56,8 @@ export function shardName(inputRel: string, index: number): string {
   return `part-${sha256Hex(inputRel).slice(0, 16)}-${String(index).padStart(5, '0')}.arrow`;
 }
 
+export const isShardName = (name: string) => /^part-[0-9a-f]{16}-\d{5}\.arrow$/.test(name);
+
 export interface MaskedRow extends ShardRow {
   masked: number;
 }

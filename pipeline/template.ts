@@ -6,8 +6,7 @@
  * special id, and only through a listed marker. Everything else goes to the encoder as plain text.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { MeapError, configError } from './errors.ts';
+import { MeapError, configError, readNamedFile } from './errors.ts';
 import type { LoadedTokenizer } from './tokenize.ts';
 import { TemplateFileSchema, parsePrompt, type Placeholder, type TemplateFile, type TemplateSegment } from '../schemas/template.ts';
 
@@ -148,16 +147,9 @@ export async function loadTemplate(spec: string, tok: LoadedTokenizer): Promise<
 
 async function readTemplateFile(path: string): Promise<{ file: TemplateFile; sha256: string }> {
   const fail = (what: string, hint?: string) => new MeapError('config', what, { file: path }, hint);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw fail(
-      code === 'ENOENT' ? 'template file not found' : `cannot read template file (${code ?? String(e)})`,
-      `pass --template ${Object.keys(BUILTIN_TEMPLATES).join(', ')} or the path of a template .json`,
-    );
-  }
+  const bytes = await readNamedFile(path, (reason) =>
+    fail(`template file ${reason}`, `pass --template ${Object.keys(BUILTIN_TEMPLATES).join(', ')} or the path of a template .json`),
+  );
   let json: unknown;
   try {
     // Editors on Windows like to start JSON with a BOM, which JSON.parse refuses.

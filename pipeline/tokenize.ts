@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { Piscina } from 'piscina';
-import { tokenizerError, MeapError } from './errors.ts';
+import { tokenizerError, MeapError, readNamedFile } from './errors.ts';
 import type { Engine } from '../schemas/config.ts';
 
 export interface SpecialIds {
@@ -64,17 +64,7 @@ export async function loadTokenizer(
   path: string,
   overrides: { bosId?: number; eosId?: number; maskTokenId?: number } = {},
 ): Promise<LoadedTokenizer> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw tokenizerError(
-      code === 'ENOENT' ? 'tokenizer file not found' : `cannot read tokenizer file (${code ?? String(e)})`,
-      path,
-      'pass --tokenizer the path of a Hugging Face tokenizer.json',
-    );
-  }
+  const bytes = await readNamedFile(path, (reason) => tokenizerError(`tokenizer file ${reason}`, path, 'pass --tokenizer the path of a Hugging Face tokenizer.json'));
   const fullJson = bytes.toString('utf8');
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   let doc: unknown;

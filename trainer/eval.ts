@@ -9,6 +9,7 @@ import { selectBackend } from './backend.ts';
 import { loadLatestCheckpoint } from './checkpoint.ts';
 import { openDatasets, sequentialBatches } from './data.ts';
 import { LlamaModel } from './model.ts';
+import { loadWeights } from './train.ts';
 
 export interface EvalResult {
   rows: number;
@@ -30,8 +31,7 @@ export async function evaluate(o: { run: string; data: string[]; batchRows: numb
     throw configError(`the held-out data was tokenized with ${ds.info.tokenizerSha256.slice(0, 12)}…, the run with ${String(ckpt.extra.tokenizerSha256).slice(0, 12)}…`);
   }
   const model = new LlamaModel({ ...shape, vocabRows }, 0);
-  const byName = new Map(ckpt.params.map((p) => [p.name, p]));
-  for (const p of model.params) tf.tidy(() => p.variable.assign(tf.tensor(byName.get(p.name)!.data, byName.get(p.name)!.shape, 'float32')));
+  loadWeights(model, ckpt);
   let sum = 0;
   let targets = 0;
   let rows = 0;

@@ -190,16 +190,21 @@ async function openRunDir(cfg: TrainConfig, extra: Record<string, unknown>): Pro
 }
 
 function restore(model: LlamaModel, optim: Optimizer, loader: Loader, ckpt: CheckpointState): void {
+  loadWeights(model, ckpt);
+  optim.load(ckpt.optimizer);
+  loader.restore(ckpt.cursor);
+}
+
+/** A checkpoint's weights into the model, by parameter name, refusing a checkpoint of another shape. */
+export function loadWeights(model: LlamaModel, ckpt: CheckpointState): void {
   const byName = new Map(ckpt.params.map((p) => [p.name, p]));
   for (const p of model.params) {
     const saved = byName.get(p.name);
     if (saved === undefined || saved.shape.join('x') !== p.variable.shape.join('x')) {
-      throw configError(`--resume: the checkpoint has no parameter ${p.name} of shape [${p.variable.shape}]`);
+      throw configError(`the checkpoint has no parameter ${p.name} of shape [${p.variable.shape}]`);
     }
     tf.tidy(() => p.variable.assign(tf.tensor(saved.data, saved.shape, 'float32')));
   }
-  optim.load(ckpt.optimizer);
-  loader.restore(ckpt.cursor);
 }
 
 /** The history up to `upTo` steps: steps after the last checkpoint were lost with the process and are redone. */
