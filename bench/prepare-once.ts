@@ -1,12 +1,12 @@
 /** One `prepare` run in its own process; prints tokens/s and this process's peak RSS as JSON. */
-import { PrepareConfigSchema } from '../schemas/config.ts';
-import { createProgress } from '../pipeline/progress.ts';
+import { PrepareConfigSchema } from '../schemas/prepare.ts';
+import { prepareProgress } from '../cli/output.ts';
 import { prepare } from '../pipeline/run.ts';
 
 const [input, out, tokenizer, workers, mask = 'random'] = process.argv.slice(2);
 const cfg = PrepareConfigSchema.parse({ inputs: [input], out, tokenizer, workers: Number(workers), mask, progress: 'none', overwrite: true });
 const t0 = performance.now();
-const m = (await prepare(cfg, { progress: createProgress('none'), signal: new AbortController().signal })).manifest!;
+const m = (await prepare(cfg, { progress: prepareProgress('none'), signal: new AbortController().signal, hub: {} })).manifest!;
 const seconds = (performance.now() - t0) / 1000;
 console.log(
   JSON.stringify({

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decompress } from 'fzstd';
-import { createEncoder, loadTokenizer } from '../pipeline/tokenize.ts';
-
+import { createEncoder } from '../pipeline/tokenize/engines.ts';
+import { loadTokenizer } from '../pipeline/tokenize/load.ts';
 const [corpus, tokenizerPath] = process.argv.slice(2);
 const tok = await loadTokenizer(tokenizerPath);
 const encoder = await createEncoder(tok, 'native', Number(process.env.RAYON_NUM_THREADS ?? 1));

@@ -14,7 +14,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 register();
-const { main } = await import('../pipeline/cli.ts');
+const { main } = await import('../cli/main.ts');
 process.removeListener('SIGINT', early);
 process.removeListener('SIGTERM', early);
 process.exitCode = await main(process.argv);

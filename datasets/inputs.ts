@@ -3,18 +3,13 @@
  * output's identity (shards are a pure function of the inputs in this order), so it must not depend
  * on the file system's listing order or on JS string comparison.
  */
-import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { InputError, MeapError, usageError } from '../pipeline/errors.ts';
-import type { InputFormat } from '../schemas/config.ts';
-
-export interface InputFile {
-  abs: string;
-  rel: string;
-  format: InputFormat;
-  size: number;
-}
+import { InputError, usageError } from '../core/errors.ts';
+import { expandBraces, hasGlob, segmentRegExp } from '../core/glob.ts';
+import type { InputFormat } from '../schemas/enums.ts';
+import { osReason } from './bytes.ts';
+import type { InputFile } from './types.ts';
 
 // Longest suffix first, so `.jsonl.zst` is not mistaken for something ending in `.zst` alone.
 const EXTENSIONS: ReadonlyArray<readonly [string, InputFormat]> = [
@@ -156,51 +151,6 @@ function commonDir(files: string[]): string {
   return parts.join(path.sep) || path.sep;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Globs: `*`, `?`, `**` (whole segment) and `{a,b}`. Small enough to own, which keeps the hidden-entry
-// rule and the ordering identical to directory inputs.
-
-const GLOB_CHARS = /[*?{]/;
-const hasGlob = (s: string) => GLOB_CHARS.test(s);
-
-/** `{a,b{c,d}}x` → ax, bcx, bdx. A brace group without a top-level comma is literal. */
-export function expandBraces(pattern: string): string[] {
-  for (let open = pattern.indexOf('{'); open !== -1; open = pattern.indexOf('{', open + 1)) {
-    let depth = 0;
-    const commas: number[] = [];
-    let close = -1;
-    for (let i = open; i < pattern.length; i++) {
-      const c = pattern[i];
-      if (c === '{') depth++;
-      else if (c === '}' && --depth === 0) {
-        close = i;
-        break;
-      } else if (c === ',' && depth === 1) commas.push(i);
-    }
-    if (close === -1) return [pattern];
-    if (commas.length === 0) continue;
-    const head = pattern.slice(0, open);
-    const tail = pattern.slice(close + 1);
-    const cuts = [open, ...commas, close];
-    const out: string[] = [];
-    for (let k = 0; k + 1 < cuts.length; k++) {
-      out.push(...expandBraces(head + pattern.slice(cuts[k] + 1, cuts[k + 1]) + tail));
-    }
-    return out;
-  }
-  return [pattern];
-}
-
-function segmentRegex(seg: string): RegExp {
-  let re = '';
-  for (const c of seg) {
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else re += c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'su');
-}
-
 async function globOne(absPattern: string): Promise<string[]> {
   const segs = absPattern.split(path.sep);
   let i = 0;
@@ -228,7 +178,7 @@ async function matchSegments(dir: string, segs: string[], out: string[]): Promis
     }
     return;
   }
-  const re = segmentRegex(seg);
+  const re = segmentRegExp(seg);
   // As in shells, a wildcard does not match a leading dot unless the pattern spells it.
   const hiddenOk = seg.startsWith('.');
   for (const e of await readDir(dir)) {
@@ -243,72 +193,4 @@ async function isDir(e: { isDirectory(): boolean; isSymbolicLink(): boolean }, p
   if (e.isDirectory()) return true;
   if (!e.isSymbolicLink()) return false;
   return (await fs.stat(p).catch(() => undefined))?.isDirectory() ?? false;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Opening: every reader goes through here so that OS failures become one-line InputErrors.
-
-export function osReason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  const words: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    EISDIR: 'is a directory',
-    EIO: 'I/O error',
-    EMFILE: 'too many open files',
-  };
-  if (err && typeof err.code === 'string') return `${words[err.code] ?? err.message} (${err.code})`;
-  return err instanceof Error ? err.message : String(e);
-}
-
-export function unreadable(file: InputFile, e: unknown): MeapError {
-  if (e instanceof MeapError) return e;
-  return new InputError('unreadableFile', `cannot read file: ${osReason(e)}`, { file: file.rel });
-}
-
-/** Opens for reading and refuses directories up front (Linux lets you open(2) one and fails on read). */
-export async function openInput(file: InputFile): Promise<{ handle: fs.FileHandle; size: number }> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(file.abs, fsc.O_RDONLY);
-  } catch (e) {
-    throw unreadable(file, e);
-  }
-  try {
-    const st = await handle.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    return { handle, size: st.size };
-  } catch (e) {
-    await handle.close().catch(() => {});
-    throw unreadable(file, e);
-  }
-}
-
-/**
- * The file's bytes in order. Each chunk is a fresh buffer: consumers (the line splitter, fzstd) keep
- * views into earlier chunks, so a reused read buffer would corrupt them.
- */
-export async function* readBytes(
-  file: InputFile,
-  opts: { chunkSize?: number; onBytes?: (n: number) => void } = {},
-): AsyncGenerator<Uint8Array> {
-  const chunkSize = opts.chunkSize ?? 1 << 20;
-  const { handle } = await openInput(file);
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(chunkSize);
-      let n: number;
-      try {
-        ({ bytesRead: n } = await handle.read(buf, 0, chunkSize, null));
-      } catch (e) {
-        throw unreadable(file, e);
-      }
-      if (n === 0) return;
-      opts.onBytes?.(n);
-      yield n === chunkSize ? buf : buf.subarray(0, n);
-    }
-  } finally {
-    await handle.close().catch(() => {});
-  }
 }

@@ -4,80 +4,13 @@
  * and only that element is decoded and parsed. Structural characters are ASCII, and UTF-8 never uses
  * ASCII byte values inside a multi-byte character, so scanning raw bytes is exact.
  */
-import { InputError, type Location } from '../pipeline/errors.ts';
-import { readBytes, type InputFile } from './inputs.ts';
+import { InputError, type Location } from '../core/errors.ts';
+import { readBytes } from './bytes.ts';
+import { parseJsonText } from './json-text.ts';
 import { DEFAULT_MAX_LINE_BYTES } from './lines.ts';
-import type { RawItem, ReadOptions } from './records.ts';
-
-// ---------------------------------------------------------------------------------------------
-// Parsing one JSON text into a record; shared with the JSONL reader.
+import type { InputFile, RawItem, ReadOptions } from './types.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
-
-/** Only a `\uD800`–`\uDFFF` escape can put a surrogate into a parsed string: raw UTF-8 cannot encode one. */
-const SURROGATE_ESCAPE = /\\u[dD][89abcdefABCDEF]/;
-
-type ParseResult = { ok: true; value: unknown } | { ok: false; reason: string };
-
-/**
- * Deeper values are refused. V8's parser is iterative and accepts any depth, but other engines (and
- * recursive code downstream, such as `wellFormed` below) run out of stack; a fixed limit makes the
- * outcome the same everywhere. Real records nest a handful of levels.
- */
-export const MAX_JSON_DEPTH = 1000;
-
-export function parseJsonText(text: string): ParseResult {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    // A RangeError here is a parser that recursed too deep: the same verdict as the depth check.
-    if (e instanceof RangeError) return { ok: false, reason: `nested more than ${MAX_JSON_DEPTH} levels deep` };
-    return { ok: false, reason: shortReason(e) };
-  }
-  if (deeperThan(value, MAX_JSON_DEPTH)) return { ok: false, reason: `nested more than ${MAX_JSON_DEPTH} levels deep` };
-  // Lone surrogates would later fail UTF-8 encoding (tokenizer, Arrow); U+FFFD is what a
-  // non-fatal decoder would have produced for the same broken text.
-  return { ok: true, value: SURROGATE_ESCAPE.test(text) ? wellFormed(value) : value };
-}
-
-/** Iterative, so that checking depth cannot itself overflow the stack. */
-function deeperThan(root: unknown, limit: number): boolean {
-  if (root === null || typeof root !== 'object') return false;
-  const stack: Array<[object, number]> = [[root, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (depth > limit) return true;
-    for (const x of Array.isArray(v) ? v : Object.values(v)) {
-      if (x !== null && typeof x === 'object') stack.push([x, depth + 1]);
-    }
-  }
-  return false;
-}
-
-function shortReason(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.length > 120 ? `${msg.slice(0, 117)}...` : msg;
-}
-
-const toWellFormed = (s: string): string => (s as unknown as { toWellFormed(): string }).toWellFormed();
-
-function wellFormed(v: unknown): unknown {
-  if (typeof v === 'string') return toWellFormed(v);
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) v[i] = wellFormed(v[i]);
-    return v;
-  }
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[toWellFormed(k)] = wellFormed(x);
-    return out;
-  }
-  return v;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The array scanner.
 
 const C = {
   Quote: 0x22,

@@ -2,11 +2,11 @@
  * JSON Lines, plain or zstd-compressed: one record per physical line. A bad line is an error item,
  * not a failure, because one broken line in a multi-GB crawl should cost one record, not the file.
  */
-import { InputError } from '../pipeline/errors.ts';
-import { readBytes, type InputFile } from './inputs.ts';
-import { parseJsonText } from './json.ts';
+import { InputError } from '../core/errors.ts';
+import { readBytes } from './bytes.ts';
+import { parseJsonText } from './json-text.ts';
 import { splitLines } from './lines.ts';
-import type { RawItem, ReadOptions } from './records.ts';
+import type { InputFile, RawItem, ReadOptions } from './types.ts';
 import { decompressZstd } from './zstd.ts';
 
 // JSON's own whitespace; anything else (NBSP, a stray U+FEFF) on its own line is a broken record.

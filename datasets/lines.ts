@@ -3,7 +3,7 @@
  * two chunks is never decoded in halves, and an over-long line is refused before it is ever turned
  * into a (twice as large) JS string.
  */
-import { InputError } from '../pipeline/errors.ts';
+import { InputError } from '../core/errors.ts';
 
 export interface Line {
   text: string;

@@ -6,9 +6,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import { InputError, MeapError } from '../pipeline/errors.ts';
-import { openInput, unreadable, type InputFile } from './inputs.ts';
-import type { RawItem, ReadOptions } from './records.ts';
+import { InputError, MeapError } from '../core/errors.ts';
+import { openInput, unreadable } from './bytes.ts';
+import type { InputFile, RawItem, ReadOptions } from './types.ts';
 
 export async function* readParquet(file: InputFile, opts: ReadOptions = {}): AsyncGenerator<RawItem> {
   const { handle, size } = await openInput(file);

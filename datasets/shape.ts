@@ -1,5 +1,5 @@
-/** Small helpers for turning a parsed JSON value into a record and for naming what was found instead. */
-import { InputError, type Location } from '../pipeline/errors.ts';
+/** Small helpers for turning a parsed JSON value into a record, and for naming what was found instead. */
+import { InputError, type Location } from '../core/errors.ts';
 
 export function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -36,4 +36,13 @@ export function tooLong(text: string, max: number): number | undefined {
   return n > max ? n : undefined;
 }
 
-export const TOO_LONG_HINT = 'raise --max-doc-chars, or pass --on-error skip to leave such records out';
+const TOO_LONG_HINT = 'raise --max-doc-chars, or pass --on-error skip to leave such records out';
+
+/** The 'tooLong' error for `text` when it has more than `max` characters (no limit when `max` is absent). */
+export function overLimit(what: string, text: string, max: number | undefined, where: Location): InputError | undefined {
+  const n = max === undefined ? undefined : tooLong(text, max);
+  return n === undefined ? undefined : new InputError('tooLong', `${what} has ${n} characters, more than the limit of ${max}`, where, TOO_LONG_HINT);
+}
+
+/** An own property only: a record's `__proto__` or `constructor` key is data, never the prototype's. */
+export const field = (record: Record<string, unknown>, name: string): unknown => (Object.hasOwn(record, name) ? record[name] : undefined);

@@ -2,10 +2,8 @@
  * Record → document, for SlimPajama/RedPajama-shaped records (`{"text", "meta": {"redpajama_set_name"}}`)
  * and anything else that keeps its text in one top-level string field.
  */
-import { InputError, type Location } from '../pipeline/errors.ts';
-import { asRecord, describe, tooLong, TOO_LONG_HINT } from './shape.ts';
-
-export type SkipReason = 'invalidJson' | 'notAnObject' | 'missingText' | 'emptyText' | 'excludedSet' | 'tooLong' | string;
+import { InputError, type Location } from '../core/errors.ts';
+import { asRecord, describe, field, overLimit } from './shape.ts';
 
 export type DocResult = { kind: 'doc'; text: string } | { kind: 'skip'; error: InputError }; // error.reason is the skip reason
 
@@ -19,13 +17,13 @@ export function toDocument(
     maxChars?: number;
   },
 ): DocResult {
-  const skip = (reason: SkipReason, what: string, hint?: string): DocResult => ({
+  const skip = (reason: string, what: string, hint?: string): DocResult => ({
     kind: 'skip',
     error: new InputError(reason, what, where, hint),
   });
   const record = asRecord(value, where);
   if (record instanceof InputError) return { kind: 'skip', error: record };
-  const text = Object.hasOwn(record, opts.textField) ? record[opts.textField] : undefined;
+  const text = field(record, opts.textField);
   if (typeof text !== 'string') {
     const found = text === undefined ? 'no such field' : describe(text);
     return skip(
@@ -40,12 +38,8 @@ export function toDocument(
     if (set !== undefined && opts.excludeSets.has(set)) return skip('excludedSet', `record is from excluded set "${set}"`);
   }
   // After the set filter: a document that would be left out anyway is not an error.
-  if (opts.maxChars !== undefined) {
-    const long = tooLong(text, opts.maxChars);
-    if (long !== undefined) {
-      return skip('tooLong', `field "${opts.textField}" has ${long} characters, more than the limit of ${opts.maxChars}`, TOO_LONG_HINT);
-    }
-  }
+  const long = overLimit(`field "${opts.textField}"`, text, opts.maxChars, where);
+  if (long !== undefined) return { kind: 'skip', error: long };
   return { kind: 'doc', text };
 }
 

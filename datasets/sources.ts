@@ -3,13 +3,14 @@
  * hub inputs, which are downloaded into the cache first and then read as local files. A hub
  * input's path in the manifest is `hf://datasets/ORG/NAME@SHA/PATH`, pinned to the commit.
  */
-import type { InputFormat } from '../schemas/config.ts';
-import { download, parseHfUri, type HubOptions } from './hub.ts';
-import { detectFormat, resolveInputs, type InputFile } from './inputs.ts';
-import { MeapError } from '../pipeline/errors.ts';
 import { stat } from 'node:fs/promises';
-
-export const isHubUri = (spec: string) => spec.startsWith('hf://');
+import { MeapError } from '../core/errors.ts';
+import type { InputFormat } from '../schemas/enums.ts';
+import { download } from './hub/download.ts';
+import type { HubOptions } from './hub/http.ts';
+import { isHubUri, parseHfUri } from './hub/uri.ts';
+import { detectFormat, resolveInputs } from './inputs.ts';
+import type { InputFile } from './types.ts';
 
 export async function resolveSources(specs: string[], o: { format?: InputFormat; hub?: HubOptions }): Promise<InputFile[]> {
   const local = specs.filter((s) => !isHubUri(s));

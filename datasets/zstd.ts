@@ -9,7 +9,7 @@
  * block, whose output (≤ 128 KiB) is yielded before the next push.
  */
 import { Decompress } from 'fzstd';
-import { InputError } from '../pipeline/errors.ts';
+import { InputError } from '../core/errors.ts';
 
 const SLICE = 64 * 1024;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference implementation of the MEAP masking spec (the README's mask specification), stdlib only.
 
-It exists so that the TypeScript pipeline (pipeline/rng.ts, pipeline/mask.ts) can be checked
+It exists so that the TypeScript pipeline (core/rng.ts, pipeline/mask.ts) can be checked
 against an independent reading of the spec, and so that anyone can recompute the masks of a
 shard without Node. Clarity beats speed here.
 

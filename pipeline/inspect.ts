@@ -1,36 +1,40 @@
-/** `meap inspect`: the manifest summary and one row decoded, masked tokens shown as [MASK:original]. */
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
-import { RelativePath } from '../schemas/manifest.ts';
-import { decodeShard } from './arrow.ts';
-import { MeapError } from './errors.ts';
-import { readManifest } from './shards.ts';
-import { summarize } from './summary.ts';
-import { findTokenizer } from './tokenizer-cache.ts';
-import { createDecoder, loadTokenizer, type Decoder } from './tokenize.ts';
+/** `meap inspect`: one row of a finished directory decoded, masked tokens shown as [MASK:original]. */
+import { IGNORE_INDEX } from '../core/constants.ts';
+import { MeapError } from '../core/errors.ts';
+import { readManifest, readShard, shardPath, shardRow } from '../datasets/shards/read.ts';
+import type { Manifest } from '../schemas/manifest.ts';
+import { findTokenizer } from './tokenize/cache.ts';
+import { createDecoder, type Decoder } from './tokenize/decode.ts';
+import { loadTokenizer } from './tokenize/load.ts';
 
-export interface InspectOptions {
-  row: number;
-  json: boolean;
-  tokenizer?: string;
+export interface InspectedRow {
+  index: number;
+  shard: string;
+  rowInShard: number;
+  input_ids: number[];
+  labels: number[];
+  position_ids: number[];
+  /** Positions holding [MASK]. */
+  masked: number[];
+  segments: Segment[];
+  /** The row decoded, or null when no tokenizer with the manifest's sha256 is at hand. */
+  text: string | null;
 }
 
-export async function inspect(dir: string, opts: InspectOptions): Promise<string> {
+/** The manifest, and row `row` decoded (null when the directory holds no rows). */
+export async function inspect(dir: string, opts: { row: number; tokenizer?: string }): Promise<{ manifest: Manifest; row: InspectedRow | null }> {
   const m = await readManifest(dir);
-  if (m.totals.rows === 0) return opts.json ? `${JSON.stringify({ manifest: m, row: null })}\n` : summarize(m, dir);
+  if (m.totals.rows === 0) return { manifest: m, row: null };
   if (opts.row >= m.totals.rows) {
     throw new MeapError('usage', `--row ${opts.row} is out of range: the directory holds ${m.totals.rows} rows (0 to ${m.totals.rows - 1})`);
   }
   let first = 0;
   const entry = m.shards.find((s) => (first += s.rows) > opts.row)!;
   const local = opts.row - (first - entry.rows);
-  if (!RelativePath.safeParse(entry.file).success) {
-    throw new MeapError('integrity', 'shard path is absolute or leaves the directory', { file: entry.file });
-  }
-  const shard = decodeShard(await fs.readFile(path.join(dir, entry.file)));
+  const shard = await readShard(shardPath(dir, entry.file));
   const rowAt = (r: number) => {
-    const col = (c: 'input_ids' | 'labels' | 'position_ids') => Array.from(shard.columns[c].values.subarray(shard.columns[c].offsets[r], shard.columns[c].offsets[r + 1]));
-    return { inputIds: col('input_ids'), labels: col('labels'), positionIds: col('position_ids') };
+    const { inputIds, labels, positionIds } = shardRow(shard, r);
+    return { inputIds: Array.from(inputIds), labels: Array.from(labels), positionIds: Array.from(positionIds) };
   };
   const { inputIds, labels, positionIds } = rowAt(local);
   const maskId = m.tokenizer.maskTokenId;
@@ -46,26 +50,17 @@ export async function inspect(dir: string, opts: InspectOptions): Promise<string
     ? segments.map((g) => (g.name ? `[${g.name}] ` : '') + render(decoder, tokens, masked, g.from, g.to)).join(m.mode === 'sft' ? '\n' : '')
     : null;
 
-  if (opts.json) {
-    const row = { index: opts.row, shard: entry.file, rowInShard: local, input_ids: inputIds, labels, position_ids: positionIds, masked, segments, text };
-    return `${JSON.stringify({ manifest: m, row })}\n`;
-  }
-  const starts = positionIds.filter((p) => p === 0).length;
-  return [
-    summarize(m, dir),
-    `row ${opts.row} (${entry.file}, row ${local}): ${inputIds.length} tokens, ${masked.length} masked, ${starts} ${m.mode === 'sft' ? 'sequences' : 'segments (position_ids restarts)'}`,
-    text ?? '(no tokenizer with this sha256 is cached here; pass --tokenizer PATH to decode the text)',
-    '',
-  ].join('\n');
+  return {
+    manifest: m,
+    row: { index: opts.row, shard: entry.file, rowInShard: local, input_ids: inputIds, labels, position_ids: positionIds, masked, segments, text },
+  };
 }
 
-interface Segment {
+export interface Segment {
   name: string;
   from: number;
   to: number;
 }
-
-const IGNORE = -100;
 
 /**
  * An SFT row's parts, read from its labels: each sequence (position_ids restart) is an original
@@ -81,14 +76,14 @@ export function sftSegments(row: { inputIds: number[]; labels: number[]; positio
   starts.forEach((a, k) => {
     const b = k + 1 < starts.length ? starts[k + 1] : inputIds.length;
     let f = a;
-    while (f < b && labels[f] === IGNORE) f++;
+    while (f < b && labels[f] === IGNORE_INDEX) f++;
     if (f < b && inputIds[f] === maskId) {
       if (promptLen === null) out.push({ name: 'COPY', from: a, to: b });
       else out.push({ name: 'COPY PROMPT', from: a, to: a + promptLen }, { name: 'COPY ANSWER', from: a + promptLen, to: b });
       return;
     }
     let o = f;
-    while (o < b && labels[o] !== IGNORE) o++;
+    while (o < b && labels[o] !== IGNORE_INDEX) o++;
     promptLen = f - a;
     out.push({ name: 'PROMPT', from: a, to: f }, { name: 'ANSWER', from: f, to: o });
     if (o < b) out.push({ name: 'COPY PROMPT', from: o, to: o + promptLen }, { name: 'COPY ANSWER', from: o + promptLen, to: b });

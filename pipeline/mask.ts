@@ -3,11 +3,8 @@
  * (eligible positions, spec, rng stream); the README's mask specification is the normative description and
  * docs/mask_reference.py must stay bit-for-bit equal to this file.
  */
-import { Rng } from './rng.ts';
-
-export { Rng } from './rng.ts';
-
-export type MaskStrategy = 'random' | 'span' | 'none' | 'sft-duplicate';
+import { Rng } from '../core/rng.ts';
+import type { MaskStrategy } from '../schemas/enums.ts';
 
 export interface MaskSpec {
   strategy: MaskStrategy;

@@ -1,19 +1,19 @@
 /** Pre-training: SlimPajama documents → `[BOS] ids [EOS]` packed into seqLen rows → masked rows. */
-import type { PrepareConfig } from '../schemas/config.ts';
-import type { ShardEntry } from '../schemas/manifest.ts';
-import type { InputFile } from '../datasets/inputs.ts';
+import type { Location } from '../core/errors.ts';
 import { toDocument } from '../datasets/slimpajama.ts';
-import type { Location } from './errors.ts';
+import type { InputFile } from '../datasets/types.ts';
+import type { ShardEntry } from '../schemas/manifest.ts';
+import type { PretrainConfig } from '../schemas/prepare.ts';
 import { maskRow, type MaskSpec } from './mask.ts';
 import { Packer, type PackedRow } from './pack.ts';
 import { ShardWriter } from './shards.ts';
-import type { LoadedTokenizer } from './tokenize.ts';
+import type { LoadedTokenizer } from './tokenize/load.ts';
 import type { Counters, Mapped, Mode, Sink } from './unit.ts';
 
 /** Filters, not errors: counted whatever --on-error says. */
 const ALWAYS_SKIPPED = new Set(['emptyText', 'excludedSet']);
 
-export function pretrainMode(cfg: PrepareConfig, tok: LoadedTokenizer): Mode<null> {
+export function pretrainMode(cfg: PretrainConfig, tok: LoadedTokenizer): Mode<null> {
   const excludeSets = new Set(cfg.excludeSets);
   return {
     map(value: unknown, where: Location): Mapped<null> {
@@ -33,7 +33,7 @@ class PretrainSink implements Sink<null> {
   private rowIndex = 0;
 
   constructor(
-    private readonly cfg: PrepareConfig,
+    private readonly cfg: PretrainConfig,
     tok: LoadedTokenizer,
     file: InputFile,
     private readonly sha256: string,

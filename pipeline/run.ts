@@ -3,35 +3,37 @@
  * documents are tokenized in batches that run in parallel with reading, and re-join in document order,
  * so the output is a pure function of (file bytes, tokenizer, config).
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { PrepareConfig } from '../schemas/config.ts';
+import { InputError, MeapError } from '../core/errors.ts';
+import { sha256File } from '../core/hash.ts';
+import { fetchTokenizer } from '../datasets/hub/download.ts';
+import type { HubOptions } from '../datasets/hub/http.ts';
+import { isHubUri } from '../datasets/hub/uri.ts';
+import { readManifest } from '../datasets/shards/read.ts';
+import { resolveSources } from '../datasets/sources.ts';
+import type { InputFile } from '../datasets/types.ts';
 import type { Manifest } from '../schemas/manifest.ts';
-import { fetchTokenizer, type HubOptions } from '../datasets/hub.ts';
-import type { InputFile } from '../datasets/inputs.ts';
-import { isHubUri, resolveSources } from '../datasets/sources.ts';
-import { InputError, MeapError } from './errors.ts';
+import type { PrepareConfig } from '../schemas/prepare.ts';
+import type { UnitResult } from '../schemas/workstate.ts';
+import { merge } from './merge.ts';
 import { OrderedQueue } from './ordered-queue.ts';
-import { MANIFEST, WORK_DIR, isShardName, readManifest, serializeManifest, sha256File, writeFileAtomic } from './shards.ts';
-import {
-  describeDifference,
-  lockPartition,
-  readRunFile,
-  readUnitResult,
-  removeWorkDir,
-  resolvePartition,
-  writeRunFile,
-  writeUnitResult,
-  type RunFile,
-  type RunSettings,
-  type UnitResult,
-} from './workstate.ts';
-import { rememberTokenizer } from './tokenizer-cache.ts';
-import { createEncoder, loadTokenizer, type LoadedTokenizer } from './tokenize.ts';
+import { openOutDir } from './outdir.ts';
 import { pretrainMode } from './pretrain-mode.ts';
+import { settingsOf } from './settings.ts';
 import { sftMode } from './sft-mode.ts';
-import { loadTemplate, type CompiledTemplate } from './template.ts';
-import { addCounts, readUnit, sortKeys, type Mode, type RunContext, type Tokenizable } from './unit.ts';
+import { loadTemplate } from './template.ts';
+import { rememberTokenizer } from './tokenize/cache.ts';
+import { createEncoder } from './tokenize/engines.ts';
+import { loadTokenizer, type LoadedTokenizer } from './tokenize/load.ts';
+import { readUnit, type Mode, type RunContext, type Tokenizable } from './unit.ts';
+import { lockPartition } from './workstate/locks.ts';
+import { resolvePartition } from './workstate/partition.ts';
+import { readUnitResult, writeUnitResult } from './workstate/records.ts';
+
+export interface PrepareContext extends RunContext {
+  /** How hub inputs and hub tokenizers are fetched (endpoint, token, progress, log). */
+  hub: HubOptions;
+}
 
 export interface PrepareResult {
   /** The manifest, when this process finished the directory (one partition). */
@@ -41,13 +43,13 @@ export interface PrepareResult {
   unitsTotal: number;
 }
 
-export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<PrepareResult> {
+export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<PrepareResult> {
   // A rerun with --overwrite must not read the previous run's manifest.json as an input.
   const outDir = path.resolve(cfg.out) + path.sep;
-  const files = (await resolveSources(cfg.inputs, { format: cfg.format, hub: hubOptions() })).filter((f) => !f.abs.startsWith(outDir));
+  const files = (await resolveSources(cfg.inputs, { format: cfg.format, hub: ctx.hub })).filter((f) => !f.abs.startsWith(outDir));
   if (files.length === 0) throw new MeapError('usage', 'every input is inside the output directory', { file: cfg.out }, 'write the output elsewhere');
   const partition = resolvePartition(cfg);
-  const tokenizerPath = isHubUri(cfg.tokenizer) ? await fetchTokenizer(cfg.tokenizer, hubOptions()) : cfg.tokenizer;
+  const tokenizerPath = isHubUri(cfg.tokenizer) ? await fetchTokenizer(cfg.tokenizer, ctx.hub) : cfg.tokenizer;
   const tok = await loadTokenizer(tokenizerPath, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });
   const template = cfg.mode === 'sft' ? await loadTemplate(cfg.template, tok) : null;
   const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel) };
@@ -62,121 +64,13 @@ export async function prepare(cfg: PrepareConfig, ctx: RunContext): Promise<Prep
     const mine = files.filter((_, i) => i % partition.of === partition.index);
     const todo: InputFile[] = [];
     for (const f of mine) if ((await readUnitResult(cfg.out, f.rel)) === null) todo.push(f);
-    const mode: Mode<unknown> = template === null ? pretrainMode(cfg, tok) : sftMode(cfg, tok, template);
+    const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, template!);
     await runUnits(todo, cfg, tok, mode, ctx, (unit) => writeUnitResult(cfg.out, unit));
     const manifest = partition.of === 1 ? await merge(cfg.out) : null;
     return { manifest, partition, unitsDone: mine.length, unitsTotal: files.length };
   } finally {
     release();
   }
-}
-
-/** Hub settings come from the environment (HF_ENDPOINT, HF_TOKEN, MEAP_CACHE), as Hugging Face's own tools do. */
-const hubOptions = (): HubOptions => ({ progress: process.stderr.isTTY, log: (line) => process.stderr.write(`meap: ${line}\n`) });
-
-/** Everything that decides the output's bytes, in a fixed order; stored in the work state and the manifest. */
-function settingsOf(cfg: PrepareConfig, tok: LoadedTokenizer, template: CompiledTemplate | null): RunSettings {
-  const sft = cfg.mode === 'sft';
-  return {
-    mode: cfg.mode,
-    format: cfg.format ?? null,
-    textField: cfg.textField,
-    excludeSets: [...cfg.excludeSets].sort(),
-    limit: cfg.limit ?? null,
-    bos: cfg.bos,
-    eos: cfg.eos,
-    seqLen: cfg.seqLen,
-    mask: sft ? 'sft-duplicate' : cfg.mask,
-    maskRatio: cfg.maskRatio,
-    spanLength: cfg.spanLength,
-    seed: cfg.seed,
-    shardRows: cfg.shardRows,
-    onError: cfg.onError,
-    maxDocChars: cfg.maxDocChars,
-    template: template?.name ?? null,
-    templateSha256: template?.sha256 ?? null,
-    minAnswerTokens: sft ? cfg.minAnswerTokens : null,
-    sftLayout: sft ? cfg.sftLayout : null,
-    pack: sft ? cfg.pack : null,
-    tokenizer: {
-      sha256: tok.sha256,
-      vocabSize: tok.specials.vocabSize,
-      maskTokenId: tok.specials.maskTokenId,
-      bosId: tok.specials.bosId,
-      eosId: tok.specials.eosId,
-    },
-  };
-}
-
-/**
- * A new directory gets the run's settings; an unfinished one must have been started with the same
- * settings (it is resumed); a finished one with the same settings makes the command a no-op.
- */
-async function openOutDir(out: string, run: RunFile, overwrite: boolean): Promise<'fresh' | 'resume' | 'complete'> {
-  let entries: string[] = [];
-  try {
-    entries = await fs.readdir(out);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new MeapError('usage', `cannot use the output directory: ${(e as NodeJS.ErrnoException).code}`, { file: out });
-    }
-  }
-  const ours = entries.filter((e) => e === MANIFEST || e === WORK_DIR || isShardName(e));
-  const foreign = entries.filter((e) => !ours.includes(e));
-  if (foreign.length > 0) {
-    throw new MeapError('usage', `the output directory holds files meap did not write (${foreign.slice(0, 3).join(', ')})`, { file: out }, 'choose an empty or new directory');
-  }
-  if (overwrite) {
-    await Promise.all(ours.map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
-  } else if (entries.includes(MANIFEST)) {
-    const m = await readManifest(out);
-    const diff = describeDifference({ settings: run.settings, inputs: run.inputs }, { settings: m.settings, inputs: m.inputs.map((i) => i.path) });
-    if (diff !== null) throw new MeapError('usage', `the output directory was prepared differently: ${diff}`, { file: out }, 'pass --overwrite to start over, or choose another --out');
-    // The manifest is written last: work state beside it is what a kill between the two left behind.
-    if (entries.includes(WORK_DIR)) await removeWorkDir(out);
-    return 'complete';
-  } else if (entries.includes(WORK_DIR)) {
-    const prior = await readRunFile(out);
-    if (prior !== null) {
-      const diff = describeDifference(run, prior);
-      if (diff !== null) throw new MeapError('usage', `the output directory holds an unfinished run with other settings: ${diff}`, { file: out }, 'rerun that command to finish it, or pass --overwrite to start over');
-      return 'resume';
-    }
-  } else if (ours.length > 0) {
-    throw new MeapError('usage', 'the output directory holds shards without a manifest or work state', { file: out }, 'pass --overwrite to start over');
-  }
-  await fs.mkdir(out, { recursive: true });
-  await writeRunFile(out, run);
-  return 'fresh';
-}
-
-/**
- * `meap merge` (and the end of a single-partition run): every input's completion record → the
- * manifest, in input order, so the result is byte-identical to a single-process run.
- */
-export async function merge(dir: string): Promise<Manifest> {
-  const run = await readRunFile(dir);
-  if (run === null) {
-    if (await fs.access(path.join(dir, MANIFEST)).then(() => true, () => false)) return readManifest(dir);
-    throw new MeapError('usage', 'no meap work state here', { file: dir }, 'run `meap prepare` into this directory first');
-  }
-  const units: UnitResult[] = [];
-  const missing: string[] = [];
-  for (const rel of run.inputs) {
-    const u = await readUnitResult(dir, rel);
-    if (u === null) missing.push(rel);
-    else units.push(u);
-  }
-  if (missing.length > 0) {
-    throw new MeapError('usage', `${missing.length} of ${run.inputs.length} inputs are not finished (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`, { file: dir }, 'run the remaining partitions of `meap prepare` first');
-  }
-  const manifest = run.settings.mode === 'sft' ? sftManifest(run.settings, units) : pretrainManifest(run.settings, units);
-  // Shards of an earlier, overwritten attempt that no record lists would make the directory ambiguous.
-  const listed = new Set(manifest.shards.map((s) => s.file));
-  for (const name of await fs.readdir(dir)) if (name.endsWith('.arrow') && !listed.has(name)) await fs.rm(path.join(dir, name), { force: true });
-  await writeFileAtomic(dir, MANIFEST, serializeManifest(manifest));
-  await removeWorkDir(dir);
-  return manifest;
 }
 
 async function runUnits(
@@ -226,58 +120,3 @@ async function runUnits(
   }
 }
 
-function common(st: RunSettings, units: UnitResult[]) {
-  const shards = units.flatMap((u) => u.shards);
-  const sum = (key: 'rows' | 'tokens' | 'maskedTokens') => shards.reduce((s, x) => s + x[key], 0);
-  const skippedOf = (u: UnitResult) => sortKeys(addCounts({ ...u.read.skipped }, u.skipped));
-  return {
-    head: {
-      format: 'meap-shards' as const,
-      version: 1 as const,
-      seqLen: st.seqLen,
-      seed: st.seed,
-      tokenizer: st.tokenizer,
-      settings: st,
-    },
-    shards,
-    inputOf: (u: UnitResult) => ({ path: u.path, sha256: u.sha256, records: u.read.records }),
-    skippedOf,
-    totals: { rows: sum('rows'), tokens: sum('tokens'), maskedTokens: sum('maskedTokens') },
-    skipped: sortKeys(units.reduce((acc, u) => addCounts(acc, skippedOf(u)), {} as Record<string, number>)),
-  };
-}
-
-function pretrainManifest(st: RunSettings, units: UnitResult[]): Manifest {
-  const c = common(st, units);
-  return {
-    ...c.head,
-    mode: 'pretrain',
-    masking: { strategy: st.mask as 'random' | 'span' | 'none', ratio: st.maskRatio, spanLength: st.spanLength },
-    document: { bos: st.bos, eos: st.eos, textField: st.textField, excludeSets: st.excludeSets },
-    inputs: units.map((u) => ({ ...c.inputOf(u), documents: u.read.items, skipped: c.skippedOf(u) })),
-    shards: c.shards,
-    totals: { ...c.totals, documents: units.reduce((s, u) => s + u.read.items, 0), skipped: c.skipped },
-  };
-}
-
-function sftManifest(st: RunSettings, units: UnitResult[]): Manifest {
-  const c = common(st, units);
-  const total = (key: string) => units.reduce((s, u) => s + (u.counts[key] ?? 0), 0);
-  return {
-    ...c.head,
-    mode: 'sft',
-    masking: { strategy: 'sft-duplicate', ratio: st.maskRatio, minAnswerTokens: st.minAnswerTokens!, layout: st.sftLayout as 'concat' | 'separate' },
-    sft: { template: st.template!, templateSha256: st.templateSha256, pack: st.pack!, bos: st.bos, eos: st.eos },
-    inputs: units.map((u) => ({ ...c.inputOf(u), examples: u.read.items, skipped: c.skippedOf(u) })),
-    shards: c.shards,
-    totals: {
-      ...c.totals,
-      examples: units.reduce((s, u) => s + u.read.items, 0),
-      duplicated: total('duplicated'),
-      ntpOnly: total('ntpOnly'),
-      truncated: total('truncated'),
-      layoutFallbacks: total('layoutFallbacks'),
-      skipped: c.skipped,
-    },
-  };
-}

@@ -2,19 +2,19 @@
  * SFT: Alpaca / ShareGPT records → prompt template → examples → MEAP duplicate-and-mask rows.
  * Each example's mask stream is keyed by its index among the file's examples.
  */
-import type { PrepareConfig } from '../schemas/config.ts';
-import type { ShardEntry } from '../schemas/manifest.ts';
-import type { InputFile } from '../datasets/inputs.ts';
+import type { Location } from '../core/errors.ts';
+import { Rng } from '../core/rng.ts';
 import { toExamples } from '../datasets/alpaca.ts';
-import type { Location } from './errors.ts';
-import { Rng } from './mask.ts';
+import type { InputFile } from '../datasets/types.ts';
+import type { ShardEntry } from '../schemas/manifest.ts';
+import type { SftConfig } from '../schemas/prepare.ts';
 import { ShardWriter } from './shards.ts';
 import { buildExample, SftPacker, type SftSequence, type SftSpec } from './sft.ts';
 import type { CompiledTemplate, PromptPiece } from './template.ts';
-import type { LoadedTokenizer } from './tokenize.ts';
+import type { LoadedTokenizer } from './tokenize/load.ts';
 import type { Counters, Mapped, Mode, Sink } from './unit.ts';
 
-export function sftMode(cfg: PrepareConfig, tok: LoadedTokenizer, template: CompiledTemplate): Mode<PromptPiece[]> {
+export function sftMode(cfg: SftConfig, tok: LoadedTokenizer, template: CompiledTemplate): Mode<PromptPiece[]> {
   const spec: SftSpec = {
     seqLen: cfg.seqLen,
     ratio: cfg.maskRatio,
@@ -48,7 +48,7 @@ class SftSink implements Sink<PromptPiece[]> {
   private readonly skipped: Record<string, number> = {};
 
   constructor(
-    private readonly cfg: PrepareConfig,
+    private readonly cfg: SftConfig,
     private readonly spec: SftSpec,
     file: InputFile,
     private readonly sha256: string,

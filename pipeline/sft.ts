@@ -4,11 +4,10 @@
  * the original's answer and the copy's masked tokens. Labels use -100 for "no loss", as Hugging
  * Face trainers do.
  */
-import { maskPositions, Rng } from './mask.ts';
-
-export const IGNORE = -100;
-
-export type SftLayout = 'concat' | 'separate';
+import { IGNORE_INDEX } from '../core/constants.ts';
+import type { Rng } from '../core/rng.ts';
+import type { SftLayout } from '../schemas/enums.ts';
+import { maskPositions } from './mask.ts';
 
 export interface SftSpec {
   seqLen: number;
@@ -49,7 +48,7 @@ export function buildExample(prompt: ArrayLike<number>, answerIds: ArrayLike<num
   for (let i = 0; i < n; i++) ids[sourceLen + i] = answerIds[i];
   if (eos) ids[len - 1] = spec.eosId!;
   const labels = ids.slice();
-  labels.fill(IGNORE, 0, sourceLen);
+  labels.fill(IGNORE_INDEX, 0, sourceLen);
   const original: SftSequence = { inputIds: ids, labels, positions: iota(len), masked: 0 };
 
   if (n <= spec.minAnswerTokens) return { kind: 'rows', sequences: [original], duplicated: false, truncated, layoutFallback: false };
@@ -58,7 +57,7 @@ export function buildExample(prompt: ArrayLike<number>, answerIds: ArrayLike<num
   eligible.fill(1, sourceLen, sourceLen + n);
   const masked = maskPositions(eligible, { strategy: 'sft-duplicate', ratio: spec.ratio, spanLength: null, maskTokenId: spec.maskTokenId }, rng());
   const copyIds = ids.slice();
-  const copyLabels = new Int32Array(len).fill(IGNORE);
+  const copyLabels = new Int32Array(len).fill(IGNORE_INDEX);
   for (const p of masked) {
     copyIds[p] = spec.maskTokenId;
     copyLabels[p] = ids[p];

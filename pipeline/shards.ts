@@ -1,55 +1,11 @@
 /**
- * Durable output: shards and the manifest are written under a temporary name, fsynced, renamed into
- * place and the directory fsynced, so a file with its final name is always complete.
+ * Shards on their way out: one input's rows collected into shards of `shardRows` rows, each encoded
+ * and written durably under a name derived from the input, never from time or workers.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
-import { ManifestSchema, type Manifest, type ShardEntry } from '../schemas/manifest.ts';
-import { encodeShard, type ShardRow } from './arrow.ts';
-import { MeapError } from './errors.ts';
-
-export const MANIFEST = 'manifest.json';
-/** Work state of a run in progress; gone once the directory is complete. */
-export const WORK_DIR = '.meap';
-
-export const sha256Hex = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Array | string): Promise<void> {
-  const tmpDir = path.join(dir, WORK_DIR, 'tmp');
-  await fs.mkdir(tmpDir, { recursive: true });
-  const tmp = path.join(tmpDir, `${name}.partial`);
-  await writeSynced(tmp, bytes, 'w');
-  await fs.rename(tmp, path.join(dir, name));
-  await fsyncDir(dir);
-}
-
-/** Writes and fsyncs a file; `flag` 'wx' refuses to replace an existing one. */
-export async function writeSynced(file: string, bytes: Uint8Array | string, flag: 'w' | 'wx' = 'w'): Promise<void> {
-  const fh = await fs.open(file, flag);
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+import { sha256Hex } from '../core/hash.ts';
+import type { ShardEntry } from '../schemas/manifest.ts';
+import { encodeShard, type ShardRow } from '../datasets/shards/codec.ts';
+import { writeOutputFile } from './workstate/dir.ts';
 
 /** Shard names derive from the input's relative path and a counter: never from time or workers. */
 export function shardName(inputRel: string, index: number): string {
@@ -101,34 +57,7 @@ export class ShardWriter {
     }
     this.entries.push({ file, input: this.inputRel, rows: rows.length, tokens, maskedTokens, sha256: sha256Hex(bytes) });
     await this.writing;
-    this.writing = writeFileAtomic(this.dir, file, bytes);
+    this.writing = writeOutputFile(this.dir, file, bytes);
     this.writing.catch(() => {}); // surfaced by the next flush or by finish()
   }
-}
-
-/** Stable bytes: fixed key order comes from the schema-shaped objects we build, plus a final newline. */
-export function serializeManifest(manifest: Manifest): string {
-  return `${JSON.stringify(ManifestSchema.parse(manifest), null, 2)}\n`;
-}
-
-export async function readManifest(dir: string): Promise<Manifest> {
-  const file = path.join(dir, MANIFEST);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw new MeapError('integrity', `cannot read the manifest: ${(e as NodeJS.ErrnoException).code ?? e}`, { file }, 'is this a finished `meap prepare` output directory?');
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new MeapError('integrity', 'the manifest is not valid JSON', { file });
-  }
-  const parsed = ManifestSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new MeapError('integrity', `the manifest does not match the schema at ${issue.path.join('.') || '(root)'}: ${issue.message}`, { file });
-  }
-  return parsed.data;
 }

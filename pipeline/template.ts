@@ -6,19 +6,10 @@
  * special id, and only through a listed marker. Everything else goes to the encoder as plain text.
  */
 import { createHash } from 'node:crypto';
-import { MeapError, configError, readNamedFile } from './errors.ts';
-import type { LoadedTokenizer } from './tokenize.ts';
+import { MeapError, configError, parseOrThrow, readNamedFile } from '../core/errors.ts';
+import type { Example } from '../datasets/types.ts';
 import { TemplateFileSchema, parsePrompt, type Placeholder, type TemplateFile, type TemplateSegment } from '../schemas/template.ts';
-
-export type { TemplateFile } from '../schemas/template.ts';
-
-export interface Example {
-  instruction: string;
-  input: string;
-  answer: string;
-  /** A ShareGPT record's system text; replaces the template's. */
-  system?: string;
-}
+import type { LoadedTokenizer } from './tokenize/load.ts';
 
 export type PromptPiece = { text: string } | { special: number; marker: string };
 
@@ -62,22 +53,16 @@ export async function loadTemplate(spec: string, tok: LoadedTokenizer): Promise<
   let sha256: string | null = null;
   let label: string;
   if (isBuiltin(spec)) {
-    file = BUILTIN_TEMPLATES[spec];
     label = `template "${spec}"`;
+    // The builtins are held to the same rules as a user's file.
+    file = parseOrThrow(TemplateFileSchema, BUILTIN_TEMPLATES[spec], (at, message) => configError(`${label}: ${at || '(root)'}: ${message}`));
   } else {
     const read = await readTemplateFile(spec);
     file = read.file;
     sha256 = read.sha256;
     label = `template file ${spec}`;
   }
-
-  // Validates the builtins too, so they are held to the same rules as a user's file.
-  const parsed = TemplateFileSchema.safeParse(file);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw configError(`${label}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  const t = parsed.data;
+  const t = file;
   const specials = specialAddedTokens(tok);
   const markerIds = new Map<string, number>();
   for (const marker of t.markers ?? []) {
@@ -157,12 +142,8 @@ async function readTemplateFile(path: string): Promise<{ file: TemplateFile; sha
   } catch (e) {
     throw fail(`template file is not valid JSON (${(e as Error).message})`);
   }
-  const parsed = TemplateFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw fail(`invalid template at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return { file: parsed.data, sha256: createHash('sha256').update(bytes).digest('hex') };
+  const file = parseOrThrow(TemplateFileSchema, json, (at, message) => fail(`invalid template at ${at || '(root)'}: ${message}`));
+  return { file, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** content → id of the tokenizer's special added tokens: the only strings a tokenizer emits as one id whatever surrounds them. */

@@ -4,14 +4,27 @@
  * writes the items' token ids in input order. Both halves depend only on the file's bytes, the
  * tokenizer and the config.
  */
-import type { PrepareConfig } from '../schemas/config.ts';
-import type { ShardEntry } from '../schemas/manifest.ts';
-import type { InputFile } from '../datasets/inputs.ts';
+import { InputError, type Location } from '../core/errors.ts';
 import { readRecords } from '../datasets/records.ts';
-import { InputError, type Location } from './errors.ts';
-import type { Counters, Progress } from './progress.ts';
+import type { InputFile } from '../datasets/types.ts';
+import type { ShardEntry } from '../schemas/manifest.ts';
+import type { PrepareConfig } from '../schemas/prepare.ts';
 
-export type { Counters };
+/** Running totals of a `prepare`, for its progress display. */
+export interface Counters {
+  /** Documents or examples, as `start` names them. */
+  items: number;
+  tokens: number;
+  bytesRead: number;
+}
+
+/** What a run reports as it goes; the CLI draws it (a bar on a TTY, log lines otherwise). */
+export interface Progress {
+  start(totalBytes: number, files: number, noun: string): void;
+  fileDone(): void;
+  update(c: Counters): void;
+  stop(): void;
+}
 
 /** A batch closes at whichever comes first; big enough to keep rayon busy, small enough to bound memory. */
 const BATCH_CHARS = 1 << 19;

@@ -4,14 +4,16 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { RelativePath, type Manifest } from '../schemas/manifest.ts';
-import { decodeShard } from './arrow.ts';
-import { MANIFEST, readManifest, sha256Hex } from './shards.ts';
+import { sha256Hex } from '../core/hash.ts';
+import { decodeShard } from '../datasets/shards/codec.ts';
+import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
+import type { Manifest } from '../schemas/manifest.ts';
+import { RelativePath } from '../schemas/primitives.ts';
 
 export interface VerifyReport {
-  ok: boolean;
+  manifest: Manifest;
+  /** Every problem found, each naming its file relative to the directory; none means verified. */
   problems: { file: string; problem: string }[];
-  text: string;
 }
 
 export async function verify(dir: string): Promise<VerifyReport> {
@@ -51,11 +53,7 @@ export async function verify(dir: string): Promise<VerifyReport> {
     if (!listed.has(name)) bad(name, 'is not listed in the manifest (left over from another run?)');
   }
 
-  const ok = problems.length === 0;
-  const text = ok
-    ? `${dir}: OK, ${manifest.shards.length} shards, ${manifest.totals.rows} rows, ${manifest.totals.tokens} tokens verified\n`
-    : `${problems.map((p) => `${path.join(dir, p.file)}: ${p.problem}`).join('\n')}\n${dir}: FAILED, ${problems.length} problem(s)\n`;
-  return { ok, problems, text };
+  return { manifest, problems };
 }
 
 /** Masked tokens are counted as [MASK] ids in input_ids: text never produces that id. */

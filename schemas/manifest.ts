@@ -1,37 +1,22 @@
+/** `manifest.json`: what a finished `meap prepare` directory holds, and how it was made. */
 import { z } from 'zod';
-
-/** Relative POSIX path that stays inside the directory: no absolute paths, no `..`. */
-export const RelativePath = z
-  .string()
-  .min(1)
-  .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:/.test(p) && !p.split(/[\\/]/).includes('..'), {
-    message: 'must be a relative path inside the directory (no leading /, no ..)',
-  });
-
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
-const Count = z.number().int().nonnegative();
+import { MASK_STRATEGIES, SFT_LAYOUTS, SFT_MASK_STRATEGY } from './enums.ts';
+import { Count, RelativePath, Sha256 } from './primitives.ts';
+import { RunSettingsSchema, TokenizerInfoSchema } from './settings.ts';
 
 export const SkipCounts = z.record(z.string(), Count);
 
 export const MaskingSchema = z.object({
-  strategy: z.enum(['random', 'span', 'none']),
+  strategy: z.enum(MASK_STRATEGIES),
   ratio: z.number().min(0).max(1),
   spanLength: z.number().int().positive().nullable(),
 });
 
 export const SftMaskingSchema = z.object({
-  strategy: z.literal('sft-duplicate'),
+  strategy: z.literal(SFT_MASK_STRATEGY),
   ratio: z.number().min(0).max(1),
   minAnswerTokens: Count,
-  layout: z.enum(['concat', 'separate']),
-});
-
-export const TokenizerInfoSchema = z.object({
-  sha256: Sha256,
-  vocabSize: z.number().int().positive(),
-  maskTokenId: Count,
-  bosId: Count.nullable(),
-  eosId: Count.nullable(),
+  layout: z.enum(SFT_LAYOUTS),
 });
 
 export const ShardEntrySchema = z.object({
@@ -50,7 +35,7 @@ const common = {
   seed: Count,
   tokenizer: TokenizerInfoSchema,
   /** Every setting that decides the bytes, so a rerun can tell "same command" from "different command". */
-  settings: z.record(z.string(), z.unknown()).optional(),
+  settings: RunSettingsSchema.optional(),
   shards: z.array(ShardEntrySchema),
 };
 const inputCommon = { path: RelativePath, sha256: Sha256, records: Count };
@@ -91,7 +76,6 @@ export type ShardEntry = z.infer<typeof ShardEntrySchema>;
 export type PretrainInput = PretrainManifest['inputs'][number];
 export type SftInput = SftManifest['inputs'][number];
 export type Masking = z.infer<typeof MaskingSchema>;
-export type TokenizerInfo = z.infer<typeof TokenizerInfoSchema>;
 
 /** The three columns every shard holds, in this order, each List<Int32>. */
 export const SHARD_COLUMNS = ['input_ids', 'labels', 'position_ids'] as const;

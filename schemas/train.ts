@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BACKENDS, PROGRESS_MODES } from './enums.ts';
 
 /** A model's shape; `--model FILE.json` holds exactly these fields. */
 export const ModelShapeSchema = z.strictObject({
@@ -38,16 +39,14 @@ export function embeddingRows(vocabSize: number, maskTokenId: number): number {
   return Math.ceil(Math.max(vocabSize + 1, maskTokenId + 1) / 64) * 64;
 }
 
-export const BACKENDS = ['auto', 'gpu', 'node', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKENDS)[number];
-
 export const TrainConfigSchema = z.strictObject({
   data: z.array(z.string().min(1)).min(1, 'give at least one --data directory'),
   out: z.string().min(1),
   model: z.string().min(1).default('tiny'),
-  steps: z.number().int().positive(),
-  batchSize: z.number().int().positive().default(8),
-  microBatch: z.number().int().positive().optional(),
+  steps: z.number().int().min(1),
+  batchSize: z.number().int().min(1).default(8),
+  /** Rows per forward/backward pass; gradients accumulate up to batchSize. Defaults to batchSize. */
+  microBatch: z.number().int().min(1).optional(),
   lr: z.number().positive().default(4e-4),
   minLr: z.number().nonnegative().default(4e-5),
   warmup: z.number().min(0).max(1).default(0.1),
@@ -56,11 +55,21 @@ export const TrainConfigSchema = z.strictObject({
   beta2: z.number().min(0).lt(1).default(0.95),
   eps: z.number().positive().default(1e-8),
   clip: z.number().min(0).default(1.0),
-  seed: z.number().int().nonnegative().default(0),
+  seed: z.number().int().min(0).default(0),
   backend: z.enum(BACKENDS).default('auto'),
-  checkpointEvery: z.number().int().positive().default(100),
-  keepLast: z.number().int().positive().default(3),
+  checkpointEvery: z.number().int().min(1).default(100),
+  keepLast: z.number().int().min(1).default(3),
   resume: z.boolean().default(false),
-  progress: z.enum(['auto', 'bar', 'log', 'none']).default('auto'),
+  progress: z.enum(PROGRESS_MODES).default('auto'),
 });
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
+
+/** `meap eval`: a run's latest checkpoint against held-out shards. */
+export const EvalConfigSchema = z.strictObject({
+  run: z.string().min(1),
+  data: z.array(z.string().min(1)).min(1, 'give at least one --data directory'),
+  batchRows: z.number().int().min(1).default(4),
+  backend: z.enum(BACKENDS).default('auto'),
+  json: z.boolean().default(false),
+});
+export type EvalConfig = z.output<typeof EvalConfigSchema>;

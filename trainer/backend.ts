@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendChoice } from '../schemas/train.ts';
-import { configError } from '../pipeline/errors.ts';
+import { configError } from '../core/errors.ts';
+import type { BackendChoice } from '../schemas/enums.ts';
 
 type Concrete = Exclude<BackendChoice, 'auto'>;
 

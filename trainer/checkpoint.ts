@@ -13,8 +13,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fsyncDir, writeSynced } from '../pipeline/shards.ts';
-import { z } from 'zod';
+import { fsyncDir, writeSynced } from '../core/durable.ts';
+import { firstIssue } from '../core/errors.ts';
+import { CHECKPOINT_TENSORS as TENSORS, CheckpointStateSchema as StateSchema, type CheckpointStateJson as StateJson } from '../schemas/checkpoint.ts';
 import type { Cursor } from './data.ts';
 
 export interface CheckpointState {
@@ -29,27 +30,12 @@ export interface CheckpointState {
 
 export const CHECKPOINTS = 'checkpoints';
 const STATE = 'state.json';
-const TENSORS = 'tensors.bin';
 const TMP_PREFIX = '.tmp-';
 const STEP_DIR = /^step-(\d{8,})$/;
 // Bounded I/O chunks: one write/read call cannot move 2 GiB, and hashing in chunks keeps peak memory flat.
 const CHUNK = 64 << 20;
 
 export const stepDirName = (step: number) => `step-${String(step).padStart(8, '0')}`;
-
-const Count = z.number().int().nonnegative();
-const Span = z.object({ offset: Count, length: Count });
-const StateSchema = z.object({
-  format: z.literal('meap-checkpoint'),
-  version: z.literal(1),
-  step: Count,
-  cursor: z.object({ epoch: Count, window: Count, offset: Count }),
-  params: z.array(Span.extend({ name: z.string(), shape: z.array(Count) })),
-  optimizer: z.object({ step: Count, m: z.array(Span), v: z.array(Span) }),
-  tensors: z.object({ file: z.literal(TENSORS), bytes: Count, sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
-  extra: z.record(z.string(), z.unknown()),
-});
-type StateJson = z.infer<typeof StateSchema>;
 
 /**
  * Checkpoints this process wrote or verified, by directory and the files' identity (inode, size,
@@ -207,8 +193,8 @@ async function readCheckpoint(dir: string): Promise<CheckpointState> {
   }
   const parsed = StateSchema.safeParse(json);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`${STATE} does not match the schema at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const { at, message } = firstIssue(parsed.error);
+    throw new Error(`${STATE} does not match the schema at ${at || '(root)'}: ${message}`);
   }
   const s = parsed.data;
   const spans = [...s.params, ...s.optimizer.m, ...s.optimizer.v];

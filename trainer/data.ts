@@ -6,20 +6,20 @@
  * shuffled again. Only the current window is decoded, so memory is windowShards shards no matter
  * how large the dataset is, while rows still mix across shards (and directories).
  *
- * Every permutation comes from pipeline/rng.ts's xoshiro128**, seeded through `Rng.forRow`:
+ * Every permutation comes from core/rng.ts's xoshiro128**, seeded through `Rng.forRow`:
  *   shard order of epoch e:        Rng.forRow(seed, sha256("meap-loader-shards-v1"), e)
  *   row order of window w of e:    Rng.forRow(seed, sha256(`meap-loader-rows-v1:${e}`), w)
  * so an order depends only on (seed, epoch, window) and the manifests, never on timing, and a
  * cursor (epoch, window, offset) is enough to resume exactly.
  */
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
+import { IGNORE_INDEX } from '../core/constants.ts';
+import { MeapError, configError } from '../core/errors.ts';
+import { sha256Hex } from '../core/hash.ts';
+import { Rng } from '../core/rng.ts';
+import type { DecodedShard } from '../datasets/shards/codec.ts';
+import { readManifest, readShard as readShardFile, shardPath } from '../datasets/shards/read.ts';
 import type { ShardColumn } from '../schemas/manifest.ts';
 import { embeddingRows } from '../schemas/train.ts';
-import { decodeShard, type DecodedShard } from '../pipeline/arrow.ts';
-import { MeapError, configError } from '../pipeline/errors.ts';
-import { Rng } from '../pipeline/rng.ts';
-import { readManifest, sha256Hex } from '../pipeline/shards.ts';
 
 /** Flat row-major [rows × length]; padding is inputIds 0, labels −100, positionIds 0. */
 export interface Batch {
@@ -65,13 +65,8 @@ export interface Cursor {
   offset: number;
 }
 
-const LABEL_IGNORE = -100;
 const SHARD_ORDER_TAG = sha256Hex('meap-loader-shards-v1');
 const rowOrderTag = (epoch: number) => sha256Hex(`meap-loader-rows-v1:${epoch}`);
-
-// Same rule as schemas/manifest.ts's RelativePath, repeated because a dataset whose shards escape
-// their directory must never be read even if the schema is loosened one day.
-const isInside = (p: string) => !path.isAbsolute(p) && !/^[A-Za-z]:/.test(p) && !p.split(/[\\/]/).includes('..');
 
 export async function openDatasets(dirs: string[]): Promise<Dataset> {
   if (dirs.length === 0) throw configError('no dataset directories given', 'give at least one --data directory');
@@ -97,10 +92,7 @@ export async function openDatasets(dirs: string[]): Promise<Dataset> {
     if (!modes.includes(m.mode)) modes.push(m.mode);
     seqLen = Math.max(seqLen, m.seqLen);
     for (const s of m.shards) {
-      if (!isInside(s.file)) {
-        throw configError(`the manifest lists shard ${JSON.stringify(s.file)}, which is outside its directory`, `in ${path.join(dir, 'manifest.json')}`);
-      }
-      shards.push({ dir, file: s.file, path: path.join(dir, s.file), rows: s.rows, sha256: s.sha256, seqLen: m.seqLen });
+      shards.push({ dir, file: s.file, path: shardPath(dir, s.file), rows: s.rows, sha256: s.sha256, seqLen: m.seqLen });
     }
   }
   const rows = shards.reduce((n, s) => n + s.rows, 0);
@@ -277,27 +269,9 @@ export async function* sequentialBatches(ds: Dataset, rows: number): AsyncGenera
   if (picked.length > 0) yield assemble(picked);
 }
 
+/** Hashing every shard costs far less than a training step on its rows, and proves it is the one prepare wrote. */
 async function readShard(ref: ShardRef, vocabRows: number): Promise<DecodedShard> {
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(ref.path);
-  } catch (e) {
-    throw new MeapError('integrity', `cannot read the shard: ${(e as NodeJS.ErrnoException).code ?? e}`, { file: ref.path });
-  }
-  // The manifest's hash is the only proof a shard is the one prepare wrote; hashing costs far less
-  // than a training step on its rows.
-  if (sha256Hex(bytes) !== ref.sha256) {
-    throw new MeapError('integrity', 'the shard does not match the sha256 in its manifest', { file: ref.path }, 'the file changed after `meap prepare`; prepare it again');
-  }
-  let shard: DecodedShard;
-  try {
-    shard = decodeShard(bytes);
-  } catch (e) {
-    throw new MeapError('integrity', `not a meap shard: ${(e as Error).message}`, { file: ref.path });
-  }
-  if (shard.rows !== ref.rows) {
-    throw new MeapError('integrity', `the shard holds ${shard.rows} rows, its manifest says ${ref.rows}`, { file: ref.path });
-  }
+  const shard = await readShardFile(ref.path, { sha256: ref.sha256, rows: ref.rows });
   checkShard(ref, shard, vocabRows);
   return shard;
 }
@@ -320,7 +294,7 @@ function checkShard(ref: ShardRef, shard: DecodedShard, vocabRows: number): void
     }
     for (let i = labels.offsets[r]; i < labels.offsets[r + 1]; i++) {
       const v = labels.values[i];
-      if ((v < 0 && v !== LABEL_IGNORE) || v >= vocabRows) {
+      if ((v < 0 && v !== IGNORE_INDEX) || v >= vocabRows) {
         throw bad(r, `label ${v} at position ${i - labels.offsets[r]} is neither -100 nor inside the embedding [0, ${vocabRows})`);
       }
     }
@@ -332,7 +306,7 @@ function checkShard(ref: ShardRef, shard: DecodedShard, vocabRows: number): void
 
 const COLUMNS: [ShardColumn, keyof Batch, number][] = [
   ['input_ids', 'inputIds', 0],
-  ['labels', 'labels', LABEL_IGNORE],
+  ['labels', 'labels', IGNORE_INDEX],
   ['position_ids', 'positionIds', 0],
 ];
 

@@ -3,13 +3,12 @@
  * shards, in manifest order (prepare them with `--mask none` so inputs are the plain text).
  */
 import * as tf from '@tensorflow/tfjs';
-import { MeapError, configError } from '../pipeline/errors.ts';
-import type { BackendChoice, ModelShape } from '../schemas/train.ts';
+import { MeapError, configError } from '../core/errors.ts';
+import type { EvalConfig, ModelShape } from '../schemas/train.ts';
 import { selectBackend } from './backend.ts';
 import { loadLatestCheckpoint } from './checkpoint.ts';
 import { openDatasets, sequentialBatches } from './data.ts';
 import { LlamaModel } from './model.ts';
-import { loadWeights } from './train.ts';
 
 export interface EvalResult {
   rows: number;
@@ -20,7 +19,7 @@ export interface EvalResult {
   backend: string;
 }
 
-export async function evaluate(o: { run: string; data: string[]; batchRows: number; backend: BackendChoice }): Promise<EvalResult> {
+export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' | 'backend'>): Promise<EvalResult> {
   const backend = await selectBackend(o.backend);
   const ckpt = await loadLatestCheckpoint(o.run);
   if (ckpt === null) throw new MeapError('usage', 'no complete checkpoint in the run directory', { file: o.run }, 'train first, or point --run at a run directory');
@@ -31,7 +30,7 @@ export async function evaluate(o: { run: string; data: string[]; batchRows: numb
     throw configError(`the held-out data was tokenized with ${ds.info.tokenizerSha256.slice(0, 12)}…, the run with ${String(ckpt.extra.tokenizerSha256).slice(0, 12)}…`);
   }
   const model = new LlamaModel({ ...shape, vocabRows }, 0);
-  loadWeights(model, ckpt);
+  model.loadWeights(ckpt.params);
   let sum = 0;
   let targets = 0;
   let rows = 0;

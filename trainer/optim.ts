@@ -18,6 +18,18 @@
  * gradients, the step and lr.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { Param } from './model.ts';
+
+/** What the trainer needs of an optimizer, wherever its moments live. */
+export interface Optimizer {
+  /** One update with these (already averaged and clipped) gradients, aligned with the parameters, at this learning rate. */
+  apply(grads: tf.Tensor[], lr: number): void;
+  /** A copy of the step count and both moments, safe to keep after further updates. */
+  state(): AdamWState;
+  /** Replaces the step count and moments with a copy of `s`; refuses state saved for other parameters. */
+  load(s: AdamWState): void;
+  dispose(): void;
+}
 
 export interface AdamWOptions {
   beta1: number;
@@ -32,21 +44,14 @@ export interface AdamWState {
   v: Float32Array[];
 }
 
-export interface OptimParam {
-  name: string;
-  variable: tf.Variable;
-  decay: boolean;
+/** wasm and cpu tensors live in host memory already; GPU backends keep the moments on the device. */
+export function createOptimizer(backend: string, params: Param[], o: AdamWOptions): Optimizer {
+  return backend === 'wasm' || backend === 'cpu' ? new HostAdamW(params, o) : new AdamW(params, o);
 }
 
-export class AdamW implements Optimizer {
-  private readonly params: OptimParam[];
-  private readonly o: AdamWOptions;
-  private m: tf.Variable[];
-  private v: tf.Variable[];
-  private t = 0;
-  private disposed = false;
-
-  constructor(params: OptimParam[], o: AdamWOptions) {
+/** The checks every AdamW makes, wherever its moments live, so both refuse the same inputs with the same words. */
+const check = {
+  options(params: readonly Param[], o: AdamWOptions): void {
     if (!(o.beta1 >= 0 && o.beta1 < 1)) throw new Error(`beta1 must be in [0, 1), got ${o.beta1}`);
     if (!(o.beta2 >= 0 && o.beta2 < 1)) throw new Error(`beta2 must be in [0, 1), got ${o.beta2}`);
     if (!(o.eps > 0)) throw new Error(`eps must be positive, got ${o.eps}`);
@@ -54,26 +59,56 @@ export class AdamW implements Optimizer {
     for (const p of params) {
       if (p.variable.dtype !== 'float32') throw new Error(`parameter ${p.name} is ${p.variable.dtype}, AdamW needs float32`);
     }
+  },
+
+  apply(params: readonly Param[], grads: tf.Tensor[], lr: number): void {
+    if (grads.length !== params.length) throw new Error(`AdamW.apply: ${grads.length} gradients for ${params.length} parameters`);
+    if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW.apply: learning rate must be finite and >= 0, got ${lr}`);
+    grads.forEach((g, i) => {
+      if (!sameShape(g.shape, params[i].variable.shape)) {
+        throw new Error(`AdamW.apply: gradient ${i} (${params[i].name}) has shape [${g.shape}], the parameter [${params[i].variable.shape}]`);
+      }
+    });
+  },
+
+  /** Validated in full before anything is replaced, so that a bad state leaves the optimizer untouched. */
+  state(params: readonly Param[], s: AdamWState): void {
+    if (!Number.isInteger(s.step) || s.step < 0) throw new Error(`AdamW.load: step must be a non-negative integer, got ${s.step}`);
+    for (const key of ['m', 'v'] as const) {
+      const arrays = s[key];
+      if (!Array.isArray(arrays) || arrays.length !== params.length) {
+        throw new Error(`AdamW.load: state has ${Array.isArray(arrays) ? arrays.length : 'no'} '${key}' arrays for ${params.length} parameters`);
+      }
+      arrays.forEach((a, i) => {
+        const p = params[i];
+        if (!(a instanceof Float32Array)) throw new Error(`AdamW.load: '${key}' of ${p.name} is not a Float32Array`);
+        if (a.length !== p.variable.size) {
+          throw new Error(`AdamW.load: '${key}' of ${p.name} has ${a.length} values, the parameter [${p.variable.shape}] has ${p.variable.size}`);
+        }
+      });
+    }
+  },
+};
+
+export class AdamW implements Optimizer {
+  private readonly params: Param[];
+  private readonly o: AdamWOptions;
+  private m: tf.Variable[];
+  private v: tf.Variable[];
+  private t = 0;
+  private disposed = false;
+
+  constructor(params: Param[], o: AdamWOptions) {
+    check.options(params, o);
     this.params = params.slice();
     this.o = { ...o };
     this.m = this.params.map((p) => zeroSlot(p.variable.shape));
     this.v = this.params.map((p) => zeroSlot(p.variable.shape));
   }
 
-  /** One update with these (already averaged and clipped) gradients at this learning rate. */
   apply(grads: tf.Tensor[], lr: number): void {
     this.assertLive();
-    if (grads.length !== this.params.length) {
-      throw new Error(`AdamW.apply: ${grads.length} gradients for ${this.params.length} parameters`);
-    }
-    if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW.apply: learning rate must be finite and >= 0, got ${lr}`);
-    grads.forEach((g, i) => {
-      if (!sameShape(g.shape, this.params[i].variable.shape)) {
-        throw new Error(
-          `AdamW.apply: gradient ${i} (${this.params[i].name}) has shape [${g.shape}], the parameter [${this.params[i].variable.shape}]`,
-        );
-      }
-    });
+    check.apply(this.params, grads, lr);
 
     this.t += 1;
     const { beta1, beta2, eps, weightDecay } = this.o;
@@ -107,7 +142,6 @@ export class AdamW implements Optimizer {
     );
   }
 
-  /** A copy of the step count and both moments, safe to keep after further updates. */
   state(): AdamWState {
     this.assertLive();
     return {
@@ -117,28 +151,9 @@ export class AdamW implements Optimizer {
     };
   }
 
-  /** Replaces the step count and moments with a copy of `s`; refuses state saved for other parameters. */
   load(s: AdamWState): void {
     this.assertLive();
-    if (!Number.isInteger(s.step) || s.step < 0) throw new Error(`AdamW.load: step must be a non-negative integer, got ${s.step}`);
-    for (const key of ['m', 'v'] as const) {
-      const arrays = s[key];
-      if (!Array.isArray(arrays) || arrays.length !== this.params.length) {
-        throw new Error(
-          `AdamW.load: state has ${Array.isArray(arrays) ? arrays.length : 'no'} '${key}' arrays for ${this.params.length} parameters`,
-        );
-      }
-      arrays.forEach((a, i) => {
-        const p = this.params[i];
-        if (!(a instanceof Float32Array)) throw new Error(`AdamW.load: '${key}' of ${p.name} is not a Float32Array`);
-        if (a.length !== p.variable.size) {
-          throw new Error(
-            `AdamW.load: '${key}' of ${p.name} has ${a.length} values, the parameter [${p.variable.shape}] has ${p.variable.size}`,
-          );
-        }
-      });
-    }
-    // Validated in full first so that a bad state leaves this optimizer untouched.
+    check.state(this.params, s);
     tf.tidy(() => {
       this.params.forEach((p, i) => {
         this.m[i].assign(tf.tensor(Float32Array.from(s.m[i]), p.variable.shape, 'float32'));
@@ -162,14 +177,6 @@ export class AdamW implements Optimizer {
   }
 }
 
-/** What the trainer needs of an optimizer, wherever its moments live. */
-export interface Optimizer {
-  apply(grads: tf.Tensor[], lr: number): void;
-  state(): AdamWState;
-  load(s: AdamWState): void;
-  dispose(): void;
-}
-
 /**
  * The same AdamW with its moments in JavaScript memory and the update computed in float32 on
  * the host. For the wasm and cpu backends, whose tensors share one heap: the wasm heap cannot
@@ -178,20 +185,20 @@ export interface Optimizer {
  * order of the formula above, so a run is bitwise reproducible from its state.
  */
 export class HostAdamW implements Optimizer {
-  private readonly params: OptimParam[];
+  private readonly params: Param[];
   private m: Float32Array[];
   private v: Float32Array[];
   private t = 0;
 
-  constructor(params: OptimParam[], private readonly o: AdamWOptions) {
+  constructor(params: Param[], private readonly o: AdamWOptions) {
+    check.options(params, o);
     this.params = params.slice();
     this.m = this.params.map((p) => new Float32Array(p.variable.size));
     this.v = this.params.map((p) => new Float32Array(p.variable.size));
   }
 
   apply(grads: tf.Tensor[], lr: number): void {
-    if (grads.length !== this.params.length) throw new Error(`AdamW.apply: ${grads.length} gradients for ${this.params.length} parameters`);
-    if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW.apply: learning rate must be finite and >= 0, got ${lr}`);
+    check.apply(this.params, grads, lr);
     this.t += 1;
     const f = Math.fround;
     const { beta1, beta2, eps, weightDecay } = this.o;
@@ -227,11 +234,7 @@ export class HostAdamW implements Optimizer {
   }
 
   load(s: AdamWState): void {
-    if (!Number.isInteger(s.step) || s.step < 0) throw new Error(`AdamW.load: step must be a non-negative integer, got ${s.step}`);
-    if (s.m.length !== this.params.length || s.v.length !== this.params.length) throw new Error(`AdamW.load: state is for ${s.m.length} parameters, not ${this.params.length}`);
-    this.params.forEach((p, i) => {
-      if (s.m[i].length !== p.variable.size || s.v[i].length !== p.variable.size) throw new Error(`AdamW.load: moments of ${p.name} do not match its shape [${p.variable.shape}]`);
-    });
+    check.state(this.params, s);
     this.m = s.m.map((a) => a.slice());
     this.v = s.v.map((a) => a.slice());
     this.t = s.step;
@@ -241,11 +244,6 @@ export class HostAdamW implements Optimizer {
     this.m = [];
     this.v = [];
   }
-}
-
-/** wasm and cpu tensors live in host memory already; GPU backends keep the moments on the device. */
-export function createOptimizer(backend: string, params: OptimParam[], o: AdamWOptions): Optimizer {
-  return backend === 'wasm' || backend === 'cpu' ? new HostAdamW(params, o) : new AdamW(params, o);
 }
 
 /** √(Σ g²) over every element of every gradient. */
@@ -259,22 +257,9 @@ export function globalNorm(grads: tf.Tensor[]): number {
   }
 }
 
-/**
- * Scales every gradient by min(1, maxNorm / norm); returns new tensors and the norm before clipping.
- * maxNorm 0 disables clipping. The inputs are left alone and the result is always fresh tensors,
- * so callers dispose both the same way whether or not clipping happened. A non-finite norm is
- * returned as is with the gradients unscaled: the caller decides whether to skip the step.
- */
-export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: number } {
-  if (!(maxNorm >= 0)) throw new Error(`clipByGlobalNorm: maxNorm must be >= 0, got ${maxNorm}`);
-  const norm = globalNorm(grads);
-  const scale = maxNorm > 0 && Number.isFinite(norm) ? Math.min(1, maxNorm / norm) : 1;
-  if (scale >= 1) return { grads: grads.map((g) => tf.clone(g)), norm };
-  const out = tf.tidy(() => {
-    const s = tf.scalar(scale);
-    return grads.map((g) => tf.mul(g, s));
-  });
-  return { grads: out, norm };
+/** The factor that clips a gradient of global norm `norm` to at most `maxNorm`: min(1, maxNorm / norm); 0 means no clipping. */
+export function clipScale(norm: number, maxNorm: number): number {
+  return maxNorm > 0 && norm > maxNorm ? maxNorm / norm : 1;
 }
 
 /**

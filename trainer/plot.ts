@@ -3,6 +3,17 @@
  * opened straight from the run directory: the per-step loss as a thin line, a trailing moving
  * average as a thick one, and labelled step / loss axes.
  */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+
+export const LOSS_SVG = 'loss.svg';
+
+/** Writes RUN_DIR/loss.svg; returns its path. */
+export async function writeLossSvg(runDir: string, points: { step: number; loss: number }[], title: string): Promise<string> {
+  const file = path.join(runDir, LOSS_SVG);
+  await fs.writeFile(file, lossSvg(points, title));
+  return file;
+}
 
 const WIDTH = 800;
 const HEIGHT = 400;

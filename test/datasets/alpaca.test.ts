@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../pipeline/errors.ts';
-import { toExamples, type ExamplesResult } from '../../datasets/alpaca.ts';
-import type { Example } from '../../pipeline/template.ts';
+import { InputError } from '../../core/errors.ts';
+import { toExamples } from '../../datasets/alpaca.ts';
+import { type ExamplesResult } from '../../datasets/types.ts';
+import type { Example } from '../../datasets/types.ts';
 import { fixture, readAll, values } from './helpers.ts';
 
 const where = { file: 'a.jsonl', line: 3 };

@@ -3,10 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
-import { detectFormat, type InputFile } from '../../datasets/inputs.ts';
-import { readRecords, type RawItem, type ReadOptions } from '../../datasets/records.ts';
-import type { InputFormat } from '../../schemas/config.ts';
-
+import { detectFormat } from '../../datasets/inputs.ts';
+import { type InputFile } from '../../datasets/types.ts';
+import { readRecords } from '../../datasets/records.ts';
+import { type RawItem, type ReadOptions } from '../../datasets/types.ts';
+import type { InputFormat } from '../../schemas/enums.ts';
 export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures', import.meta.url));
 
 export async function tempDir(): Promise<string> {

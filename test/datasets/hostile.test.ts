@@ -5,11 +5,11 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../pipeline/errors.ts';
+import { InputError } from '../../core/errors.ts';
 import { toExamples } from '../../datasets/alpaca.ts';
-import { MAX_JSON_DEPTH } from '../../datasets/json.ts';
+import { MAX_JSON_DEPTH } from '../../datasets/json-text.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../../datasets/lines.ts';
-import type { RawItem } from '../../datasets/records.ts';
+import type { RawItem } from '../../datasets/types.ts';
 import { toDocument } from '../../datasets/slimpajama.ts';
 import { decompressZstd, FrameWalker, MAX_WINDOW_BYTES } from '../../datasets/zstd.ts';
 import { FIXTURES, readAll, useScratch, values } from './helpers.ts';

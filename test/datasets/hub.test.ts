@@ -1,8 +1,10 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { download, fetchTokenizer, listFiles, parseHfUri, resolveRevision } from '../../datasets/hub.ts';
-import { MeapError } from '../../pipeline/errors.ts';
+import { download, fetchTokenizer } from '../../datasets/hub/download.ts';
+import { listFiles, resolveRevision } from '../../datasets/hub/api.ts';
+import { parseHfUri } from '../../datasets/hub/uri.ts';
+import { MeapError } from '../../core/errors.ts';
 import { startFakeHub, type FakeFile, type FakeHub, type FakeRepo, type Fault } from '../helpers/fake-hub.ts';
 import { FIXTURES, tempDir } from './helpers.ts';
 
@@ -63,7 +65,6 @@ const opts = () => ({
   endpoint: hub!.endpoint,
   cacheDir,
   retryBaseMs: 5,
-  progress: false,
   log: (l: string) => logs.push(l),
 });
 const resolves = () => hub!.hubRequests.filter((r) => r.url.includes('/resolve/'));

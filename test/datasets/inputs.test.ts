@@ -1,8 +1,9 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MeapError } from '../../pipeline/errors.ts';
-import { detectFormat, expandBraces, resolveInputs } from '../../datasets/inputs.ts';
+import { MeapError } from '../../core/errors.ts';
+import { detectFormat, resolveInputs } from '../../datasets/inputs.ts';
+import { expandBraces } from '../../core/glob.ts';
 import { FIXTURES, tempDir } from './helpers.ts';
 
 let tmp: string;

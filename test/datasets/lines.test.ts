@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../pipeline/errors.ts';
+import { InputError } from '../../core/errors.ts';
 import { splitLines, type Line } from '../../datasets/lines.ts';
 import { chunksOf } from './helpers.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../pipeline/errors.ts';
+import { InputError } from '../../core/errors.ts';
 import { toDocument } from '../../datasets/slimpajama.ts';
 import { fixture, readAll, values } from './helpers.ts';
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../pipeline/errors.ts';
+import { InputError } from '../../core/errors.ts';
 import { decompressZstd } from '../../datasets/zstd.ts';
 import { FIXTURES, chunksOf } from './helpers.ts';
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeShard } from '../../pipeline/arrow.ts';
+import { decodeShard } from '../../datasets/shards/codec.ts';
 import { ManifestSchema } from '../../schemas/manifest.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

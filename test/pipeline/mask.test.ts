@@ -2,8 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { maskPositions, maskRow, Rng, SPAN_REJECTION_TRIES, type MaskSpec } from '../../pipeline/mask.ts';
-
+import { maskPositions, maskRow, SPAN_REJECTION_TRIES, type MaskSpec } from '../../pipeline/mask.ts';
+import { Rng } from '../../core/rng.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const EMPTY_SHA = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const shaArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));

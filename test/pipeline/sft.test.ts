@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Rng } from '../../pipeline/mask.ts';
-import { buildExample, IGNORE, SftPacker, type SftSpec } from '../../pipeline/sft.ts';
-
+import { Rng } from '../../core/rng.ts';
+import { buildExample, SftPacker, type SftSpec } from '../../pipeline/sft.ts';
+import { IGNORE_INDEX as IGNORE } from '../../core/constants.ts';
 const EMPTY_SHA = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const spec = (over: Partial<SftSpec> = {}): SftSpec => ({
   seqLen: 4096, ratio: 0.1, minAnswerTokens: 50, layout: 'concat', maskTokenId: 999, bosId: 1, eosId: 2, ...over,

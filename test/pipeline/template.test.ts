@@ -6,9 +6,11 @@ import { join, resolve } from 'node:path';
 import { Tokenizer as NativeTokenizer } from 'tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toExamples } from '../../datasets/alpaca.ts';
-import { MeapError } from '../../pipeline/errors.ts';
-import { BUILTIN_TEMPLATES, loadTemplate, type CompiledTemplate, type Example, type PromptPiece } from '../../pipeline/template.ts';
-import { createEncoder, loadTokenizer, type Encoder, type LoadedTokenizer } from '../../pipeline/tokenize.ts';
+import { MeapError } from '../../core/errors.ts';
+import { BUILTIN_TEMPLATES, loadTemplate, type CompiledTemplate, type PromptPiece } from '../../pipeline/template.ts';
+import { type Example } from '../../datasets/types.ts';
+import { createEncoder, type Encoder } from '../../pipeline/tokenize/engines.ts';
+import { loadTokenizer, type LoadedTokenizer } from '../../pipeline/tokenize/load.ts';
 import { TemplateFileSchema, parsePrompt } from '../../schemas/template.ts';
 import { fixture, readAll, values } from '../datasets/helpers.ts';
 

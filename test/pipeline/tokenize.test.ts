@@ -6,17 +6,12 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Tokenizer as NativeTokenizer } from 'tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MeapError } from '../../pipeline/errors.ts';
-import {
-  buildJsTokenizer,
-  createDecoder,
-  createEncoder,
-  loadTokenizer,
-  onigSource,
-  type Encoder,
-  type LoadedTokenizer,
-} from '../../pipeline/tokenize.ts';
-
+import { MeapError } from '../../core/errors.ts';
+import { buildJsTokenizer } from '../../pipeline/tokenize/js.ts';
+import { createDecoder } from '../../pipeline/tokenize/decode.ts';
+import { createEncoder, type Encoder } from '../../pipeline/tokenize/engines.ts';
+import { loadTokenizer, type LoadedTokenizer } from '../../pipeline/tokenize/load.ts';
+import { onigSource } from '../../pipeline/tokenize/regex.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIX = resolve(ROOT, '../shared/fixtures');
 const TOK = {
@@ -381,7 +376,8 @@ describe('worker count does not change ids', () => {
     const script = `
       import { createHash } from 'node:crypto';
       import { readFileSync } from 'node:fs';
-      import { createEncoder, loadTokenizer } from ${JSON.stringify(join(ROOT, 'pipeline/tokenize.ts'))};
+      import { createEncoder } from ${JSON.stringify(join(ROOT, 'pipeline/tokenize/engines.ts'))};
+      import { loadTokenizer } from ${JSON.stringify(join(ROOT, 'pipeline/tokenize/load.ts'))};
       const texts = JSON.parse(readFileSync(process.env.TEXTS, 'utf8'));
       const out = {};
       for (const [name, path] of Object.entries(JSON.parse(process.env.TOKS))) {

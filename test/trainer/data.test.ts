@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeShard, encodeShard, type ShardRow } from '../../pipeline/arrow.ts';
-import { MeapError } from '../../pipeline/errors.ts';
-import { sha256Hex } from '../../pipeline/shards.ts';
+import { decodeShard, encodeShard, type ShardRow } from '../../datasets/shards/codec.ts';
+import { MeapError } from '../../core/errors.ts';
+import { sha256Hex } from '../../core/hash.ts';
 import { Loader, openDatasets, sequentialBatches, type Batch, type Dataset } from '../../trainer/data.ts';
 import { fixtures, gpt2, llama2, meap, readShards, slimpajama, tempDir } from '../helpers/cli.ts';
 

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../trainer/backend.ts';
-import { LlamaModel, lossAndGrads, type Batch } from '../../trainer/model.ts';
+import { LlamaModel } from '../../trainer/model.ts';
+import { lossAndGrads } from '../../trainer/loop.ts';
+import { type Batch } from '../../trainer/data.ts';
 import type { ModelConfig } from '../../schemas/train.ts';
 
 // Small enough for the plain-JS cpu backend, but with GQA (2 query heads per KV head) and 2 layers.

@@ -1,0 +1,11 @@
+import type { HubOptions } from '../datasets/hub/http.ts';
+import { downloadProgress } from './output.ts';
+
+/** What every command gets from the program: the signal that SIGINT/SIGTERM abort, and its exit code. */
+export interface CliContext {
+  signal: AbortSignal;
+  setExitCode(code: number): void;
+}
+
+/** Hub settings come from the environment (HF_ENDPOINT, HF_TOKEN, MEAP_CACHE), as Hugging Face's own tools do. */
+export const hubOptions = (): HubOptions => ({ progress: downloadProgress(), log: (line) => process.stderr.write(`meap: ${line}\n`) });

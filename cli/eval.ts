@@ -1,0 +1,26 @@
+/** `meap eval`: mean loss and perplexity of a run's latest checkpoint on held-out shards. */
+import type { Command } from 'commander';
+import { EvalConfigSchema } from '../schemas/train.ts';
+import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
+
+const FLAGS: Flags = {
+  run: { flags: '--run <dir>', help: 'a run directory' },
+  data: { flags: '--data <dir>', help: 'a meap output directory (repeatable)' },
+  batchRows: { flags: '--batch-rows <n>', help: 'rows per forward pass' },
+  backend: { flags: '--backend <name>', help: 'TensorFlow.js backend' },
+  json: { flags: '--json', help: 'machine-readable output' },
+};
+
+export function registerEval(program: Command): void {
+  const cmd = program.command('eval').description("mean loss and perplexity of a run's latest checkpoint on held-out shards (prepare them with --mask none)");
+  addOptions(cmd, EvalConfigSchema.shape, FLAGS).action(async (_opts: unknown, command: Command) => {
+    const cfg = parseConfig(EvalConfigSchema, givenOptions(command, FLAGS), FLAGS);
+    const { evaluate } = await import('../trainer/eval.ts');
+    const r = await evaluate(cfg);
+    process.stdout.write(
+      cfg.json
+        ? `${JSON.stringify(r)}\n`
+        : `${cfg.run} (step ${r.step}) on ${cfg.data.join(', ')}: mean loss ${r.meanLoss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.targets} targets in ${r.rows} rows\n`,
+    );
+  });
+}

@@ -1,0 +1,14 @@
+/** `meap merge DIR`: the final manifest, once every partition of a `prepare` has finished. */
+import type { Command } from 'commander';
+import { merge } from '../pipeline/merge.ts';
+import { summarize } from './output.ts';
+
+export function registerMerge(program: Command): void {
+  program
+    .command('merge')
+    .description('write the final manifest.json once every partition of a `prepare` has finished')
+    .argument('<dir>', 'the shared output directory')
+    .action(async (dir: string) => {
+      process.stdout.write(summarize(await merge(dir), dir));
+    });
+}

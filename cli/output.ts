@@ -1,0 +1,145 @@
+/**
+ * What a user sees while a command runs and when it ends: one progress implementation (a bar on a
+ * TTY, a plain line every 10 s in logs and CI, or nothing) behind the prepare, train and download
+ * displays, and the summary of a finished directory. Everything goes to stderr except the summary,
+ * so that stdout stays for results.
+ */
+import cliProgress from 'cli-progress';
+import type { DownloadProgress } from '../datasets/hub/http.ts';
+import type { Counters, Progress } from '../pipeline/unit.ts';
+import type { Manifest } from '../schemas/manifest.ts';
+import type { ProgressMode } from '../schemas/enums.ts';
+import type { StepMetrics, TrainProgress } from '../trainer/metrics.ts';
+
+const LOG_EVERY_MS = 10_000;
+
+type Payload = Record<string, unknown>;
+
+/** The shared engine: a bar, or throttled log lines, or nothing. */
+interface Meter {
+  start(total: number, value: number, payload: Payload): void;
+  /** `value` null leaves the bar where it is. `line` is written in log mode when it is due, or when `force`d. */
+  update(value: number | null, payload: Payload, line?: () => string, force?: boolean): void;
+  stop(): void;
+}
+
+function meter(mode: ProgressMode, stream: NodeJS.WriteStream, format: string, options: cliProgress.Options = {}): Meter {
+  const resolved = mode === 'auto' ? (stream.isTTY ? 'bar' : 'log') : mode;
+  if (resolved === 'none') return { start() {}, update() {}, stop() {} };
+  if (resolved === 'log') {
+    let lastAt = 0;
+    return {
+      start() {
+        lastAt = performance.now();
+      },
+      update(_value, _payload, line, force = false) {
+        const now = performance.now();
+        if (line === undefined || (!force && now - lastAt < LOG_EVERY_MS)) return;
+        lastAt = now;
+        stream.write(`${line()}\n`);
+      },
+      stop() {},
+    };
+  }
+  const bar = new cliProgress.SingleBar({ stream, format, hideCursor: true, fps: 5, ...options }, cliProgress.Presets.shades_classic);
+  return {
+    start: (total, value, payload) => bar.start(total, value, payload),
+    update: (value, payload) => (value === null ? bar.update(payload) : bar.update(value, payload)),
+    stop: () => bar.stop(),
+  };
+}
+
+const rate = (tokens: number, startedAt: number) => Math.round(tokens / Math.max(1e-3, (performance.now() - startedAt) / 1000));
+
+/** `meap prepare`: input bytes read, items, tokens per second, files done. */
+export function prepareProgress(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): Progress {
+  const m = meter(mode, stream, '{bar} {percentage}% | {items} {noun} | {tps} tok/s | files {filesDone}/{files} | ETA {eta_formatted}', { etaBuffer: 50 });
+  let startedAt = 0;
+  let total = 1;
+  let files = 0;
+  let filesDone = 0;
+  let noun = '';
+  const line = (c: Counters) => () => {
+    const done = c.bytesRead / total;
+    const elapsed = (performance.now() - startedAt) / 1000;
+    const eta = done > 0 ? Math.round((elapsed * (1 - done)) / done) : NaN;
+    return `meap: ${(100 * done).toFixed(1)}% of input bytes, files ${filesDone}/${files}, ${c.items} ${noun}, ${rate(c.tokens, startedAt)} tok/s, ETA ${Number.isFinite(eta) ? `${eta}s` : '?'}`;
+  };
+  return {
+    start(totalBytes, n, what) {
+      startedAt = performance.now();
+      total = Math.max(1, totalBytes);
+      files = n;
+      noun = what;
+      m.start(total, 0, { items: 0, noun, tps: 0, files, filesDone });
+    },
+    fileDone() {
+      m.update(null, { filesDone: ++filesDone });
+    },
+    update(c) {
+      m.update(c.bytesRead, { items: c.items, tps: rate(c.tokens, startedAt) }, line(c));
+    },
+    stop: () => m.stop(),
+  };
+}
+
+/** `meap train`: step, loss, learning rate, tokens per second; the first step is always logged. */
+export function trainProgress(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): TrainProgress {
+  const m = meter(mode, stream, '{bar} step {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}');
+  return {
+    start: (steps, from) => m.start(steps, from, { loss: '-', lr: '-', tps: 0 }),
+    update(s: StepMetrics) {
+      const line = () => `meap train: step ${s.step}, loss ${s.loss.toFixed(4)}, lr ${s.lr.toExponential(2)}, ${s.tokensPerSec} tok/s`;
+      m.update(s.step, { loss: s.loss.toFixed(4), lr: s.lr.toExponential(2), tps: s.tokensPerSec }, line, s.step === 1);
+    },
+    stop: () => m.stop(),
+  };
+}
+
+/** Hub downloads: a byte bar on a TTY only; the hub's own log lines say the rest. */
+export function downloadProgress(stream: NodeJS.WriteStream = process.stderr): DownloadProgress | undefined {
+  if (!stream.isTTY) return undefined;
+  const m = meter('bar', stream, 'hf {bar} {percentage}% | {value}/{total} bytes | {files}');
+  let files = 0;
+  return {
+    start(totalBytes, n) {
+      files = n;
+      m.start(totalBytes, 0, { files: `0/${files} files` });
+    },
+    update: (bytes, filesDone) => m.update(bytes, { files: `${filesDone}/${files} files` }),
+    stop: () => m.stop(),
+  };
+}
+
+const n = (x: number) => x.toLocaleString('en-US');
+
+/** The human summary printed after `prepare` and by `inspect`. */
+export function summarize(m: Manifest, dir: string): string {
+  const skipped = Object.entries(m.totals.skipped);
+  const maskedPct = m.totals.tokens > 0 ? ((100 * m.totals.maskedTokens) / m.totals.tokens).toFixed(2) : '0.00';
+  const framing = m.mode === 'pretrain' ? m.document : m.sft;
+  const lines = [
+    `${dir}: ${m.format} v${m.version}, mode ${m.mode}, seqLen ${m.seqLen}`,
+    `  tokenizer  sha256 ${m.tokenizer.sha256.slice(0, 12)}…, vocab ${m.tokenizer.vocabSize}, [MASK] ${m.tokenizer.maskTokenId}, BOS ${m.tokenizer.bosId ?? 'none'}${framing.bos ? '' : ' (off)'}, EOS ${m.tokenizer.eosId ?? 'none'}${framing.eos ? '' : ' (off)'}`,
+  ];
+  if (m.mode === 'pretrain') {
+    const k = m.masking;
+    lines.push(
+      `  masking    ${k.strategy === 'none' ? 'none' : `${k.strategy}${k.spanLength !== null ? ` (spans of ${k.spanLength})` : ''}, ratio ${k.ratio}, seed ${m.seed}`}`,
+      `  inputs     ${m.inputs.length} files, ${n(m.totals.documents)} documents`,
+    );
+  } else {
+    const k = m.masking;
+    const t = m.totals;
+    lines.push(
+      `  masking    sft-duplicate, ratio ${k.ratio} of answers over ${k.minAnswerTokens} tokens, layout ${k.layout}${m.sft.pack ? ', packed' : ''}, template ${m.sft.template}, seed ${m.seed}`,
+      `  inputs     ${m.inputs.length} files, ${n(t.examples)} examples: ${n(t.duplicated)} duplicated, ${n(t.ntpOnly)} next-token only, ${n(t.truncated)} truncated, ${n(t.layoutFallbacks)} concat fallbacks`,
+    );
+  }
+  lines.push(
+    `  output     ${m.shards.length} shards, ${n(m.totals.rows)} rows, ${n(m.totals.tokens)} tokens, ${n(m.totals.maskedTokens)} masked (${maskedPct}%)`,
+    `  skipped    ${skipped.length === 0 ? 'none' : skipped.map(([k, v]) => `${k} ${n(v)}`).join(', ')}`,
+    '',
+  );
+  return lines.join('\n');
+}

@@ -1,0 +1,40 @@
+/** `meap train`: a Llama-style model trained with TensorFlow.js directly on meap shards. */
+import type { Command } from 'commander';
+import { PRESETS, TrainConfigSchema } from '../schemas/train.ts';
+import type { CliContext } from './context.ts';
+import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
+import { trainProgress } from './output.ts';
+
+const FLAGS: Flags = {
+  data: { flags: '--data <dir>', help: 'a meap output directory (repeatable)' },
+  out: { flags: '--out <dir>', help: 'run directory: checkpoints/, metrics.jsonl, loss.svg' },
+  model: { flags: '--model <preset|file>', help: `model: ${Object.keys(PRESETS).join(', ')}, or FILE.json {layers, hidden, intermediate, heads, kvHeads, ropeBase, normEps}` },
+  steps: { flags: '--steps <n>', help: 'optimizer steps' },
+  batchSize: { flags: '--batch-size <n>', help: 'rows per optimizer step' },
+  microBatch: { flags: '--micro-batch <n>', help: 'rows per forward/backward pass; gradients accumulate up to --batch-size (default: --batch-size)' },
+  lr: { flags: '--lr <x>', help: 'peak learning rate' },
+  minLr: { flags: '--min-lr <x>', help: 'learning rate at the end of the cosine decay' },
+  warmup: { flags: '--warmup <fraction>', help: 'fraction of steps with linear warm-up' },
+  weightDecay: { flags: '--weight-decay <x>', help: 'decoupled AdamW weight decay (not on norms)' },
+  beta1: { flags: '--beta1 <x>', help: 'AdamW beta1' },
+  beta2: { flags: '--beta2 <x>', help: 'AdamW beta2' },
+  clip: { flags: '--clip <x>', help: 'global gradient-norm clipping (0: off)' },
+  seed: { flags: '--seed <int>', help: 'initialisation and data-order seed' },
+  backend: { flags: '--backend <name>', help: 'TensorFlow.js backend (auto: gpu, node, wasm, cpu, the first that loads)' },
+  checkpointEvery: { flags: '--checkpoint-every <k>', help: 'steps between checkpoints' },
+  keepLast: { flags: '--keep-last <n>', help: 'checkpoints to keep' },
+  resume: { flags: '--resume', help: 'continue from the latest complete checkpoint in --out' },
+  progress: { flags: '--progress <mode>', help: 'progress display' },
+};
+
+export function registerTrain(program: Command, ctx: CliContext): void {
+  const cmd = program.command('train').description('train a Llama-style model with TensorFlow.js directly on meap shards (pre-training or SFT)');
+  addOptions(cmd, TrainConfigSchema.shape, FLAGS).action(async (_opts: unknown, command: Command) => {
+    const cfg = parseConfig(TrainConfigSchema, givenOptions(command, FLAGS), FLAGS);
+    // TensorFlow.js loads only for the commands that need it: it would slow every other start-up.
+    const { train } = await import('../trainer/loop.ts');
+    const history = await train(cfg, { signal: ctx.signal, log: (l) => process.stderr.write(`${l}\n`), progress: trainProgress(cfg.progress) });
+    const last = history.at(-1);
+    process.stdout.write(`${cfg.out}: ${history.length} steps${last ? `, last loss ${last.loss.toFixed(4)}` : ''}; metrics.jsonl, loss.svg and checkpoints/ written\n`);
+  });
+}

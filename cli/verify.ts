@@ -1,0 +1,21 @@
+/** `meap verify DIR`: every shard re-hashed and re-counted against the manifest; exit 1 on any problem. */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { verify } from '../pipeline/verify.ts';
+import type { CliContext } from './context.ts';
+
+export function registerVerify(program: Command, ctx: CliContext): void {
+  program
+    .command('verify')
+    .description('re-hash every shard and check its schema and counts against the manifest (exit 1 on any failure)')
+    .argument('<dir>', 'a meap output directory')
+    .action(async (dir: string) => {
+      const { manifest: m, problems } = await verify(dir);
+      if (problems.length === 0) {
+        process.stdout.write(`${dir}: OK, ${m.shards.length} shards, ${m.totals.rows} rows, ${m.totals.tokens} tokens verified\n`);
+        return;
+      }
+      process.stdout.write(`${problems.map((p) => `${path.join(dir, p.file)}: ${p.problem}`).join('\n')}\n${dir}: FAILED, ${problems.length} problem(s)\n`);
+      ctx.setExitCode(1);
+    });
+}

@@ -1,0 +1,37 @@
+/**
+ * Durable writes: a file is written under a temporary name, fsynced, renamed into place and its
+ * directory fsynced, so a file that carries its final name is always complete, whatever kills the
+ * process or the machine in between.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+
+/** `tmpDir` must be on the same file system as `dir`, so that the rename is atomic. */
+export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Array | string, tmpDir: string): Promise<void> {
+  await fs.mkdir(tmpDir, { recursive: true });
+  const tmp = path.join(tmpDir, `${name}.partial`);
+  await writeSynced(tmp, bytes, 'w');
+  await fs.rename(tmp, path.join(dir, name));
+  await fsyncDir(dir);
+}
+
+/** Writes and fsyncs a file; `flag` 'wx' refuses to replace an existing one. */
+export async function writeSynced(file: string, bytes: Uint8Array | string, flag: 'w' | 'wx' = 'w'): Promise<void> {
+  const fh = await fs.open(file, flag);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A rename or a new entry is durable only once its directory is synced too. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+
+/**
+ * One error type per kind. The CLI prints `message` as one line and exits with `exitCode`;
+ * anything that is not a MeapError is an internal bug and only shows a stack with --debug.
+ */
+export type ErrorKind = 'input' | 'config' | 'tokenizer' | 'integrity' | 'usage';
+
+export interface Location {
+  /** Path as the user knows it (relative to the inputs' common directory where there is one). */
+  file?: string;
+  /** 1-based line number in a line-oriented file. */
+  line?: number;
+  /** 0-based record index in a JSON array or Parquet file. */
+  record?: number;
+}
+
+export class MeapError extends Error {
+  readonly kind: ErrorKind;
+  readonly where: Location;
+  readonly hint?: string;
+
+  constructor(kind: ErrorKind, what: string, where: Location = {}, hint?: string) {
+    super(formatMessage(what, where, hint));
+    this.name = 'MeapError';
+    this.kind = kind;
+    this.where = where;
+    this.hint = hint;
+  }
+
+  get exitCode(): number {
+    return this.kind === 'integrity' ? 1 : 2;
+  }
+}
+
+export class InputError extends MeapError {
+  /** Counted under this reason when the user asked for --on-error skip. */
+  readonly reason: string;
+  constructor(reason: string, what: string, where: Location = {}, hint?: string) {
+    super('input', what, where, hint);
+    this.reason = reason;
+  }
+}
+
+export const configError = (what: string, hint?: string) => new MeapError('config', what, {}, hint);
+export const usageError = (what: string, hint?: string) => new MeapError('usage', what, {}, hint);
+export const tokenizerError = (what: string, file?: string, hint?: string) =>
+  new MeapError('tokenizer', what, file === undefined ? {} : { file }, hint);
+
+export function formatLocation(where: Location): string {
+  let s = where.file ?? '';
+  if (where.line !== undefined) s += `:${where.line}`;
+  else if (where.record !== undefined) s += ` (record ${where.record})`;
+  return s;
+}
+
+function formatMessage(what: string, where: Location, hint?: string): string {
+  const loc = formatLocation(where);
+  const oneLine = what.replace(/\s*\n\s*/g, ' ');
+  return `${loc ? `${loc}: ` : ''}${oneLine}${hint ? ` (${hint})` : ''}`;
+}
+
+/** Reads a file the user named; a failure becomes the caller's one-line error ("not found" or the OS code). */
+export async function readNamedFile(file: string, fail: (reason: string) => MeapError): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw fail(code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(e)})`);
+  }
+}
+
+/** Where a value broke its schema ("seqLen", "markers.1"; "" at the root) and why: the first issue only, one line. */
+export function firstIssue(error: z.ZodError): { at: string; message: string } {
+  const issue = error.issues[0];
+  return { at: issue.path.join('.'), message: issue.message };
+}
+
+/** `schema.parse`, with a failure turned into the caller's one-line error instead of zod's multi-line dump. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, fail: (at: string, message: string) => Error): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const { at, message } = firstIssue(parsed.error);
+  throw fail(at, message);
+}

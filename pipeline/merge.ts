@@ -1,0 +1,105 @@
+/**
+ * The manifest, built from the completion records of every input in input order, so that a
+ * directory prepared by one process or by N partitions plus `meap merge` is byte-identical.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { MeapError } from '../core/errors.ts';
+import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
+import { SFT_MASK_STRATEGY, type PretrainMaskStrategy } from '../schemas/enums.ts';
+import { ManifestSchema, type Manifest } from '../schemas/manifest.ts';
+import type { RunSettings } from '../schemas/settings.ts';
+import type { UnitResult } from '../schemas/workstate.ts';
+import { addCounts, sortKeys } from './unit.ts';
+import { removeWorkDir, writeOutputFile } from './workstate/dir.ts';
+import { readRunFile, readUnitResult } from './workstate/records.ts';
+
+/**
+ * `meap merge` (and the end of a single-partition run): every input's completion record → the
+ * manifest, in input order, so the result is byte-identical to a single-process run.
+ */
+export async function merge(dir: string): Promise<Manifest> {
+  const run = await readRunFile(dir);
+  if (run === null) {
+    if (await fs.access(path.join(dir, MANIFEST)).then(() => true, () => false)) return readManifest(dir);
+    throw new MeapError('usage', 'no meap work state here', { file: dir }, 'run `meap prepare` into this directory first');
+  }
+  const units: UnitResult[] = [];
+  const missing: string[] = [];
+  for (const rel of run.inputs) {
+    const u = await readUnitResult(dir, rel);
+    if (u === null) missing.push(rel);
+    else units.push(u);
+  }
+  if (missing.length > 0) {
+    throw new MeapError('usage', `${missing.length} of ${run.inputs.length} inputs are not finished (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`, { file: dir }, 'run the remaining partitions of `meap prepare` first');
+  }
+  const manifest = run.settings.mode === 'sft' ? sftManifest(run.settings, units) : pretrainManifest(run.settings, units);
+  // Shards of an earlier, overwritten attempt that no record lists would make the directory ambiguous.
+  const listed = new Set(manifest.shards.map((s) => s.file));
+  for (const name of await fs.readdir(dir)) if (name.endsWith('.arrow') && !listed.has(name)) await fs.rm(path.join(dir, name), { force: true });
+  await writeOutputFile(dir, MANIFEST, serializeManifest(manifest));
+  await removeWorkDir(dir);
+  return manifest;
+}
+
+function common(st: RunSettings, units: UnitResult[]) {
+  const shards = units.flatMap((u) => u.shards);
+  const sum = (key: 'rows' | 'tokens' | 'maskedTokens') => shards.reduce((s, x) => s + x[key], 0);
+  const skippedOf = (u: UnitResult) => sortKeys(addCounts({ ...u.read.skipped }, u.skipped));
+  return {
+    head: {
+      format: 'meap-shards' as const,
+      version: 1 as const,
+      seqLen: st.seqLen,
+      seed: st.seed,
+      tokenizer: st.tokenizer,
+      settings: st,
+    },
+    shards,
+    inputOf: (u: UnitResult) => ({ path: u.path, sha256: u.sha256, records: u.read.records }),
+    skippedOf,
+    totals: { rows: sum('rows'), tokens: sum('tokens'), maskedTokens: sum('maskedTokens') },
+    skipped: sortKeys(units.reduce((acc, u) => addCounts(acc, skippedOf(u)), {} as Record<string, number>)),
+  };
+}
+
+function pretrainManifest(st: RunSettings, units: UnitResult[]): Manifest {
+  const c = common(st, units);
+  return {
+    ...c.head,
+    mode: 'pretrain',
+    masking: { strategy: st.mask as PretrainMaskStrategy, ratio: st.maskRatio, spanLength: st.spanLength },
+    document: { bos: st.bos, eos: st.eos, textField: st.textField, excludeSets: st.excludeSets },
+    inputs: units.map((u) => ({ ...c.inputOf(u), documents: u.read.items, skipped: c.skippedOf(u) })),
+    shards: c.shards,
+    totals: { ...c.totals, documents: units.reduce((s, u) => s + u.read.items, 0), skipped: c.skipped },
+  };
+}
+
+function sftManifest(st: RunSettings, units: UnitResult[]): Manifest {
+  const c = common(st, units);
+  const total = (key: string) => units.reduce((s, u) => s + (u.counts[key] ?? 0), 0);
+  return {
+    ...c.head,
+    mode: 'sft',
+    masking: { strategy: SFT_MASK_STRATEGY, ratio: st.maskRatio, minAnswerTokens: st.minAnswerTokens!, layout: st.sftLayout! },
+    sft: { template: st.template!, templateSha256: st.templateSha256, pack: st.pack!, bos: st.bos, eos: st.eos },
+    inputs: units.map((u) => ({ ...c.inputOf(u), examples: u.read.items, skipped: c.skippedOf(u) })),
+    shards: c.shards,
+    totals: {
+      ...c.totals,
+      examples: units.reduce((s, u) => s + u.read.items, 0),
+      duplicated: total('duplicated'),
+      ntpOnly: total('ntpOnly'),
+      truncated: total('truncated'),
+      layoutFallbacks: total('layoutFallbacks'),
+      skipped: c.skipped,
+    },
+  };
+}
+
+/** Stable bytes: fixed key order comes from the schema-shaped objects we build, plus a final newline. */
+export function serializeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(ManifestSchema.parse(manifest), null, 2)}\n`;
+}

@@ -1,0 +1,55 @@
+/**
+ * What `prepare` may do with its `--out` directory: start it, resume it, find it finished, or refuse
+ * it, by what it holds and the settings it was started with.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { MeapError } from '../core/errors.ts';
+import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
+import type { RunFile } from '../schemas/workstate.ts';
+import { isShardName } from './shards.ts';
+import { WORK_DIR, removeWorkDir } from './workstate/dir.ts';
+import { describeDifference, readRunFile, writeRunFile } from './workstate/records.ts';
+
+/**
+ * A new directory gets the run's settings; an unfinished one must have been started with the same
+ * settings (it is resumed); a finished one with the same settings makes the command a no-op.
+ */
+export async function openOutDir(out: string, run: RunFile, overwrite: boolean): Promise<'fresh' | 'resume' | 'complete'> {
+  let entries: string[] = [];
+  try {
+    entries = await fs.readdir(out);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new MeapError('usage', `cannot use the output directory: ${(e as NodeJS.ErrnoException).code}`, { file: out });
+    }
+  }
+  const ours = entries.filter((e) => e === MANIFEST || e === WORK_DIR || isShardName(e));
+  const foreign = entries.filter((e) => !ours.includes(e));
+  if (foreign.length > 0) {
+    throw new MeapError('usage', `the output directory holds files meap did not write (${foreign.slice(0, 3).join(', ')})`, { file: out }, 'choose an empty or new directory');
+  }
+  if (overwrite) {
+    await Promise.all(ours.map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
+  } else if (entries.includes(MANIFEST)) {
+    const m = await readManifest(out);
+    const diff = describeDifference({ settings: run.settings, inputs: run.inputs }, { settings: m.settings, inputs: m.inputs.map((i) => i.path) });
+    if (diff !== null) throw new MeapError('usage', `the output directory was prepared differently: ${diff}`, { file: out }, 'pass --overwrite to start over, or choose another --out');
+    // The manifest is written last: work state beside it is what a kill between the two left behind.
+    if (entries.includes(WORK_DIR)) await removeWorkDir(out);
+    return 'complete';
+  } else if (entries.includes(WORK_DIR)) {
+    const prior = await readRunFile(out);
+    if (prior !== null) {
+      const diff = describeDifference(run, prior);
+      if (diff !== null) throw new MeapError('usage', `the output directory holds an unfinished run with other settings: ${diff}`, { file: out }, 'rerun that command to finish it, or pass --overwrite to start over');
+      return 'resume';
+    }
+  } else if (ours.length > 0) {
+    throw new MeapError('usage', 'the output directory holds shards without a manifest or work state', { file: out }, 'pass --overwrite to start over');
+  }
+  await fs.mkdir(out, { recursive: true });
+  await writeRunFile(out, run);
+  return 'fresh';
+}
+

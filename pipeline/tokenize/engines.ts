@@ -1,0 +1,114 @@
+/** The encoding engines: native Rust `tokenizers` (rayon threads) and the pure-JS one (a worker pool). */
+import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
+import { Piscina } from 'piscina';
+import { MeapError, tokenizerError } from '../../core/errors.ts';
+import type { Engine } from '../../schemas/enums.ts';
+import { buildJsTokenizer, encodeWithJs, unpackIds } from './js.ts';
+import type { LoadedTokenizer } from './load.ts';
+
+export interface Encoder {
+  encodeBatch(texts: string[]): Promise<Int32Array[]>;
+  close(): Promise<void>;
+}
+
+
+function engineError(tok: LoadedTokenizer, engine: Engine, e: unknown): MeapError {
+  if (e instanceof MeapError) return e;
+  const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+  return tokenizerError(
+    `the ${engine} engine cannot load this tokenizer.json (${msg})`,
+    tok.path,
+    engine === 'js' ? 'try --engine native' : 'try --engine js, or re-save the tokenizer with a recent `tokenizers`',
+  );
+}
+
+/*
+ * Rayon sizes its global pool once, from RAYON_NUM_THREADS, when the first parallel call starts it;
+ * later values are ignored. So the first native encoder in a process decides the thread count for
+ * every later one, and nothing else in the process may have used the native library first.
+ */
+let rayonStarted = false;
+
+export async function createEncoder(tok: LoadedTokenizer, engine: Engine, workers: number): Promise<Encoder> {
+  if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer, got ${workers}`);
+  if (engine === 'native') return createNativeEncoder(tok, workers);
+  if (workers === 1) {
+    let js: JsTokenizer;
+    try {
+      js = buildJsTokenizer(tok.plainJson);
+    } catch (e) {
+      throw engineError(tok, engine, e);
+    }
+    return {
+      async encodeBatch(texts) {
+        return texts.map((t) => encodeWithJs(js, t));
+      },
+      async close() {},
+    };
+  }
+  return createJsPoolEncoder(tok, workers);
+}
+
+async function createNativeEncoder(tok: LoadedTokenizer, workers: number): Promise<Encoder> {
+  const { Tokenizer } = await import('tokenizers');
+  let native: InstanceType<typeof Tokenizer>;
+  try {
+    native = Tokenizer.fromString(tok.plainJson);
+  } catch (e) {
+    throw engineError(tok, 'native', e);
+  }
+  if (!rayonStarted) process.env.RAYON_NUM_THREADS = String(workers);
+  return {
+    async encodeBatch(texts) {
+      if (texts.length === 0) return [];
+      rayonStarted = true;
+      // No wellFormed() here: N-API's UTF-8 conversion already turns lone surrogates into U+FFFD.
+      const encodings = await native.encodeBatch(texts, { addSpecialTokens: false });
+      return encodings.map((e) => Int32Array.from(e.getIds()));
+    },
+    async close() {},
+  };
+}
+
+async function createJsPoolEncoder(tok: LoadedTokenizer, workers: number): Promise<Encoder> {
+  // Fail here, in the caller's thread, rather than as a worker crash on the first batch.
+  try {
+    buildJsTokenizer(tok.plainJson);
+  } catch (e) {
+    throw engineError(tok, 'js', e);
+  }
+  const pool = new Piscina({
+    // A plain-JS shim: Node 20 workers cannot load .ts through execArgv.
+    filename: new URL('./worker.js', import.meta.url).href,
+    minThreads: workers,
+    maxThreads: workers,
+    workerData: { json: tok.plainJson },
+  });
+  return {
+    async encodeBatch(texts) {
+      if (texts.length === 0) return [];
+      // Contiguous slices of about equal characters, a few per thread so one long document does not idle the rest.
+      let total = 0;
+      for (const t of texts) total += t.length;
+      const target = Math.max(1, Math.ceil(total / (workers * 4)));
+      const slices: string[][] = [];
+      let cur: string[] = [];
+      let size = 0;
+      for (const t of texts) {
+        cur.push(t);
+        size += t.length;
+        if (size >= target) {
+          slices.push(cur);
+          cur = [];
+          size = 0;
+        }
+      }
+      if (cur.length > 0) slices.push(cur);
+      const results = await Promise.all(slices.map((s) => pool.run({ texts: s }) as Promise<Int32Array>));
+      return results.flatMap(unpackIds);
+    },
+    async close() {
+      await pool.destroy();
+    },
+  };
+}

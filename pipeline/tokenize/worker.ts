@@ -1,0 +1,11 @@
+/** One thread of the pure-JS engine's pool; see createJsPoolEncoder in engines.ts. */
+import { move, workerData } from 'piscina';
+import { buildJsTokenizer, encodeWithJs, packIds } from './js.ts';
+
+const tok = buildJsTokenizer((workerData as { json: string }).json);
+
+export default function encode({ texts }: { texts: string[] }) {
+  const packed = packIds(texts.map((t) => encodeWithJs(tok, t)));
+  // Transferred, not cloned: a batch of ids can be megabytes.
+  return move(packed);
+}

@@ -1,0 +1,20 @@
+/**
+ * DIR/.meap/, the work directory of an unfinished `prepare`: its records, its locks, and the temporary
+ * files that output is written through. Gone once the directory is complete.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../../core/durable.ts';
+
+export const WORK_DIR = '.meap';
+
+export const workDir = (dir: string) => path.join(dir, WORK_DIR);
+
+/** Durably to OUT/`rel`, through OUT/.meap/tmp: the same file system, so the final rename is atomic. */
+export function writeOutputFile(out: string, rel: string, bytes: Uint8Array | string): Promise<void> {
+  return writeFileAtomic(path.join(out, path.dirname(rel)), path.basename(rel), bytes, path.join(workDir(out), 'tmp'));
+}
+
+export async function removeWorkDir(dir: string): Promise<void> {
+  await fs.rm(workDir(dir), { recursive: true, force: true });
+}

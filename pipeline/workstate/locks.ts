@@ -1,0 +1,77 @@
+/**
+ * One process per partition of a `prepare`: a lock file under DIR/.meap/locks/, created exclusively,
+ * holding pid and host, and touched by a heartbeat so that a run requeued on another host can tell a
+ * dead holder from a live one.
+ */
+import { unlinkSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MeapError } from '../../core/errors.ts';
+import { workDir } from './dir.ts';
+
+const LOCKS = 'locks';
+const HEARTBEAT_MS = 20_000;
+/** A lock from another host that has not been touched for this long belongs to a dead process. */
+const STALE_MS = 120_000;
+
+/**
+ * One process per partition: a lock file created exclusively, holding pid and host. A lock whose
+ * process is gone (same host, no such pid) is stale and taken over, so a SIGKILLed run can rerun.
+ */
+export async function lockPartition(dir: string, partition: number, of: number): Promise<() => void> {
+  const locks = path.join(workDir(dir), LOCKS);
+  await fs.mkdir(locks, { recursive: true });
+  const file = path.join(locks, `partition-${partition}-of-${of}.lock`);
+  const me = { pid: process.pid, host: os.hostname() };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fs.writeFile(file, JSON.stringify(me), { flag: 'wx' });
+      // The holder touches its lock so that a run requeued on another host can tell a dead holder
+      // (no heartbeat) from a live one.
+      const heartbeat = setInterval(() => {
+        const now = new Date();
+        fs.utimes(file, now, now).catch(() => {});
+      }, HEARTBEAT_MS);
+      heartbeat.unref();
+      const release = () => {
+        clearInterval(heartbeat);
+        try {
+          unlinkSync(file);
+        } catch {
+          // Already gone (merge removed the work directory).
+        }
+      };
+      process.once('exit', release);
+      return () => {
+        process.removeListener('exit', release);
+        release();
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = JSON.parse(await fs.readFile(file, 'utf8').catch(() => '{}')) as { pid?: number; host?: string };
+      const age = Date.now() - (await fs.stat(file).then((st) => st.mtimeMs, () => 0));
+      const dead = holder.host === me.host ? holder.pid === undefined || !alive(holder.pid) : age > STALE_MS;
+      if (dead) {
+        await fs.rm(file, { force: true });
+        continue;
+      }
+      throw new MeapError(
+        'usage',
+        `partition ${partition} of ${of} is being prepared into this directory by process ${holder.pid ?? '?'} on ${holder.host ?? '?'}`,
+        { file: dir },
+        'wait for it to finish, or stop it and rerun this command to resume',
+      );
+    }
+  }
+  throw new MeapError('usage', `cannot take the lock of partition ${partition}`, { file: dir });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,21 @@
+/** `checkpoints/step-N/state.json`: everything of a checkpoint except the tensors' bytes (see trainer/checkpoint.ts). */
+import { z } from 'zod';
+import { Count, Sha256 } from './primitives.ts';
+
+/** The blob beside state.json: every parameter, then every m, then every v, float32 little-endian. */
+export const CHECKPOINT_TENSORS = 'tensors.bin';
+
+/** Where one tensor sits in the blob, in float32 values. */
+const Span = z.object({ offset: Count, length: Count });
+
+export const CheckpointStateSchema = z.object({
+  format: z.literal('meap-checkpoint'),
+  version: z.literal(1),
+  step: Count,
+  cursor: z.object({ epoch: Count, window: Count, offset: Count }),
+  params: z.array(Span.extend({ name: z.string(), shape: z.array(Count) })),
+  optimizer: z.object({ step: Count, m: z.array(Span), v: z.array(Span) }),
+  tensors: z.object({ file: z.literal(CHECKPOINT_TENSORS), bytes: Count, sha256: Sha256 }),
+  extra: z.record(z.string(), z.unknown()),
+});
+export type CheckpointStateJson = z.infer<typeof CheckpointStateSchema>;

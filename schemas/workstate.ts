@@ -1,0 +1,19 @@
+/** The work state of an unfinished `prepare`, under DIR/.meap/ (see pipeline/workstate/). */
+import { z } from 'zod';
+import { ShardEntrySchema, SkipCounts } from './manifest.ts';
+import { RunSettingsSchema } from './settings.ts';
+
+/** `.meap/run.json`: the run's settings and its whole input list, so `merge` needs no arguments. */
+export const RunFileSchema = z.object({ settings: RunSettingsSchema, inputs: z.array(z.string()) });
+export type RunFile = z.infer<typeof RunFileSchema>;
+
+/** `.meap/done/<unit>.json`: one finished input file, written only once its shards are durable. */
+export const UnitResultSchema = z.object({
+  path: z.string(),
+  sha256: z.string(),
+  read: z.object({ records: z.number(), items: z.number(), skipped: SkipCounts }),
+  shards: z.array(ShardEntrySchema),
+  counts: z.record(z.string(), z.number()),
+  skipped: SkipCounts,
+});
+export type UnitResult = z.infer<typeof UnitResultSchema>;
