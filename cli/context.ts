@@ -1,3 +1,9 @@
+/**
+ * What the program hands each command.
+ *
+ * No unit test: test/e2e/hub-cli.test.ts runs the hub commands with HF_ENDPOINT, HF_TOKEN and
+ * MEAP_CACHE set, and `meap verify`'s exit code 1 in test/e2e/prepare.test.ts goes through setExitCode.
+ */
 import type { HubOptions } from '../datasets/hub/http.ts';
 import { downloadProgress } from './output.ts';
 

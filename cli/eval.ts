@@ -1,4 +1,9 @@
-/** `meap eval`: mean loss and perplexity of a run's latest checkpoint on held-out shards. */
+/**
+ * `meap eval`: mean loss and perplexity of a run's latest checkpoint on held-out shards.
+ *
+ * No unit test: it needs a trained run, which test/e2e/train.test.ts makes and then evaluates
+ * through the CLI (`meap eval --json`); its options' defaults are checked in test/cli/options.test.ts.
+ */
 import type { Command } from 'commander';
 import { EvalConfigSchema } from '../schemas/train.ts';
 import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';

@@ -1,4 +1,10 @@
-/** `meap inspect DIR`: the manifest summary and one row decoded, masked tokens shown as [MASK:original]. */
+/**
+ * `meap inspect DIR`: the manifest summary and one row decoded, masked tokens shown as [MASK:original].
+ *
+ * No unit test: it reads a prepared directory, so test/e2e/prepare.test.ts (pretrain, --json) and
+ * test/e2e/prepare-sft.test.ts (sft segments) run it through the CLI; the summary is
+ * test/cli/output.test.ts's, the options' defaults test/cli/options.test.ts's.
+ */
 import type { Command } from 'commander';
 import type { InspectedRow } from '../pipeline/inspect.ts';
 import { inspect } from '../pipeline/inspect.ts';

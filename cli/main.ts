@@ -2,6 +2,10 @@
  * The program: its commands (one file each), signal handling, and the one place where errors become
  * exit codes and one-line messages.
  * Exit codes: 0 success, 1 verification failure, 2 bad input/option/usage, 130/143 SIGINT/SIGTERM.
+ *
+ * No unit test: every exit path is a process's, so the e2e tests run them through the real CLI:
+ * 0, 1 (`meap verify`) and 2 (bad options, an unknown command) in test/e2e/prepare.test.ts;
+ * SIGINT → 130 and a full disk in test/e2e/resume.test.ts.
  */
 import { Command, CommanderError } from 'commander';
 import { MeapError } from '../core/errors.ts';

@@ -1,4 +1,9 @@
-/** `meap merge DIR`: the final manifest, once every partition of a `prepare` has finished. */
+/**
+ * `meap merge DIR`: the final manifest, once every partition of a `prepare` has finished.
+ *
+ * No unit test: partitions come from separate processes, so test/e2e/resume.test.ts runs
+ * `meap merge` through the CLI, early (refused) and once all partitions are done.
+ */
 import type { Command } from 'commander';
 import { merge } from '../pipeline/merge.ts';
 import { summarize } from './output.ts';

@@ -1,4 +1,9 @@
-/** `meap plot RUN_DIR`: loss.svg redrawn from metrics.jsonl. */
+/**
+ * `meap plot RUN_DIR`: loss.svg redrawn from metrics.jsonl.
+ *
+ * No unit test: test/e2e/train.test.ts runs `meap plot` on a trained run through the CLI; the
+ * drawing is test/trainer/plot.test.ts's and the reading test/trainer/metrics.test.ts's.
+ */
 import type { Command } from 'commander';
 import { MeapError } from '../core/errors.ts';
 import { readMetrics } from '../trainer/metrics.ts';

@@ -1,4 +1,10 @@
-/** `meap prepare` (and the options `meap demo` shares with it). */
+/**
+ * `meap prepare` (and the options `meap demo` shares with it).
+ *
+ * No unit test: the command is run through the CLI by test/e2e/prepare.test.ts and
+ * prepare-sft.test.ts (also hostile-cli, resume, hub-cli and golden-rows there);
+ * test/cli/options.test.ts checks its --help defaults and its refusal of the other mode's options.
+ */
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { z } from 'zod';

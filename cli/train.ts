@@ -1,4 +1,9 @@
-/** `meap train`: a Llama-style model trained with TensorFlow.js directly on meap shards. */
+/**
+ * `meap train`: a Llama-style model trained with TensorFlow.js directly on meap shards.
+ *
+ * No unit test: test/e2e/train.test.ts runs `meap train` through the CLI (a falling loss, resume
+ * after SIGKILL, refusals); its options' defaults are checked in test/cli/options.test.ts.
+ */
 import type { Command } from 'commander';
 import { PRESETS, TrainConfigSchema } from '../schemas/train.ts';
 import type { CliContext } from './context.ts';

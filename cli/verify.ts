@@ -1,4 +1,9 @@
-/** `meap verify DIR`: every shard re-hashed and re-counted against the manifest; exit 1 on any problem. */
+/**
+ * `meap verify DIR`: every shard re-hashed and re-counted against the manifest; exit 1 on any problem.
+ *
+ * No unit test: test/e2e/prepare.test.ts runs `meap verify` through the CLI on good output and on
+ * a flipped byte, a truncated or missing shard and an edited count.
+ */
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { verify } from '../pipeline/verify.ts';

@@ -57,8 +57,8 @@ export function formatLocation(where: Location): string {
 
 function formatMessage(what: string, where: Location, hint?: string): string {
   const loc = formatLocation(where);
-  const oneLine = what.replace(/\s*\n\s*/g, ' ');
-  return `${loc ? `${loc}: ` : ''}${oneLine}${hint ? ` (${hint})` : ''}`;
+  const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ');
+  return `${loc ? `${loc}: ` : ''}${oneLine(what)}${hint ? ` (${oneLine(hint)})` : ''}`;
 }
 
 /** Reads a file the user named; a failure becomes the caller's one-line error ("not found" or the OS code). */

@@ -63,9 +63,12 @@ export function pathMatcher(glob: string): (p: string) => boolean {
       else re += segmentSource(seg) + (last ? '' : '/');
     });
     if (!/[*?]/.test(pattern)) re += '(?:/.*)?';
-    return re;
+    // Per alternative, after brace expansion, as local globs decide it: `{.github,src}/*` spells the dot.
+    const hiddenOk = pattern.startsWith('.') || pattern.includes('/.');
+    return { re: new RegExp(`^${re}$`, 'su'), hiddenOk };
   });
-  const re = new RegExp(`^(?:${alts.join('|')})$`, 's');
-  const hiddenOk = glob.startsWith('.') || glob.includes('/.');
-  return (p) => re.test(p) && (hiddenOk || !p.split('/').some((s) => s.startsWith('.')));
+  return (p) => {
+    const hidden = p.split('/').some((s) => s.startsWith('.'));
+    return alts.some((a) => a.re.test(p) && (a.hiddenOk || !hidden));
+  };
 }

@@ -55,9 +55,8 @@ function wellFormed(v: unknown): unknown {
     return v;
   }
   if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[toWellFormed(k)] = wellFormed(x);
-    return out;
+    // fromEntries defines own keys, so a "__proto__" key stays data, as JSON.parse left it.
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [toWellFormed(k), wellFormed(x)]));
   }
   return v;
 }

@@ -3,7 +3,7 @@
  * and anything else that keeps its text in one top-level string field.
  */
 import { InputError, type Location } from '../core/errors.ts';
-import { asRecord, describe, field, overLimit } from './shape.ts';
+import { asRecord, describe, field, isRecord, overLimit } from './shape.ts';
 
 export type DocResult = { kind: 'doc'; text: string } | { kind: 'skip'; error: InputError }; // error.reason is the skip reason
 
@@ -44,9 +44,9 @@ export function toDocument(
 }
 
 function setName(record: Record<string, unknown>): string | undefined {
-  const meta = record.meta;
-  if (meta === null || typeof meta !== 'object') return undefined;
-  const name = (meta as Record<string, unknown>).redpajama_set_name;
+  const meta = field(record, 'meta');
+  if (!isRecord(meta)) return undefined;
+  const name = field(meta, 'redpajama_set_name');
   return typeof name === 'string' ? name : undefined;
 }
 

@@ -2,6 +2,9 @@
  * Inputs from anywhere: local paths, directories and globs, and `hf://datasets/ORG/NAME[@REV]/GLOB`
  * hub inputs, which are downloaded into the cache first and then read as local files. A hub
  * input's path in the manifest is `hf://datasets/ORG/NAME@SHA/PATH`, pinned to the commit.
+ *
+ * Tested through the CLI, where it joins local and hub inputs: test/e2e/prepare.test.ts (local
+ * inputs) and test/e2e/hub-cli.test.ts (hub inputs against a fake hub, pinned paths in the manifest).
  */
 import { stat } from 'node:fs/promises';
 import { MeapError } from '../core/errors.ts';

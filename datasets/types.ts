@@ -1,4 +1,8 @@
-/** The shapes that flow out of datasets/: input files, the raw records read from them, and SFT examples. */
+/**
+ * The shapes that flow out of datasets/: input files, the raw records read from them, and SFT examples.
+ * Types only, with no code to run, so no test file of its own: every reader and mapper test
+ * (test/datasets/jsonl, json, parquet, records, alpaca, sharegpt, slimpajama) exercises them.
+ */
 import type { InputError, Location } from '../core/errors.ts';
 import type { InputFormat } from '../schemas/enums.ts';
 

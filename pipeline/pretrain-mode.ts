@@ -1,4 +1,8 @@
-/** Pre-training: SlimPajama documents → `[BOS] ids [EOS]` packed into seqLen rows → masked rows. */
+/**
+ * Pre-training: SlimPajama documents → `[BOS] ids [EOS]` packed into seqLen rows → masked rows.
+ * Covered by test/e2e/golden-rows.test.ts (the pretrain rows, random and span masks, pinned) and
+ * test/e2e/prepare.test.ts (packing, mask counts, --exclude-set, --text-field, --no-bos/--no-eos).
+ */
 import type { Location } from '../core/errors.ts';
 import { toDocument } from '../datasets/slimpajama.ts';
 import type { InputFile } from '../datasets/types.ts';

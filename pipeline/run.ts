@@ -2,6 +2,10 @@
  * `meap prepare`: input files are the units of work, processed in their stable order. Inside a unit,
  * documents are tokenized in batches that run in parallel with reading, and re-join in document order,
  * so the output is a pure function of (file bytes, tokenizer, config).
+ *
+ * Covered end to end, through the CLI: test/e2e/prepare.test.ts (identical bytes across runs, worker
+ * counts and engines), test/e2e/resume.test.ts (kills, resumes, partitions, refused reruns, the
+ * partition lock) and test/e2e/golden-rows.test.ts (the rows of both modes, pinned).
  */
 import * as path from 'node:path';
 import { InputError, MeapError } from '../core/errors.ts';

@@ -1,6 +1,9 @@
 /**
  * SFT: Alpaca / ShareGPT records → prompt template → examples → MEAP duplicate-and-mask rows.
  * Each example's mask stream is keyed by its index among the file's examples.
+ *
+ * Covered by test/e2e/golden-rows.test.ts (the SFT rows, concat and separate-packed, pinned) and
+ * test/e2e/prepare-sft.test.ts (threshold, mask counts, layouts, truncation, packing, skip counts).
  */
 import type { Location } from '../core/errors.ts';
 import { Rng } from '../core/rng.ts';

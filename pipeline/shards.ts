@@ -12,7 +12,8 @@ export function shardName(inputRel: string, index: number): string {
   return `part-${sha256Hex(inputRel).slice(0, 16)}-${String(index).padStart(5, '0')}.arrow`;
 }
 
-export const isShardName = (name: string) => /^part-[0-9a-f]{16}-\d{5}\.arrow$/.test(name);
+/** Five digits at least: an input with more than 99,999 shards gets longer counters, still ours. */
+export const isShardName = (name: string) => /^part-[0-9a-f]{16}-\d{5,}\.arrow$/.test(name);
 
 export interface MaskedRow extends ShardRow {
   masked: number;

@@ -3,6 +3,10 @@
  * or SFT examples) and batches their texts for the tokenizer; a mode's sink packs, masks and
  * writes the items' token ids in input order. Both halves depend only on the file's bytes, the
  * tokenizer and the config.
+ *
+ * Covered through the CLI: test/e2e/hostile-cli.test.ts (a bad record or file fails the run or,
+ * under --on-error skip, is counted by reason and the good records kept), test/e2e/prepare.test.ts
+ * (--limit, skip counts) and test/e2e/golden-rows.test.ts (the rows).
  */
 import { InputError, type Location } from '../core/errors.ts';
 import { readRecords } from '../datasets/records.ts';

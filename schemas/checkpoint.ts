@@ -1,4 +1,7 @@
-/** `checkpoints/step-N/state.json`: everything of a checkpoint except the tensors' bytes (see trainer/checkpoint.ts). */
+/**
+ * `checkpoints/step-N/state.json`: everything of a checkpoint except the tensors' bytes (see trainer/checkpoint.ts).
+ * Covered by test/trainer/checkpoint.test.ts, which saves, reloads and corrupts checkpoints.
+ */
 import { z } from 'zod';
 import { Count, Sha256 } from './primitives.ts';
 

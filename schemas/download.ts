@@ -1,4 +1,4 @@
-/** `meap download`: mirror files of a Hugging Face hub repository. */
+/** `meap download`: mirror files of a Hugging Face hub repository. Covered by test/e2e/hub-cli.test.ts, through the CLI. */
 import { z } from 'zod';
 import { REPO_TYPES } from './enums.ts';
 

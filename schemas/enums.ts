@@ -1,6 +1,9 @@
 /**
  * Every list of choices in meap, each declared once: the zod schemas, the CLI's `--help` and its
  * checks, the manifest and the pipeline all take them from here.
+ *
+ * Lists without logic, so no test of their own: test/schemas/prepare.test.ts and
+ * test/schemas/manifest.test.ts check that the schemas built from them accept and refuse choices.
  */
 
 export const MODES = ['pretrain', 'sft'] as const;

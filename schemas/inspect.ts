@@ -1,4 +1,4 @@
-/** `meap inspect`: one row of a finished directory, decoded. */
+/** `meap inspect`: one row of a finished directory, decoded. Covered by test/e2e/prepare.test.ts, through the CLI. */
 import { z } from 'zod';
 
 export const InspectConfigSchema = z.strictObject({

@@ -1,4 +1,4 @@
-/** Value shapes that several files share. */
+/** Value shapes that several files share. Covered by test/schemas/manifest.test.ts, where manifests put them to use. */
 import { z } from 'zod';
 
 export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');

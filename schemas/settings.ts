@@ -2,6 +2,9 @@
  * The settings that decide a `prepare` output's bytes. They are kept in the work state while a run is
  * unfinished and in the manifest after, so a rerun can tell "the same command" from "a different one".
  * `--workers`, `--engine` and `--progress` are not among them: they never change a byte.
+ *
+ * Covered by test/schemas/manifest.test.ts (the manifest's `settings`) and test/e2e/resume.test.ts
+ * (a rerun with other settings is refused).
  */
 import { z } from 'zod';
 import { FORMATS, MASK_STRATEGIES, MODES, ON_ERROR, SFT_LAYOUTS, SFT_MASK_STRATEGY } from './enums.ts';

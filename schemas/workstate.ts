@@ -1,4 +1,7 @@
-/** The work state of an unfinished `prepare`, under DIR/.meap/ (see pipeline/workstate/). */
+/**
+ * The work state of an unfinished `prepare`, under DIR/.meap/ (see pipeline/workstate/). Covered by
+ * test/e2e/resume.test.ts, which interrupts runs and resumes them from this state.
+ */
 import { z } from 'zod';
 import { ShardEntrySchema, SkipCounts } from './manifest.ts';
 import { RunSettingsSchema } from './settings.ts';

@@ -3,6 +3,10 @@
  * targets and positions. Each step accumulates micro-batch gradients of the summed loss, divides
  * by the step's target count (so the loss is the mean over non-ignored targets of the whole
  * step), clips, and applies AdamW at the scheduled learning rate.
+ *
+ * Tested by test/e2e/train.test.ts (`train`: the whole loop through the CLI, with resume after a
+ * SIGKILL), test/trainer/loop.test.ts (`optimizerStep`), and test/trainer/model.test.ts and
+ * kernels.test.ts (`lossAndGrads`).
  */
 import * as tf from '@tensorflow/tfjs';
 import { configError } from '../core/errors.ts';

@@ -6,7 +6,10 @@ import { loadLatestCheckpoint, type CheckpointState } from './checkpoint.ts';
 
 /** The checkpoint to resume from, or null for a fresh start. */
 export async function openRunDir(cfg: TrainConfig, extra: Record<string, unknown>): Promise<CheckpointState | null> {
-  const entries = await fs.readdir(cfg.out).catch(() => [] as string[]);
+  const entries = await fs.readdir(cfg.out).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw new MeapError('usage', `cannot use the run directory: ${e.code === 'ENOTDIR' ? 'it is a file' : (e.code ?? e.message)}`, { file: cfg.out }, 'choose another --out');
+  });
   if (!cfg.resume) {
     if (entries.length > 0) {
       throw new MeapError('usage', 'the run directory is not empty', { file: cfg.out }, 'pass --resume to continue that run, or choose another --out');

@@ -2,6 +2,10 @@
  * HTTP to the hub: one context per command (endpoint, token, connection pool), retries with
  * back-off, status codes turned into one-line errors, and redirects followed by hand so that the
  * token never leaves the hub's own origin.
+ *
+ * Tested through the downloads that use it, in test/datasets/hub/download.test.ts: retries after
+ * drops, 503 and 429 (with Retry-After), giving up after maxRetries, 401 on a gated repository,
+ * and the token kept off the CDN that resolve redirects to.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { cacheRoot } from '../../core/cache.ts';

@@ -1,4 +1,5 @@
 // Node 20 worker threads cannot load TypeScript through execArgv, but a registered tsx loader works.
+// Covered by test/pipeline/tokenize/engines.test.ts, whose multi-thread JS runs start here.
 import { register } from 'tsx/esm/api';
 
 register();

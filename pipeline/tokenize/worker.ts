@@ -1,4 +1,7 @@
-/** One thread of the pure-JS engine's pool; see createJsPoolEncoder in engines.ts. */
+/**
+ * One thread of the pure-JS engine's pool; see createJsPoolEncoder in engines.ts. Covered by
+ * test/pipeline/tokenize/engines.test.ts, whose multi-thread JS runs go through this worker.
+ */
 import { move, workerData } from 'piscina';
 import { buildJsTokenizer, encodeWithJs, packIds } from './js.ts';
 

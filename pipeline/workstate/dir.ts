@@ -1,6 +1,10 @@
 /**
  * DIR/.meap/, the work directory of an unfinished `prepare`: its records, its locks, and the temporary
  * files that output is written through. Gone once the directory is complete.
+ *
+ * Covered by test/e2e/resume.test.ts (runs killed mid-write resume to the same bytes, and no .meap is
+ * left after), and used by the tests of its callers: test/pipeline/shards.test.ts,
+ * test/pipeline/outdir.test.ts and test/pipeline/workstate/records.test.ts.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';

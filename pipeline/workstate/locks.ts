@@ -26,7 +26,7 @@ export async function lockPartition(dir: string, partition: number, of: number):
   const me = { pid: process.pid, host: os.hostname() };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      await fs.writeFile(file, JSON.stringify(me), { flag: 'wx' });
+      await createWithContent(file, JSON.stringify(me));
       // The holder touches its lock so that a run requeued on another host can tell a dead holder
       // (no heartbeat) from a live one.
       const heartbeat = setInterval(() => {
@@ -49,7 +49,7 @@ export async function lockPartition(dir: string, partition: number, of: number):
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = JSON.parse(await fs.readFile(file, 'utf8').catch(() => '{}')) as { pid?: number; host?: string };
+      const holder = await readHolder(file);
       const age = Date.now() - (await fs.stat(file).then((st) => st.mtimeMs, () => 0));
       const dead = holder.host === me.host ? holder.pid === undefined || !alive(holder.pid) : age > STALE_MS;
       if (dead) {
@@ -73,5 +73,29 @@ function alive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The lock appears with its content or not at all: written to a private name, then hard-linked to the
+ * lock's name, which fails if the lock exists. A kill can then never leave an empty lock behind.
+ */
+async function createWithContent(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, text);
+  try {
+    await fs.link(tmp, file);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+/** What the lock says of its holder; a lock that cannot be read says nothing, and then only its age counts. */
+async function readHolder(file: string): Promise<{ pid?: number; host?: string }> {
+  try {
+    const v: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
+    return v !== null && typeof v === 'object' ? (v as { pid?: number; host?: string }) : {};
+  } catch {
+    return {};
   }
 }

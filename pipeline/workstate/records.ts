@@ -23,7 +23,7 @@ export async function readRunFile(dir: string): Promise<RunFile | null> {
   } catch {
     return null;
   }
-  const parsed = RunFileSchema.safeParse(JSON.parse(text));
+  const parsed = RunFileSchema.safeParse(parseJson(text));
   if (!parsed.success) throw new MeapError('integrity', `${WORK_DIR}/${RUN_FILE} is damaged`, { file: dir }, 'pass --overwrite to start over');
   return parsed.data;
 }
@@ -53,7 +53,8 @@ export async function readUnitResult(dir: string, rel: string): Promise<UnitResu
   } catch {
     return null;
   }
-  const parsed = UnitResultSchema.safeParse(JSON.parse(text));
+  // A record that does not parse is no record: the unit is redone.
+  const parsed = UnitResultSchema.safeParse(parseJson(text));
   if (!parsed.success || parsed.data.path !== rel) return null;
   // The record is written after its shards, so a shard missing now was removed by someone else: redo the unit.
   for (const s of parsed.data.shards) {
@@ -70,4 +71,13 @@ export async function writeUnitResult(dir: string, unit: UnitResult): Promise<vo
   const doneDir = path.join(workDir(dir), DONE);
   await fs.mkdir(doneDir, { recursive: true });
   await writeOutputFile(dir, path.join(WORK_DIR, DONE, `${unitKey(unit.path)}.json`), `${JSON.stringify(unit)}\n`);
+}
+
+/** Unparseable JSON as undefined, which every schema refuses like any other wrong shape. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

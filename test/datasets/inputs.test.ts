@@ -3,7 +3,6 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeapError } from '../../core/errors.ts';
 import { detectFormat, resolveInputs } from '../../datasets/inputs.ts';
-import { expandBraces } from '../../core/glob.ts';
 import { FIXTURES, tempDir } from './helpers.ts';
 
 let tmp: string;
@@ -50,14 +49,6 @@ describe('detectFormat', () => {
     expect(detectFormat('b.zst')).toBeUndefined();
     expect(detectFormat('b.txt')).toBeUndefined();
     expect(detectFormat('.jsonl')).toBeUndefined();
-  });
-});
-
-describe('expandBraces', () => {
-  it('expands nested groups and leaves comma-less groups alone', () => {
-    expect(expandBraces('a{b,c{d,e}}f')).toEqual(['abf', 'acdf', 'acef']);
-    expect(expandBraces('x{y}z')).toEqual(['x{y}z']);
-    expect(expandBraces('{a,b}/{1,2}')).toEqual(['a/1', 'a/2', 'b/1', 'b/2']);
   });
 });
 

@@ -1,22 +1,15 @@
+/**
+ * The model's forward pass on cpu: the HF-shifted loss against a float64 reference, attention that
+ * stays inside a document, seeded initialisation; and `lossAndGrads` (trainer/loop.ts) with nothing
+ * to score. The gradients themselves are checked in kernels.test.ts.
+ */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../trainer/backend.ts';
 import { LlamaModel } from '../../trainer/model.ts';
 import { lossAndGrads } from '../../trainer/loop.ts';
 import { type Batch } from '../../trainer/data.ts';
-import type { ModelConfig } from '../../schemas/train.ts';
-
-// Small enough for the plain-JS cpu backend, but with GQA (2 query heads per KV head) and 2 layers.
-const CFG: ModelConfig = {
-  layers: 2, hidden: 16, intermediate: 24, heads: 4, kvHeads: 2, ropeBase: 10000, normEps: 1e-5, vocabRows: 64,
-};
-
-function batch(rows: number, length: number, ids: number[], labels: number[], pos: number[]): Batch {
-  return {
-    rows, length,
-    inputIds: Int32Array.from(ids), labels: Int32Array.from(labels), positionIds: Int32Array.from(pos),
-  };
-}
+import { B1, CFG, batch, gradsOf, lossOf } from './helpers.ts';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -39,40 +32,12 @@ function expectedLoss(logits: Float32Array, b: Batch, vocab: number): { sum: num
   return { sum, count };
 }
 
-function lossOf(model: LlamaModel, b: Batch): { sum: number; count: number } {
-  const { sum, count } = model.lossSum(b);
-  const v = sum.dataSync()[0];
-  sum.dispose();
-  return { sum: v, count };
-}
-
 function logitsOf(model: LlamaModel, b: Batch): Float32Array {
   const t = model.logits(b);
   const v = t.dataSync() as Float32Array;
   t.dispose();
   return v;
 }
-
-function gradsOf(model: LlamaModel, b: Batch): { lossSum: number; grads: Float32Array[] } {
-  const { lossSum, grads } = lossAndGrads(model, b);
-  const out = grads.map((g) => g.dataSync() as Float32Array);
-  grads.forEach((g) => g.dispose());
-  return { lossSum, grads: out };
-}
-
-/** Scale matrices up from the 0.02 init so finite differences in float32 rise well above rounding noise. */
-function sharpen(model: LlamaModel): void {
-  for (const p of model.params) {
-    if (p.decay) tf.tidy(() => p.variable.assign(tf.mul(p.variable, 10)));
-  }
-}
-
-const B1 = batch(
-  2, 6,
-  [3, 17, 5, 5, 40, 9, 11, 5, 63, 2, 5, 8],
-  [3, 17, -100, 5, 40, 9, -100, 5, 63, -100, -100, 8],
-  [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5],
-);
 
 describe('LlamaModel on cpu', () => {
   let model: LlamaModel;
@@ -161,69 +126,6 @@ describe('LlamaModel on cpu', () => {
       expect(lossOf(c, B1).sum).not.toBe(lossOf(a, B1).sum);
     } finally {
       [a, b, c].forEach((m) => m.dispose());
-    }
-  });
-});
-
-describe('gradients', () => {
-  let model: LlamaModel;
-  let cpu: { lossSum: number; grads: Float32Array[] };
-  beforeAll(async () => {
-    await selectBackend('cpu');
-    model = new LlamaModel(CFG, 3);
-    sharpen(model);
-    cpu = gradsOf(model, B1);
-  });
-  afterAll(async () => {
-    model.dispose();
-    await selectBackend('cpu');
-  });
-
-  it('match central finite differences on cpu, and the embedding gradient sums repeated ids', () => {
-    const eps = 1e-2;
-    const names = model.params.map((p) => p.name);
-    const probe = (name: string, index: number) => {
-      const p = model.params[names.indexOf(name)];
-      const base = p.variable.dataSync().slice() as Float32Array;
-      const at = (delta: number) => {
-        const w = base.slice();
-        w[index] += delta;
-        tf.tidy(() => p.variable.assign(tf.tensor(w, p.variable.shape)));
-        return lossOf(model, B1).sum;
-      };
-      const fd = (at(eps) - at(-eps)) / (2 * eps);
-      tf.tidy(() => p.variable.assign(tf.tensor(base, p.variable.shape)));
-      return fd;
-    };
-    const argmaxAbs = (a: Float32Array) => a.reduce((best, v, i) => (Math.abs(v) > Math.abs(a[best]) ? i : best), 0);
-
-    for (const name of ['layers.0.wq', 'layers.0.wk', 'layers.1.w_down', 'layers.0.attn_norm', 'final_norm', 'lm_head']) {
-      const g = cpu.grads[names.indexOf(name)];
-      const i = argmaxAbs(g);
-      expect(Math.abs(g[i])).toBeGreaterThan(1e-2);
-      expect(Math.abs(probe(name, i) - g[i])).toBeLessThan(0.02 * Math.abs(g[i]) + 1e-3);
-    }
-
-    // Id 5 appears four times in B1's inputs: its row's gradient is the sum over those positions.
-    const embed = cpu.grads[0];
-    const H = CFG.hidden;
-    let j = 5 * H;
-    for (let c = 0; c < H; c++) if (Math.abs(embed[5 * H + c]) > Math.abs(embed[j])) j = 5 * H + c;
-    expect(Math.abs(probe('embed', j) - embed[j])).toBeLessThan(0.02 * Math.abs(embed[j]) + 1e-3);
-    // Ids absent from the inputs get no gradient.
-    expect(embed.subarray(6 * H, 7 * H).every((v) => v === 0)).toBe(true);
-  });
-
-  it('run on wasm (no UnsortedSegmentSum) and match cpu', async () => {
-    await selectBackend('wasm');
-    const { lossSum, grads } = gradsOf(model, B1);
-    expect(lossSum).toBeCloseTo(cpu.lossSum, 3);
-    for (let p = 0; p < grads.length; p++) {
-      const a = grads[p];
-      const b = cpu.grads[p];
-      let scale = 0;
-      for (const v of b) scale = Math.max(scale, Math.abs(v));
-      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-3 * scale + 1e-6);
     }
   });
 });

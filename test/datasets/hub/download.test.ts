@@ -1,155 +1,18 @@
+/** Also the tests of datasets/hub/http.ts: retries, Retry-After, redirects to the CDN and where the token goes are seen here. */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { download, fetchTokenizer } from '../../datasets/hub/download.ts';
-import { listFiles, resolveRevision } from '../../datasets/hub/api.ts';
-import { parseHfUri } from '../../datasets/hub/uri.ts';
-import { MeapError } from '../../core/errors.ts';
-import { startFakeHub, type FakeFile, type FakeHub, type FakeRepo, type Fault } from '../helpers/fake-hub.ts';
-import { FIXTURES, tempDir } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { MeapError } from '../../../core/errors.ts';
+import { download, fetchTokenizer } from '../../../datasets/hub/download.ts';
+import { parseHfUri } from '../../../datasets/hub/uri.ts';
+import { bytes, cacheDir, cdnFor, expectNoToken, logs, MODEL_SHA, modelRepo, opts, resolves, serve, SHA, slimRepo, TOKEN, useFakeHub, walk } from './setup.ts';
 
-const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
-const MODEL_SHA = 'ffeeddccbbaa99887766554433221100ffeeddcc';
-const TOKEN = 'hf_TESTtoken_s3cretValue';
-
-const bytes = (rel: string) => fs.readFile(path.join(FIXTURES, rel));
-
-async function slimRepo(faults: Record<string, Fault[]> = {}, extra: Partial<FakeRepo> = {}): Promise<FakeRepo> {
-  const file = async (p: string, rel: string | Buffer, lfs = true): Promise<FakeFile> => ({
-    path: p,
-    data: typeof rel === 'string' ? await bytes(rel) : rel,
-    lfs,
-    faults: faults[p] ?? [],
-  });
-  return {
-    type: 'dataset',
-    id: 'acme/slim',
-    sha: SHA,
-    files: [
-      await file('data/chunk_0.jsonl.zst', 'slimpajama/chunk_0.jsonl.zst'),
-      await file('data/chunk_1.jsonl.zst', 'slimpajama/chunk_1.jsonl.zst'),
-      await file('sft/alpaca_head128.parquet', 'alpaca/alpaca_head128.parquet'),
-      await file('README.md', Buffer.from('# slim\n'), false),
-      await file('.gitattributes', Buffer.from('*.zst filter=lfs\n'), false),
-      await file('bad/broken.parquet', 'alpaca/alpaca_head128.parquet'),
-    ],
-    ...extra,
-  };
-}
-
-async function modelRepo(): Promise<FakeRepo> {
-  return {
-    type: 'model',
-    id: 'acme/tiny-gpt2',
-    sha: MODEL_SHA,
-    files: [
-      { path: 'tokenizer.json', data: await bytes('tokenizers/gpt2/tokenizer.json'), lfs: true },
-      { path: 'tokenizer_config.json', data: await bytes('tokenizers/gpt2/tokenizer_config.json') },
-      { path: 'config.json', data: Buffer.from('{"model_type":"gpt2"}\n') },
-    ],
-  };
-}
-
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(path.join(e.parentPath, e.name));
-  }
-  return out;
-}
-
-let hub: FakeHub | undefined;
-let cacheDir: string;
-let logs: string[];
-const opts = () => ({
-  endpoint: hub!.endpoint,
-  cacheDir,
-  retryBaseMs: 5,
-  log: (l: string) => logs.push(l),
-});
-const resolves = () => hub!.hubRequests.filter((r) => r.url.includes('/resolve/'));
-const cdnFor = (p: string) => hub!.cdnRequests.filter((r) => decodeURIComponent(r.url).endsWith(`/${p}`));
-
-function expectNoToken(): void {
-  for (const r of hub!.cdnRequests) {
-    expect(r.headers.authorization).toBeUndefined();
-    expect(JSON.stringify(r.headers)).not.toContain(TOKEN);
-    expect(r.url).not.toContain(TOKEN);
-  }
-  expect(logs.join('\n')).not.toContain(TOKEN);
-}
-
-beforeEach(async () => {
-  delete process.env.HF_TOKEN;
-  delete process.env.HF_ENDPOINT;
-  cacheDir = await tempDir();
-  logs = [];
-});
-
-afterEach(async () => {
-  await hub?.close();
-  hub = undefined;
-  await fs.rm(cacheDir, { recursive: true, force: true });
-});
-
-describe('parseHfUri', () => {
-  it('parses datasets, models, revisions and globs', () => {
-    expect(parseHfUri('hf://datasets/acme/slim@v1.0/data/*.jsonl.zst')).toEqual({
-      repoType: 'dataset',
-      repoId: 'acme/slim',
-      revision: 'v1.0',
-      glob: 'data/*.jsonl.zst',
-    });
-    expect(parseHfUri('hf://datasets/acme/slim/data/')).toMatchObject({ glob: 'data' });
-    expect(parseHfUri('hf://datasets/acme/slim')).toEqual({ repoType: 'dataset', repoId: 'acme/slim', revision: 'main' });
-    expect(parseHfUri('hf://openai-community/gpt2')).toEqual({ repoType: 'model', repoId: 'openai-community/gpt2', revision: 'main' });
-    expect(parseHfUri('hf://acme/m@refs%2Fpr%2F3').revision).toBe('refs/pr/3');
-    expect(parseHfUri(`hf://acme/m@${SHA}/sub/tokenizer.json`)).toMatchObject({ revision: SHA, glob: 'sub/tokenizer.json' });
-  });
-
-  it.each(['s3://acme/slim', 'hf://gpt2', 'hf://datasets/acme', 'hf://datasets/ac me/slim', 'hf://acme/m@', 'hf://acme/m/../x', 'hf://acme/m/a//b', 'hf://spaces/a/b'])(
-    'rejects %s as a usage error',
-    (uri) => {
-      const e = (() => {
-        try {
-          parseHfUri(uri);
-        } catch (err) {
-          return err;
-        }
-      })();
-      expect(e).toBeInstanceOf(MeapError);
-      expect((e as MeapError).kind).toBe('usage');
-    },
-  );
-});
+useFakeHub();
 
 describe('hub downloads', () => {
-  it('resolves the revision and follows tree pagination, listing files only', async () => {
-    hub = await startFakeHub([await slimRepo()], { pageSize: 3 });
-    const ref = parseHfUri('hf://datasets/acme/slim');
-    const sha = await resolveRevision(ref, opts());
-    expect(sha).toBe(SHA);
-    const files = await listFiles(ref, sha, opts());
-    expect(files.map((f) => f.path)).toEqual([
-      '.gitattributes',
-      'README.md',
-      'bad/broken.parquet',
-      'data/chunk_0.jsonl.zst',
-      'data/chunk_1.jsonl.zst',
-      'sft/alpaca_head128.parquet',
-    ]);
-    const chunk0 = files.find((f) => f.path === 'data/chunk_0.jsonl.zst')!;
-    expect(chunk0.size).toBe((await bytes('slimpajama/chunk_0.jsonl.zst')).length);
-    expect(chunk0.lfsSha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(files.find((f) => f.path === 'README.md')!.lfsSha256).toBeUndefined();
-    // 6 files + 3 directories at 3 a page.
-    const trees = hub.hubRequests.filter((r) => r.url.includes('/tree/'));
-    expect(trees).toHaveLength(3);
-    expect(trees.slice(1).every((r) => r.url.includes('cursor='))).toBe(true);
-  });
 
   it('survives drops, 503, 429 and an ignored Range; keeps the token off the CDN; reuses the cache', async () => {
-    hub = await startFakeHub([
+    const hub = await serve([
       await slimRepo({
         'data/chunk_0.jsonl.zst': [{ kind: 'drop', afterBytes: 100_000 }],
         'data/chunk_1.jsonl.zst': [
@@ -218,7 +81,7 @@ describe('hub downloads', () => {
   });
 
   it('resumes a .part left by a crashed run with Range and If-Range', async () => {
-    hub = await startFakeHub([await slimRepo()]);
+    const hub = await serve([await slimRepo()]);
     const data = await bytes('slimpajama/chunk_1.jsonl.zst');
     const local = path.join(cacheDir, 'hub', 'datasets', 'acme--slim', SHA, 'data', 'chunk_1.jsonl.zst');
     await fs.mkdir(path.dirname(local), { recursive: true });
@@ -238,7 +101,7 @@ describe('hub downloads', () => {
   });
 
   it('deletes a download whose sha256 does not match and names the file', async () => {
-    hub = await startFakeHub([await slimRepo({ 'bad/broken.parquet': [{ kind: 'corrupt' }] })]);
+    await serve([await slimRepo({ 'bad/broken.parquet': [{ kind: 'corrupt' }] })]);
     const err = await download(parseHfUri('hf://datasets/acme/slim/bad/*'), { ...opts(), token: TOKEN }).catch((e) => e);
     expect(err).toBeInstanceOf(MeapError);
     expect(err.message).toContain('bad/broken.parquet');
@@ -250,7 +113,7 @@ describe('hub downloads', () => {
   });
 
   it('explains 401 on a gated repo, and passes with the token without leaking it', async () => {
-    hub = await startFakeHub([await slimRepo({}, { id: 'acme/gated', token: TOKEN })]);
+    const hub = await serve([await slimRepo({}, { id: 'acme/gated', token: TOKEN })]);
     const ref = parseHfUri('hf://datasets/acme/gated/README.md');
     const denied = await download(ref, opts()).catch((e) => e);
     expect(denied).toBeInstanceOf(MeapError);
@@ -273,7 +136,7 @@ describe('hub downloads', () => {
   });
 
   it('gives up after maxRetries on a persistent 503', async () => {
-    hub = await startFakeHub([await slimRepo({ 'README.md': [{ kind: 'status', status: 503, times: 100 }] })]);
+    await serve([await slimRepo({ 'README.md': [{ kind: 'status', status: 503, times: 100 }] })]);
     const err = await download(parseHfUri('hf://datasets/acme/slim/README.md'), { ...opts(), maxRetries: 2 }).catch((e) => e);
     expect(err).toBeInstanceOf(MeapError);
     expect(err.message).toMatch(/HTTP 503.*gave up after 3 attempts/);
@@ -283,7 +146,7 @@ describe('hub downloads', () => {
   });
 
   it('mirrors into an output folder keeping repo paths', async () => {
-    hub = await startFakeHub([await slimRepo()]);
+    await serve([await slimRepo()]);
     const out = path.join(cacheDir, 'mirror');
     const res = await download(parseHfUri('hf://datasets/acme/slim'), { ...opts(), out, include: ['**/*.parquet'] });
     expect(res.files.map((f) => f.local)).toEqual([
@@ -297,7 +160,7 @@ describe('hub downloads', () => {
   });
 
   it('fetchTokenizer downloads tokenizer.json and its config, nothing else', async () => {
-    hub = await startFakeHub([await modelRepo()]);
+    await serve([await modelRepo()]);
     const p = await fetchTokenizer('hf://acme/tiny-gpt2', { ...opts(), token: TOKEN });
     expect(p).toBe(path.join(cacheDir, 'hub', 'models', 'acme--tiny-gpt2', MODEL_SHA, 'tokenizer.json'));
     expect((await fs.readFile(p)).equals(await bytes('tokenizers/gpt2/tokenizer.json'))).toBe(true);

@@ -1,0 +1,157 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  configError,
+  firstIssue,
+  formatLocation,
+  InputError,
+  MeapError,
+  parseOrThrow,
+  readNamedFile,
+  tokenizerError,
+  usageError,
+  type ErrorKind,
+} from '../../core/errors.ts';
+import { tempDir } from '../helpers/cli.ts';
+
+describe('MeapError messages', () => {
+  it('puts the location first: file:line, or file (record N)', () => {
+    expect(new MeapError('input', 'bad JSON', { file: 'a.jsonl', line: 3 }).message).toBe('a.jsonl:3: bad JSON');
+    expect(new MeapError('input', 'no text', { file: 'b.json', record: 0 }).message).toBe('b.json (record 0): no text');
+    expect(new MeapError('input', 'bad', { file: 'c.jsonl' }).message).toBe('c.jsonl: bad');
+    expect(new MeapError('config', 'plain').message).toBe('plain');
+  });
+
+  it('prefers the line when a location has both a line and a record', () => {
+    expect(formatLocation({ file: 'x', line: 2, record: 5 })).toBe('x:2');
+    expect(formatLocation({})).toBe('');
+  });
+
+  it('appends the hint in parentheses, and leaves an empty hint out', () => {
+    expect(new MeapError('usage', 'missing --out', {}, 'pass --out DIR').message).toBe('missing --out (pass --out DIR)');
+    expect(new MeapError('usage', 'missing --out', {}, '').message).toBe('missing --out');
+    expect(new MeapError('input', 'bad', { file: 'f', line: 1 }, 'h').message).toBe('f:1: bad (h)');
+  });
+
+  it('folds multi-line text, and the whitespace around each break, into one line', () => {
+    const e = new MeapError('tokenizer', 'first line\n   second line  \r\n\tthird', { file: 't.json' });
+    expect(e.message).toBe('t.json: first line second line third');
+    expect(e.message).not.toMatch(/[\r\n]/);
+    expect(new MeapError('usage', 'bad', {}, 'try\n  this').message).toBe('bad (try this)');
+  });
+
+  it('keeps kind, location and hint for the CLI to read', () => {
+    const e = new MeapError('input', 'x', { file: 'f', record: 2 }, 'h');
+    expect(e).toBeInstanceOf(Error);
+    expect(e.name).toBe('MeapError');
+    expect(e.kind).toBe('input');
+    expect(e.where).toEqual({ file: 'f', record: 2 });
+    expect(e.hint).toBe('h');
+  });
+});
+
+describe('exit codes', () => {
+  it('is 1 for integrity failures and 2 for every other kind', () => {
+    const kinds: Array<[ErrorKind, number]> = [
+      ['integrity', 1],
+      ['input', 2],
+      ['config', 2],
+      ['tokenizer', 2],
+      ['usage', 2],
+    ];
+    for (const [kind, code] of kinds) expect(new MeapError(kind, 'x').exitCode, kind).toBe(code);
+  });
+
+  it('the factories make their kind, and tokenizerError names the file only when given one', () => {
+    expect(configError('c', 'h')).toMatchObject({ kind: 'config', hint: 'h', where: {}, message: 'c (h)' });
+    expect(usageError('u')).toMatchObject({ kind: 'usage', where: {}, message: 'u' });
+    expect(tokenizerError('no vocab', 'tok.json')).toMatchObject({ kind: 'tokenizer', where: { file: 'tok.json' }, message: 'tok.json: no vocab' });
+    expect(tokenizerError('no vocab').where).toEqual({});
+  });
+});
+
+describe('InputError', () => {
+  it('is an input MeapError that carries the reason it is counted under', () => {
+    const e = new InputError('badJson', 'unexpected end of JSON', { file: 'a.jsonl', line: 7 }, 'h');
+    expect(e).toBeInstanceOf(MeapError);
+    expect(e.kind).toBe('input');
+    expect(e.exitCode).toBe(2);
+    expect(e.reason).toBe('badJson');
+    expect(e.message).toBe('a.jsonl:7: unexpected end of JSON (h)');
+  });
+});
+
+describe('firstIssue and parseOrThrow', () => {
+  const Schema = z.object({ seqLen: z.number().int().min(2), markers: z.array(z.string()).default([]) });
+
+  const issueOf = (v: unknown) => {
+    const r = Schema.safeParse(v);
+    if (r.success) throw new Error('expected a failure');
+    return firstIssue(r.error);
+  };
+
+  it('joins the path with dots, and gives "" at the root', () => {
+    expect(issueOf({ seqLen: 1 }).at).toBe('seqLen');
+    expect(issueOf({ seqLen: 4, markers: ['a', 3] }).at).toBe('markers.1');
+    expect(issueOf('not an object').at).toBe('');
+  });
+
+  it('takes only the first issue', () => {
+    const r = Schema.safeParse({ seqLen: 'x', markers: 'y' });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.length).toBeGreaterThan(1);
+    expect(firstIssue(r.error!)).toEqual({ at: 'seqLen', message: r.error!.issues[0].message });
+  });
+
+  it('returns the parsed value, defaults applied', () => {
+    expect(parseOrThrow(Schema, { seqLen: 8 }, () => new Error('unreachable'))).toEqual({ seqLen: 8, markers: [] });
+  });
+
+  it("throws the caller's error built from where and why", () => {
+    const fail = (at: string, message: string) => configError(`invalid config at ${at || '(root)'}: ${message}`);
+    let caught: unknown;
+    try {
+      parseOrThrow(Schema, { seqLen: 1 }, fail);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(MeapError);
+    expect((caught as MeapError).message).toMatch(/^invalid config at seqLen: /);
+    expect((caught as MeapError).message).not.toContain('\n');
+    expect(() => parseOrThrow(Schema, null, fail)).toThrow(/^invalid config at \(root\): /);
+  });
+});
+
+describe('readNamedFile', () => {
+  const dir = tempDir('meap-errors-');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const reasons: string[] = [];
+  const fail = (reason: string) => {
+    reasons.push(reason);
+    return configError(`template file ${reason}`);
+  };
+
+  it('returns the bytes of a readable file', async () => {
+    const file = path.join(dir, 'ok.txt');
+    fs.writeFileSync(file, 'hello');
+    expect((await readNamedFile(file, fail)).toString('utf8')).toBe('hello');
+  });
+
+  it('gives the caller "not found" for a missing file', async () => {
+    await expect(readNamedFile(path.join(dir, 'nope.json'), fail)).rejects.toThrow('template file not found');
+    expect(reasons.at(-1)).toBe('not found');
+  });
+
+  it('gives the caller "cannot be read (CODE)" for a path that exists but cannot be read', async () => {
+    // A directory is unreadable as a file for every user, root included, unlike a chmod 000 file.
+    const e = await readNamedFile(dir, fail).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(MeapError);
+    expect((e as MeapError).kind).toBe('config');
+    expect(reasons.at(-1)).toMatch(/^cannot be read \(E[A-Z]+\)$/);
+  });
+});

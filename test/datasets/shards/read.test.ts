@@ -1,0 +1,157 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MeapError } from '../../../core/errors.ts';
+import { MANIFEST, readManifest, readShard, shardPath, shardRow } from '../../../datasets/shards/read.ts';
+import type { Manifest } from '../../../schemas/manifest.ts';
+import { gpt2, meap, readShards, slimpajama, tempDir } from '../../helpers/cli.ts';
+
+let root: string;
+let out: string;
+let manifest: Manifest;
+let shardFile: string;
+
+beforeAll(() => {
+  root = tempDir('meap-read-');
+  out = path.join(root, 'out');
+  const r = meap(['prepare', slimpajama('chunk_0.jsonl'), '-o', out, '-t', gpt2, '--seq-len', '256', '--limit', '20', '--progress', 'none']);
+  expect(r.code, r.stderr).toBe(0);
+  manifest = readShards(out).manifest;
+  expect(manifest.shards).toHaveLength(1);
+  shardFile = path.join(out, manifest.shards[0].file);
+});
+
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** A directory holding only a manifest.json with this text. */
+function withManifest(name: string, text: string): string {
+  const dir = path.join(root, name);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, MANIFEST), text);
+  return dir;
+}
+
+async function failure(p: Promise<unknown>): Promise<MeapError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(MeapError);
+  const e = err as MeapError;
+  expect(e.kind).toBe('integrity');
+  expect(e.exitCode).toBe(1);
+  expect(e.message).not.toContain('\n');
+  return e;
+}
+
+describe('readManifest', () => {
+  it('reads what prepare wrote', async () => {
+    expect(await readManifest(out)).toEqual(manifest);
+  });
+
+  it('names manifest.json when the directory is not there', async () => {
+    const dir = path.join(root, 'nowhere');
+    const file = path.join(dir, MANIFEST);
+    const e = await failure(readManifest(dir));
+    expect(e.where).toEqual({ file });
+    expect(e.message).toBe(`${file}: cannot read the manifest: ENOENT (is this a finished \`meap prepare\` output directory?)`);
+  });
+
+  it('refuses a manifest that is not JSON', async () => {
+    const dir = withManifest('not-json', '{"format": "meap-shards",');
+    const e = await failure(readManifest(dir));
+    expect(e.message).toBe(`${path.join(dir, MANIFEST)}: the manifest is not valid JSON`);
+  });
+
+  it('names where a manifest breaks the schema', async () => {
+    const broken = structuredClone(manifest) as unknown as { shards: Array<{ rows: unknown }> };
+    broken.shards[0].rows = -1;
+    const dir = withManifest('bad-rows', JSON.stringify(broken));
+    const e = await failure(readManifest(dir));
+    expect(e.where).toEqual({ file: path.join(dir, MANIFEST) });
+    expect(e.message).toMatch(/: the manifest does not match the schema at shards\.0\.rows: /);
+
+    const e2 = await failure(readManifest(withManifest('array', '[]')));
+    expect(e2.message).toMatch(/: the manifest does not match the schema at \(root\): /);
+  });
+});
+
+describe('shardPath', () => {
+  it('joins a relative name to the directory', () => {
+    expect(shardPath(out, 'part-00000.arrow')).toBe(path.join(out, 'part-00000.arrow'));
+    expect(shardPath(out, 'sub/part-00000.arrow')).toBe(path.join(out, 'sub', 'part-00000.arrow'));
+  });
+
+  it.each(['../x', 'sub/../../x', '/abs', '/etc/passwd', ''])('refuses %j as an integrity error', (name) => {
+    const e = (() => {
+      try {
+        shardPath(out, name);
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(e).toBeInstanceOf(MeapError);
+    expect((e as MeapError).kind).toBe('integrity');
+    expect((e as MeapError).where).toEqual({ file: name });
+  });
+});
+
+describe('readShard', () => {
+  it('decodes a shard that matches its manifest entry', async () => {
+    const { rows, sha256 } = manifest.shards[0];
+    const shard = await readShard(shardPath(out, manifest.shards[0].file), { rows, sha256 });
+    expect(shard.rows).toBe(rows);
+  });
+
+  it('refuses a shard whose sha256 is not the manifest one', async () => {
+    const e = await failure(readShard(shardFile, { sha256: '0'.repeat(64) }));
+    expect(e.where).toEqual({ file: shardFile });
+    expect(e.message).toBe(`${shardFile}: the shard does not match the sha256 in its manifest (the file changed after \`meap prepare\`; prepare it again)`);
+  });
+
+  it('refuses a shard whose row count is not the manifest one', async () => {
+    const rows = manifest.shards[0].rows;
+    const e = await failure(readShard(shardFile, { rows: rows + 1 }));
+    expect(e.message).toBe(`${shardFile}: the shard holds ${rows} rows, its manifest says ${rows + 1}`);
+  });
+
+  it('turns truncated bytes into a one-line integrity error naming the file, wherever the cut falls', async () => {
+    const bytes = fs.readFileSync(shardFile);
+    for (const n of [0, 6, 100, Math.floor(bytes.length / 2), bytes.length - 1]) {
+      const file = path.join(root, `cut-${n}.arrow`);
+      fs.writeFileSync(file, bytes.subarray(0, n));
+      const e = await failure(readShard(file));
+      expect(e.where, `cut at ${n}`).toEqual({ file });
+      expect(e.message, `cut at ${n}`).toMatch(/: not a meap shard: /);
+      // With the manifest's checks, the sha256 catches it before decoding is tried.
+      const checked = await failure(readShard(file, { sha256: manifest.shards[0].sha256, rows: manifest.shards[0].rows }));
+      expect(checked.message).toContain('does not match the sha256');
+    }
+  });
+
+  it('refuses an Arrow file with other columns, and a missing file', async () => {
+    const foreign = path.join(root, 'foreign.arrow');
+    fs.writeFileSync(foreign, tableToIPC(tableFromArrays({ text_ids: Int32Array.of(1, 2) }), 'file'));
+    const e = await failure(readShard(foreign));
+    expect(e.message).toBe(`${foreign}: not a meap shard: columns are [text_ids], expected [input_ids, labels, position_ids]`);
+
+    const missing = path.join(root, 'missing.arrow');
+    expect((await failure(readShard(missing))).message).toBe(`${missing}: cannot read the shard: ENOENT`);
+  });
+});
+
+describe('shardRow', () => {
+  it("returns each row's input_ids, labels and position_ids", async () => {
+    const shard = await readShard(shardFile);
+    const plain = (a: Int32Array) => Array.from(a);
+    const got = Array.from({ length: shard.rows }, (_, r) => {
+      const row = shardRow(shard, r);
+      return { inputIds: plain(row.inputIds), labels: plain(row.labels), positions: plain(row.positionIds) };
+    });
+    // readShards slices the columns on its own, so the two agree only if shardRow takes the right ranges.
+    const want = readShards(out).rows.map((r) => ({ inputIds: plain(r.inputIds), labels: plain(r.labels), positions: plain(r.positions) }));
+    expect(got).toEqual(want);
+    expect(got.every((r) => r.inputIds.length > 0 && r.labels.length === r.inputIds.length && r.positions.length === r.inputIds.length)).toBe(true);
+  });
+});

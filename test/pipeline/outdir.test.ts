@@ -1,0 +1,101 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readManifest } from '../../datasets/shards/read.ts';
+import { openOutDir } from '../../pipeline/outdir.ts';
+import { readRunFile } from '../../pipeline/workstate/records.ts';
+import type { RunFile } from '../../schemas/workstate.ts';
+import { tempDir, treeDigest } from '../helpers/cli.ts';
+import { prepareDir, runFile, usageError } from './helpers.ts';
+
+
+const fresh = () => path.join(tempDir(), 'out');
+
+/** A finished directory and the run file of the command that made it. */
+let finished: string;
+let finishedRun: RunFile;
+beforeAll(async () => {
+  finished = prepareDir();
+  const m = await readManifest(finished);
+  finishedRun = { settings: m.settings!, inputs: m.inputs.map((i) => i.path) };
+});
+const copyOfFinished = () => {
+  const dir = fresh();
+  fs.cpSync(finished, dir, { recursive: true });
+  return dir;
+};
+
+describe('openOutDir', () => {
+  it('starts a new or empty directory and records the run in .meap/run.json', async () => {
+    for (const out of [fresh(), tempDir()]) {
+      expect(await openOutDir(out, runFile(), false)).toBe('fresh');
+      expect(fs.readdirSync(out)).toEqual(['.meap']);
+      expect(await readRunFile(out)).toEqual(runFile());
+    }
+  });
+
+  it('resumes an unfinished directory started with the same settings', async () => {
+    const out = fresh();
+    await openOutDir(out, runFile(), false);
+    expect(await openOutDir(out, runFile(), false)).toBe('resume');
+    expect(await readRunFile(out)).toEqual(runFile());
+  });
+
+  it('refuses an unfinished directory started otherwise, naming the first difference', async () => {
+    const out = fresh();
+    await openOutDir(out, runFile(), false);
+    const msg = (await usageError(openOutDir(out, runFile({ seqLen: 512, seed: 3 }), false))).message;
+    expect(msg).toContain('the output directory holds an unfinished run with other settings: settings.seqLen: this command gives 512, the directory has 256');
+    expect((await usageError(openOutDir(out, runFile({}, ['a.jsonl']), false))).message).toContain('inputs: this command gives ["a.jsonl"]');
+    expect(await readRunFile(out)).toEqual(runFile());
+  });
+
+  it('refuses a directory holding files meap did not write, naming them, even with overwrite', async () => {
+    const out = copyOfFinished();
+    fs.writeFileSync(path.join(out, 'notes.txt'), 'mine');
+    const before = treeDigest(out);
+    for (const overwrite of [false, true]) {
+      const msg = (await usageError(openOutDir(out, finishedRun, overwrite))).message;
+      expect(msg).toContain('holds files meap did not write (notes.txt)');
+    }
+    expect(treeDigest(out)).toEqual(before);
+  });
+
+  it('refuses shards with neither a manifest nor work state', async () => {
+    const out = copyOfFinished();
+    fs.rmSync(path.join(out, 'manifest.json'));
+    expect((await usageError(openOutDir(out, finishedRun, false))).message).toContain('shards without a manifest or work state');
+  });
+
+  it('finds a finished directory with the same settings complete, removing work state a kill left beside the manifest', async () => {
+    const out = copyOfFinished();
+    const before = treeDigest(out);
+    expect(await openOutDir(out, finishedRun, false)).toBe('complete');
+    fs.mkdirSync(path.join(out, '.meap/done'), { recursive: true });
+    fs.writeFileSync(path.join(out, '.meap/done/x.json'), '{}');
+    expect(await openOutDir(out, finishedRun, false)).toBe('complete');
+    expect(treeDigest(out)).toEqual(before);
+  });
+
+  it('refuses a finished directory prepared otherwise, naming the difference', async () => {
+    const out = copyOfFinished();
+    const other = { ...finishedRun, settings: { ...finishedRun.settings, maskRatio: 0.5 } };
+    expect((await usageError(openOutDir(out, other, false))).message).toContain('the output directory was prepared differently: settings.maskRatio: this command gives 0.5, the directory has 0.15');
+  });
+
+  it('with overwrite, removes the manifest, shards and work state, and starts afresh', async () => {
+    const out = copyOfFinished();
+    fs.mkdirSync(path.join(out, '.meap/done'), { recursive: true });
+    const other = { ...finishedRun, settings: { ...finishedRun.settings, seed: 9 } };
+    expect(await openOutDir(out, other, true)).toBe('fresh');
+    expect(fs.readdirSync(out)).toEqual(['.meap']);
+    expect(fs.readdirSync(path.join(out, '.meap')).sort()).toEqual(['run.json', 'tmp']);
+    expect(await readRunFile(out)).toEqual(other);
+  });
+
+  it('refuses an --out that is not a directory', async () => {
+    const file = path.join(tempDir(), 'file');
+    fs.writeFileSync(file, '');
+    expect((await usageError(openOutDir(file, runFile(), false))).message).toContain('cannot use the output directory: ENOTDIR');
+  });
+});

@@ -1,0 +1,54 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { settingsOf } from '../../pipeline/settings.ts';
+import { loadTemplate } from '../../pipeline/template.ts';
+import { loadTokenizer, type LoadedTokenizer } from '../../pipeline/tokenize/load.ts';
+import { PrepareConfigSchema, type PrepareConfigInput } from '../../schemas/prepare.ts';
+import { RunSettingsSchema } from '../../schemas/settings.ts';
+import { gpt2 } from '../helpers/cli.ts';
+
+const SFT_KEYS = ['template', 'templateSha256', 'minAnswerTokens', 'sftLayout', 'pack'] as const;
+const config = (over: Partial<PrepareConfigInput>) => PrepareConfigSchema.parse({ inputs: ['in.jsonl'], out: 'out', tokenizer: gpt2, ...over });
+
+let tok: LoadedTokenizer;
+beforeAll(async () => {
+  tok = await loadTokenizer(gpt2);
+});
+
+describe('settingsOf', () => {
+  it('pretrain: every key in the schema order, the SFT keys null', () => {
+    const s = settingsOf(config({ mode: 'pretrain', excludeSets: ['b', 'a'], mask: 'span', seqLen: 256, limit: 20 }), tok, null);
+    // Key order is part of the bytes of run.json and the manifest.
+    expect(Object.keys(s)).toEqual(Object.keys(RunSettingsSchema.shape));
+    expect(RunSettingsSchema.parse(s)).toEqual(s);
+    for (const k of SFT_KEYS) expect(s[k], k).toBeNull();
+    expect(s).toMatchObject({ mode: 'pretrain', format: null, textField: 'text', excludeSets: ['a', 'b'], limit: 20, mask: 'span', spanLength: 5, seqLen: 256, maskRatio: 0.15 });
+    expect(s.tokenizer).toEqual({ sha256: tok.sha256, vocabSize: 50257, maskTokenId: 50257, bosId: null, eosId: 50256 });
+  });
+
+  it('sft: the mask is sft-duplicate, the pretrain-only keys at their unused values', async () => {
+    const cfg = config({ mode: 'sft', sftLayout: 'separate', pack: true, seqLen: 512 });
+    const s = settingsOf(cfg, tok, await loadTemplate('alpaca', tok));
+    expect(Object.keys(s)).toEqual(Object.keys(RunSettingsSchema.shape));
+    expect(RunSettingsSchema.parse(s)).toEqual(s);
+    expect(s).toMatchObject({
+      mode: 'sft',
+      mask: 'sft-duplicate',
+      maskRatio: 0.1,
+      spanLength: null,
+      textField: 'text',
+      excludeSets: [],
+      template: 'alpaca',
+      templateSha256: null,
+      minAnswerTokens: 50,
+      sftLayout: 'separate',
+      pack: true,
+    });
+  });
+
+  it('leaves out what never changes a byte: workers, engine, progress, out, overwrite', () => {
+    const base = settingsOf(config({ mode: 'pretrain' }), tok, null);
+    const other = settingsOf(config({ mode: 'pretrain', workers: 7, engine: 'js', progress: 'none', out: 'elsewhere', overwrite: true }), tok, null);
+    expect(other).toEqual(base);
+    expect(settingsOf(config({ mode: 'pretrain', seed: 1 }), tok, null)).not.toEqual(base);
+  });
+});

@@ -1,0 +1,83 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MeapError } from '../../core/errors.ts';
+import { verify } from '../../pipeline/verify.ts';
+import { tempDir } from '../helpers/cli.ts';
+import { prepareDir } from './helpers.ts';
+
+let clean: string;
+let shard: string;
+beforeAll(() => {
+  clean = prepareDir(['--shard-rows', '40']);
+  shard = JSON.parse(fs.readFileSync(path.join(clean, 'manifest.json'), 'utf8')).shards[0].file;
+});
+
+/** A copy of the clean directory, changed by `edit`. */
+function damaged(edit: (dir: string) => void): string {
+  const dir = path.join(tempDir(), 'out');
+  fs.cpSync(clean, dir, { recursive: true });
+  edit(dir);
+  return dir;
+}
+
+function editManifest(dir: string, edit: (m: Record<string, any>) => void) {
+  const file = path.join(dir, 'manifest.json');
+  const m = JSON.parse(fs.readFileSync(file, 'utf8'));
+  edit(m);
+  fs.writeFileSync(file, JSON.stringify(m));
+}
+
+describe('verify', () => {
+  it('finds no problem in a directory as prepare left it', async () => {
+    const r = await verify(clean);
+    expect(r.problems).toEqual([]);
+    expect(r.manifest.shards.length).toBeGreaterThan(1);
+  });
+
+  it('reports a file the manifest does not list', async () => {
+    const dir = damaged((d) => fs.writeFileSync(path.join(d, 'notes.txt'), 'x'));
+    expect((await verify(dir)).problems).toEqual([{ file: 'notes.txt', problem: expect.stringMatching(/not listed in the manifest/) }]);
+  });
+
+  it('reports a flipped byte against that shard alone', async () => {
+    const dir = damaged((d) => {
+      const file = path.join(d, shard);
+      const bytes = fs.readFileSync(file);
+      bytes[bytes.length >> 1] ^= 0xff;
+      fs.writeFileSync(file, bytes);
+    });
+    const { problems } = await verify(dir);
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.every((p) => p.file === shard)).toBe(true);
+    expect(problems[0].problem).toMatch(/^sha256 is [0-9a-f]{12}…, the manifest says [0-9a-f]{12}…$/);
+  });
+
+  it('reports a missing shard', async () => {
+    const dir = damaged((d) => fs.rmSync(path.join(d, shard)));
+    expect((await verify(dir)).problems).toEqual([{ file: shard, problem: 'missing' }]);
+  });
+
+  it('reports an edited count against the shard, and totals that no longer add up against the manifest', async () => {
+    let tokens = 0;
+    const dir = damaged((d) =>
+      editManifest(d, (m) => {
+        tokens = m.shards[0].tokens;
+        m.shards[0].tokens += 1;
+      }),
+    );
+    const { problems } = await verify(dir);
+    expect(problems).toContainEqual({ file: shard, problem: `holds ${tokens} tokens, the manifest says ${tokens + 1}` });
+    expect(problems).toContainEqual({ file: 'manifest.json', problem: expect.stringMatching(/^totals\.tokens is \d+, its shards add up to \d+$/) });
+    expect(problems).toHaveLength(2);
+  });
+
+  it('reports totals that do not match the inputs', async () => {
+    const dir = damaged((d) => editManifest(d, (m) => (m.totals.documents += 1)));
+    expect((await verify(dir)).problems).toEqual([{ file: 'manifest.json', problem: 'totals.documents is 21, its inputs add up to 20' }]);
+  });
+
+  it('refuses a directory without a manifest', async () => {
+    await expect(verify(tempDir())).rejects.toThrow(MeapError);
+  });
+});
