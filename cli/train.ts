@@ -25,7 +25,7 @@ const FLAGS: Flags = {
   beta2: { flags: '--beta2 <x>', help: 'AdamW beta2' },
   clip: { flags: '--clip <x>', help: 'global gradient-norm clipping (0: off)' },
   seed: { flags: '--seed <int>', help: 'initialisation and data-order seed' },
-  backend: { flags: '--backend <name>', help: 'TensorFlow.js backend (auto: gpu, node, wasm, cpu, the first that loads)' },
+  backend: { flags: '--backend <name>', help: 'TensorFlow.js backend (auto: the first that loads of gpu, webgpu on a hardware adapter, node, wasm, cpu)' },
   checkpointEvery: { flags: '--checkpoint-every <k>', help: 'steps between checkpoints' },
   keepLast: { flags: '--keep-last <n>', help: 'checkpoints to keep' },
   resume: { flags: '--resume', help: 'continue from the latest complete checkpoint in --out' },

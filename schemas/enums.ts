@@ -32,8 +32,8 @@ export type OnError = (typeof ON_ERROR)[number];
 export const PROGRESS_MODES = ['auto', 'bar', 'log', 'none'] as const;
 export type ProgressMode = (typeof PROGRESS_MODES)[number];
 
-/** tfjs backends; `auto` takes the first of the others that loads. */
-export const BACKENDS = ['auto', 'gpu', 'node', 'wasm', 'cpu'] as const;
+/** tfjs backends; `auto` takes the first of the others that loads (WebGPU on a hardware adapter only). */
+export const BACKENDS = ['auto', 'gpu', 'webgpu', 'node', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
 export const REPO_TYPES = ['dataset', 'model'] as const;

@@ -4,15 +4,25 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { configError } from '../core/errors.ts';
 import type { BackendChoice } from '../schemas/enums.ts';
+import { startWebgpu, type GpuWatch } from './webgpu.ts';
 
 type Concrete = Exclude<BackendChoice, 'auto'>;
+
+/** The backend a run got: its name, a line describing it, and on WebGPU the watch on the device. */
+export interface Backend {
+  name: string;
+  detail: string;
+  gpu?: GpuWatch;
+  /** Bytes in GPU memory, on the GPU backends. */
+  gpuBytes?: () => number;
+}
 
 const require = createRequire(import.meta.url);
 
 /** Set once we have pointed the wasm backend at its binaries; tfjs refuses a second call after a failed init. */
 let wasmPathsSet = false;
 /** Each concrete backend is tried at most once per process: the result (or the reason it failed) is kept. */
-const attempts = new Map<Concrete, Promise<{ name: string; detail: string }>>();
+const attempts = new Map<string, Promise<Backend>>();
 
 const NATIVE_WHY =
   'its install downloads libtensorflow from storage.googleapis.com, which fails offline or behind a proxy';
@@ -50,7 +60,7 @@ async function activate(name: string): Promise<boolean> {
   }
 }
 
-async function loadNative(choice: 'gpu' | 'node'): Promise<{ name: string; detail: string }> {
+async function loadNative(choice: 'gpu' | 'node'): Promise<Backend> {
   const pkg = choice === 'gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
   await importOptional(pkg);
   // The package registers 'tensorflow' on whichever @tensorflow/tfjs it resolved; a nested copy would
@@ -64,10 +74,12 @@ async function loadNative(choice: 'gpu' | 'node'): Promise<{ name: string; detai
   if (!(await activate('tensorflow'))) {
     throw configError(`${pkg} loaded but its 'tensorflow' backend failed to initialise`);
   }
-  return { name: choice === 'gpu' ? 'gpu' : 'node', detail: `${pkg} (native libtensorflow)` };
+  // tfjs-node-gpu keeps every tensor in GPU memory.
+  const gpuBytes = choice === 'gpu' ? () => tf.memory().numBytes : undefined;
+  return { name: choice === 'gpu' ? 'gpu' : 'node', detail: `${pkg} (native libtensorflow)`, gpuBytes };
 }
 
-async function loadWasm(): Promise<{ name: string; detail: string }> {
+async function loadWasm(): Promise<Backend> {
   let wasmMod: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
     wasmMod = await import('@tensorflow/tfjs-backend-wasm');
@@ -93,7 +105,7 @@ async function loadWasm(): Promise<{ name: string; detail: string }> {
   return { name: 'wasm', detail: `wasm (${simd ? 'SIMD' : 'no SIMD'}, single-threaded: tfjs disables wasm threads in Node)` };
 }
 
-async function loadCpu(): Promise<{ name: string; detail: string }> {
+async function loadCpu(): Promise<Backend> {
   if (!(await activate('cpu'))) throw configError('the cpu backend failed to initialise');
   // The cpu backend prints an "install tfjs-node" banner on first use; our log already says why
   // the faster backends were skipped, and the banner would interleave with the progress bar.
@@ -101,35 +113,50 @@ async function loadCpu(): Promise<{ name: string; detail: string }> {
   return { name: 'cpu', detail: 'cpu (plain JavaScript kernels)' };
 }
 
-function load(choice: Concrete): Promise<{ name: string; detail: string }> {
-  let p = attempts.get(choice);
+async function loadWebgpu(hardwareOnly: boolean): Promise<Backend> {
+  const { detail, watch } = await startWebgpu(hardwareOnly);
+  return { name: 'webgpu', detail, gpu: watch, gpuBytes: watch.bytes };
+}
+
+/** `hardwareOnly`: auto never trains on a software WebGPU adapter. */
+function load(choice: Concrete, hardwareOnly: boolean): Promise<Backend> {
+  const key = choice === 'webgpu' && hardwareOnly ? 'webgpu (hardware)' : choice;
+  let p = attempts.get(key);
   if (p === undefined) {
-    p = choice === 'gpu' || choice === 'node' ? loadNative(choice) : choice === 'wasm' ? loadWasm() : loadCpu();
-    attempts.set(choice, p);
+    p =
+      choice === 'gpu' || choice === 'node'
+        ? loadNative(choice)
+        : choice === 'webgpu'
+          ? loadWebgpu(hardwareOnly)
+          : choice === 'wasm'
+            ? loadWasm()
+            : loadCpu();
+    attempts.set(key, p);
   }
   return p;
 }
 
 /** After the first load, later calls only switch tfjs back to the backend (another caller may have moved it). */
-async function loadAndActivate(choice: Concrete): Promise<{ name: string; detail: string }> {
-  const r = await load(choice);
+async function loadAndActivate(choice: Concrete, hardwareOnly = false): Promise<Backend> {
+  const r = await load(choice, hardwareOnly);
   const tfName = choice === 'gpu' || choice === 'node' ? 'tensorflow' : choice;
   if (!(await activate(tfName))) throw configError(`the ${choice} backend could not be re-selected`);
   return r;
 }
 
 /**
- * Makes tfjs use the requested backend. 'auto' takes the fastest that loads (native GPU, native CPU,
- * wasm, plain JS); a named one must load or this throws a one-line config error saying why.
+ * Makes tfjs use the requested backend. 'auto' takes the fastest that loads (native GPU, WebGPU on a
+ * hardware adapter, native CPU, wasm, plain JS); a named one must load or this throws a one-line
+ * config error saying why.
  */
-export async function selectBackend(choice: BackendChoice): Promise<{ name: string; detail: string }> {
+export async function selectBackend(choice: BackendChoice): Promise<Backend> {
   if (choice !== 'auto') return loadAndActivate(choice);
   const skipped: string[] = [];
-  for (const c of ['gpu', 'node', 'wasm', 'cpu'] as const) {
+  for (const c of ['gpu', 'webgpu', 'node', 'wasm', 'cpu'] as const) {
     try {
-      const r = await loadAndActivate(c);
+      const r = await loadAndActivate(c, true);
       const why = skipped.length ? `; skipped ${skipped.join('; ')}` : '';
-      return { name: r.name, detail: `${r.detail}${why}` };
+      return { ...r, detail: `${r.detail}${why}` };
     } catch (err) {
       skipped.push(`${c}: ${(err as Error).message}`);
     }

@@ -5,7 +5,6 @@
  * No unit test: it needs a trained run's checkpoint, so test/e2e/train.test.ts trains one and runs
  * `meap eval` on it; the loss it sums is test/trainer/model.test.ts's `lossSum`.
  */
-import * as tf from '@tensorflow/tfjs';
 import { MeapError, configError } from '../core/errors.ts';
 import type { EvalConfig, ModelShape } from '../schemas/train.ts';
 import { selectBackend } from './backend.ts';
@@ -39,12 +38,11 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
   let rows = 0;
   try {
     for await (const batch of sequentialBatches(ds, o.batchRows)) {
-      const r = tf.tidy(() => {
-        const { sum: s, count } = model.lossSum(batch);
-        return { s: s.dataSync()[0], count };
-      });
-      sum += r.s;
-      targets += r.count;
+      const { sum: s, count } = model.lossSum(batch);
+      // Read without blocking: WebGPU in Node has no synchronous reads.
+      sum += ((await s.data()) as Float32Array)[0];
+      s.dispose();
+      targets += count;
       rows += batch.rows;
     }
   } finally {

@@ -69,12 +69,11 @@ export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array): tf.Sc
     const picked = tf.gatherND(z, idx);
     return {
       value: tf.sub(tf.sum(lse), tf.sum(picked)),
+      // dy stays on the device: a GPU backend cannot read it back without stalling (WebGPU in Node
+      // cannot read synchronously at all).
       gradFunc: (dy, [sz, slse, sidx]) => {
-        const g = dy.dataSync()[0];
-        // Each pass over [n, V] costs as much as the LM head matMul, so a positive dy (the usual case)
-        // is folded into the exponent instead of multiplied in afterwards.
-        const scaledSoft = g > 0 ? tf.exp(tf.sub(sz, tf.sub(slse, Math.log(g)))) : tf.mul(tf.exp(tf.sub(sz, slse)), g);
-        const hit = tf.scatterND(sidx, tf.fill([n], g, 'float32'), sz.shape);
+        const scaledSoft = tf.mul(tf.exp(tf.sub(sz, slse)), dy);
+        const hit = tf.scatterND(sidx, tf.broadcastTo(tf.reshape(dy, [1]), [n]), sz.shape);
         return tf.sub(scaledSoft, hit);
       },
     };

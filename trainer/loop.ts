@@ -17,7 +17,7 @@ import { Loader, openDatasets, type Batch } from './data.ts';
 import { appendMetrics, readMetrics, rewriteMetrics, type StepMetrics, type TrainProgress } from './metrics.ts';
 import { LlamaModel, shiftedTargets } from './model.ts';
 import { resolveModelShape } from './model-shape.ts';
-import { accumulate, clipScale, createOptimizer, globalNorm, type Optimizer } from './optim.ts';
+import { accumulate, clipScale, createOptimizer, squaredNorm, type Optimizer } from './optim.ts';
 import { writeLossSvg } from './plot.ts';
 import { openRunDir } from './rundir.ts';
 import { learningRate } from './schedule.ts';
@@ -62,18 +62,20 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   const history = await readMetrics(cfg.out, start);
   await rewriteMetrics(cfg.out, history);
 
-  const save = (step: number) =>
+  const save = async (step: number) =>
     saveCheckpoint(
       cfg.out,
       {
         step,
-        params: model.params.map((p) => ({ name: p.name, shape: p.variable.shape, data: p.variable.dataSync() as Float32Array })),
-        optimizer: optim.state(),
+        // Read without blocking: WebGPU in Node has no synchronous reads.
+        params: await Promise.all(model.params.map(async (p) => ({ name: p.name, shape: p.variable.shape, data: (await p.variable.data()) as Float32Array }))),
+        optimizer: await optim.state(),
         cursor: loader.cursor(),
         extra,
       },
       cfg.keepLast,
     );
+  const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
 
   ctx.progress?.start(cfg.steps, start);
   try {
@@ -81,13 +83,17 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
       if (ctx.signal.aborted) break;
       const t0 = performance.now();
       const lr = learningRate(step, cfg.steps, cfg);
-      const { lossSum, count, norm } = await optimizerStep(model, optim, loader, { rows: cfg.batchSize, micro, clip: cfg.clip, lr });
+      const { lossSum, count, norm } = await guard(() => optimizerStep(model, optim, loader, { rows: cfg.batchSize, micro, clip: cfg.clip, lr }));
       const seconds = (performance.now() - t0) / 1000;
       const m: StepMetrics = { step: step + 1, loss: count > 0 ? lossSum / count : 0, lr, gradNorm: norm, tokens: count, tokensPerSec: Math.round(count / seconds) };
+      if (backend.gpuBytes) m.gpuBytes = backend.gpuBytes();
       history.push(m);
       await appendMetrics(cfg.out, m);
       ctx.progress?.update(m);
-      if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps || ctx.signal.aborted) await save(step + 1);
+      if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps || ctx.signal.aborted) {
+        await save(step + 1);
+        backend.gpu?.check();
+      }
     }
   } finally {
     ctx.progress?.stop();
@@ -104,6 +110,9 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
  * by 1/targets (the mean) and by the clipping factor together, one tensor at a time, so that at
  * most one extra copy of a gradient exists besides the accumulator: the 100m model's weights,
  * gradients and moments only just fit in the wasm heap.
+ *
+ * The host waits on the device once: for the micro-batches' loss sums and the squared gradient norm,
+ * read together. The clipping factor needs the norm, so the update is queued after that read.
  */
 export async function optimizerStep(
   model: LlamaModel,
@@ -112,7 +121,7 @@ export async function optimizerStep(
   o: { rows: number; micro: number; clip: number; lr: number },
 ): Promise<{ lossSum: number; count: number; norm: number }> {
   let acc: tf.Tensor[] | null = null;
-  let lossSum = 0;
+  const losses: tf.Scalar[] = [];
   let count = 0;
   for (let done = 0; done < o.rows; done += o.micro) {
     const batch = await loader.next(Math.min(o.micro, o.rows - done));
@@ -122,11 +131,19 @@ export async function optimizerStep(
       acc = accumulate(acc, r.grads);
       r.grads.forEach((g) => g.dispose());
     }
-    lossSum += r.lossSum;
+    losses.push(r.lossSum);
     count += r.count;
   }
+  const normSq = squaredNorm(acc!);
+  const packed = tf.tidy(() => tf.stack([...losses, normSq]));
+  tf.dispose([...losses, normSq]);
+  const read = (await packed.data()) as Float32Array;
+  packed.dispose();
+  // Summed in doubles, micro-batch by micro-batch, as the losses come off the device.
+  let lossSum = 0;
+  for (let i = 0; i < losses.length; i++) lossSum += read[i];
   const scale = count > 0 ? 1 / count : 0;
-  const norm = globalNorm(acc!) * scale;
+  const norm = Math.sqrt(read[losses.length]) * scale;
   if (!Number.isFinite(norm)) {
     // An overflowed step would poison every weight through AdamW's moments: skip its update.
     acc!.forEach((g) => g.dispose());
@@ -143,12 +160,15 @@ export async function optimizerStep(
   return { lossSum, count, norm };
 }
 
-/** One micro-batch: the loss sum and its gradients, aligned with model.params. The caller disposes the grads. */
-export function lossAndGrads(model: LlamaModel, batch: Batch): { lossSum: number; count: number; grads: tf.Tensor[] } {
+/**
+ * One micro-batch: the loss sum (a scalar still on the device) and its gradients, aligned with
+ * model.params. The caller disposes all of them.
+ */
+export function lossAndGrads(model: LlamaModel, batch: Batch): { lossSum: tf.Scalar; count: number; grads: tf.Tensor[] } {
   const vars = model.params.map((p) => p.variable);
   // With no scored target the loss is a constant, which tf.variableGrads rejects; its gradient is zero.
   if (shiftedTargets(batch).targets.length === 0) {
-    return { lossSum: 0, count: 0, grads: vars.map((v) => tf.zerosLike(v)) };
+    return { lossSum: tf.scalar(0), count: 0, grads: vars.map((v) => tf.zerosLike(v)) };
   }
   let count = 0;
   const { value, grads } = tf.variableGrads(() => {
@@ -156,7 +176,5 @@ export function lossAndGrads(model: LlamaModel, batch: Batch): { lossSum: number
     count = r.count;
     return r.sum;
   }, vars);
-  const lossSum = value.dataSync()[0];
-  value.dispose();
-  return { lossSum, count, grads: vars.map((v) => grads[v.name]) };
+  return { lossSum: value, count, grads: vars.map((v) => grads[v.name]) };
 }

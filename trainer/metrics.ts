@@ -9,6 +9,8 @@ export interface StepMetrics {
   gradNorm: number;
   tokens: number;
   tokensPerSec: number;
+  /** On a GPU backend: bytes tfjs holds in GPU memory after the step, pooled buffers included. */
+  gpuBytes?: number;
 }
 
 /** What the loop reports after each step; the CLI draws it. */

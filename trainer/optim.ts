@@ -24,8 +24,8 @@ import type { Param } from './model.ts';
 export interface Optimizer {
   /** One update with these (already averaged and clipped) gradients, aligned with the parameters, at this learning rate. */
   apply(grads: tf.Tensor[], lr: number): void;
-  /** A copy of the step count and both moments, safe to keep after further updates. */
-  state(): AdamWState;
+  /** A copy of the step count and both moments, safe to keep after further updates; read without blocking the device. */
+  state(): Promise<AdamWState>;
   /** Replaces the step count and moments with a copy of `s`; refuses state saved for other parameters. */
   load(s: AdamWState): void;
   dispose(): void;
@@ -142,13 +142,12 @@ export class AdamW implements Optimizer {
     );
   }
 
-  state(): AdamWState {
+  async state(): Promise<AdamWState> {
     this.assertLive();
-    return {
-      step: this.t,
-      m: this.m.map((x) => Float32Array.from(x.dataSync() as Float32Array)),
-      v: this.v.map((x) => Float32Array.from(x.dataSync() as Float32Array)),
-    };
+    const read = (xs: tf.Variable[]) => Promise.all(xs.map(async (x) => Float32Array.from((await x.data()) as Float32Array)));
+    const step = this.t;
+    const [m, v] = await Promise.all([read(this.m), read(this.v)]);
+    return { step, m, v };
   }
 
   load(s: AdamWState): void {
@@ -229,7 +228,7 @@ export class HostAdamW implements Optimizer {
     });
   }
 
-  state(): AdamWState {
+  async state(): Promise<AdamWState> {
     return { step: this.t, m: this.m.map((a) => a.slice()), v: this.v.map((a) => a.slice()) };
   }
 
@@ -246,15 +245,20 @@ export class HostAdamW implements Optimizer {
   }
 }
 
-/** √(Σ g²) over every element of every gradient. */
-export function globalNorm(grads: tf.Tensor[]): number {
-  if (grads.length === 0) return 0;
-  const sq = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))))));
-  try {
-    return Math.sqrt((sq.dataSync() as Float32Array)[0]);
-  } finally {
-    sq.dispose();
-  }
+/**
+ * Σ g² over every element of every gradient, as a scalar left on the device for the step's one read.
+ * Added one tensor at a time rather than with addN, whose pipeline for many inputs needs more storage
+ * buffers than some WebGPU adapters have; the order of the sums is the same.
+ */
+export function squaredNorm(grads: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => {
+    let acc: tf.Scalar = tf.scalar(0);
+    grads.forEach((g, i) => {
+      const s = tf.sum(tf.square(tf.cast(g, 'float32'))) as tf.Scalar;
+      acc = i === 0 ? s : tf.add(acc, s);
+    });
+    return acc;
+  });
 }
 
 /** The factor that clips a gradient of global norm `norm` to at most `maxNorm`: min(1, maxNorm / norm); 0 means no clipping. */

@@ -2,8 +2,10 @@
  * A model small enough for the plain-JS cpu backend, and a batch to run it on: shared by the model,
  * kernel and loop tests so that they all check the same shapes.
  */
+import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../trainer/data.ts';
 import { lossAndGrads } from '../../trainer/loop.ts';
+import { squaredNorm } from '../../trainer/optim.ts';
 import type { LlamaModel } from '../../trainer/model.ts';
 import type { ModelConfig } from '../../schemas/train.ts';
 
@@ -35,8 +37,17 @@ export function lossOf(model: LlamaModel, b: Batch): { sum: number; count: numbe
 }
 
 export function gradsOf(model: LlamaModel, b: Batch): { lossSum: number; grads: Float32Array[] } {
-  const { lossSum, grads } = lossAndGrads(model, b);
-  const out = grads.map((g) => g.dataSync() as Float32Array);
-  grads.forEach((g) => g.dispose());
+  const r = lossAndGrads(model, b);
+  const out = r.grads.map((g) => g.dataSync() as Float32Array);
+  const lossSum = r.lossSum.dataSync()[0];
+  tf.dispose([r.lossSum, ...r.grads]);
   return { lossSum, grads: out };
+}
+
+/** √(Σ g²), read at once: tests run on host backends. */
+export function normOf(grads: tf.Tensor[]): number {
+  const sq = squaredNorm(grads);
+  const v = Math.sqrt(sq.dataSync()[0]);
+  sq.dispose();
+  return v;
 }

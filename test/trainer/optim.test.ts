@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, accumulate, clipScale, globalNorm, type AdamWOptions } from '../../trainer/optim.ts';
+import { AdamW, accumulate, clipScale, type AdamWOptions } from '../../trainer/optim.ts';
+import { normOf as globalNorm } from './helpers.ts';
 import { HostAdamW } from '../../trainer/optim.ts';
 import { learningRate } from '../../trainer/schedule.ts';
 
@@ -118,44 +119,44 @@ describe('AdamW', () => {
     opt.dispose();
   });
 
-  it('keeps memory tidy: no tensors left behind by apply, state or load', () => {
+  it('keeps memory tidy: no tensors left behind by apply, state or load', async () => {
     const w = keep(tf.variable(tf.randomNormal([4, 4], 0, 1, 'float32', 1)));
     const opt = new AdamW([{ name: 'w', variable: w, decay: true }], OPTS);
     const g = keep(tf.randomNormal([4, 4], 0, 1, 'float32', 2));
     opt.apply([g], 1e-3);
     const before = tf.memory().numTensors;
     for (let i = 0; i < 5; i++) opt.apply([g], 1e-3);
-    opt.load(opt.state());
+    opt.load((await opt.state()));
     expect(tf.memory().numTensors).toBe(before);
     opt.dispose();
     expect(tf.memory().numTensors).toBe(before - 2);
     expect(() => opt.apply([g], 1e-3)).toThrow(/dispose/);
   });
 
-  it('state() returns copies and load() checks what it is given', () => {
+  it('state() returns copies and load() checks what it is given', async () => {
     const w = keep(tf.variable(tf.tensor2d([[1, 2, 3], [4, 5, 6]])));
     const opt = new AdamW([{ name: 'w', variable: w, decay: true }], OPTS);
     opt.apply([keep(tf.ones([2, 3]))], 0.01);
-    const s = opt.state();
+    const s = (await opt.state());
     expect(s.step).toBe(1);
     expect(s.m[0]).toBeInstanceOf(Float32Array);
     expect(s.m[0].length).toBe(6);
     s.m[0][0] = 123;
-    expect(opt.state().m[0][0]).not.toBe(123);
+    expect((await opt.state()).m[0][0]).not.toBe(123);
 
-    const good = opt.state();
+    const good = (await opt.state());
     expect(() => opt.load({ ...good, m: [] })).toThrow(/'m' arrays for 1 parameters/);
     expect(() => opt.load({ ...good, v: [new Float32Array(5)] })).toThrow(/'v' of w has 5 values, the parameter \[2,3\] has 6/);
     expect(() => opt.load({ ...good, step: 1.5 })).toThrow(/step/);
     expect(() => opt.load({ ...good, m: [new Float64Array(6) as unknown as Float32Array] })).toThrow(/Float32Array/);
     // A rejected state left the optimizer as it was.
-    expect(Array.from(opt.state().m[0])).toEqual(Array.from(good.m[0]));
+    expect(Array.from((await opt.state()).m[0])).toEqual(Array.from(good.m[0]));
     expect(() => opt.apply([keep(tf.ones([3, 2]))], 0.01)).toThrow(/shape/);
     expect(() => opt.apply([], 0.01)).toThrow(/0 gradients for 1 parameters/);
     opt.dispose();
   });
 
-  it('continues bitwise-identically after state() → load() into a fresh optimizer', () => {
+  it('continues bitwise-identically after state() → load() into a fresh optimizer', async () => {
     const shapes = [[3, 4], [5]];
     const decays = [true, false];
     const total = 10;
@@ -203,7 +204,7 @@ describe('AdamW', () => {
     const optB = new AdamW(varsB.map((variable, j) => ({ name: `p${j}`, variable, decay: decays[j] })), OPTS);
     const lossesB: number[] = [];
     for (let s = 0; s < cut; s++) lossesB.push(...bits(stepOnce(varsB, optB, s)));
-    const saved = optB.state();
+    const saved = (await optB.state());
     const savedParams = varsB.map((v) => Float32Array.from(v.dataSync() as Float32Array));
     optB.dispose();
     tf.dispose(varsB);
@@ -211,15 +212,15 @@ describe('AdamW', () => {
     const varsC = savedParams.map((a, j) => keep(tf.variable(tf.tensor(a, shapes[j]))));
     const optC = new AdamW(varsC.map((variable, j) => ({ name: `p${j}`, variable, decay: decays[j] })), OPTS);
     optC.load(saved);
-    expect(optC.state().step).toBe(cut);
+    expect((await optC.state()).step).toBe(cut);
     for (let s = cut; s < total; s++) lossesB.push(...bits(stepOnce(varsC, optC, s)));
 
     expect(lossesB).toEqual(lossesA);
     for (let j = 0; j < shapes.length; j++) {
       expect(bits(varsC[j].dataSync() as Float32Array)).toEqual(bits(varsA[j].dataSync() as Float32Array));
     }
-    const sa = optA.state();
-    const sc = optC.state();
+    const sa = (await optA.state());
+    const sc = (await optC.state());
     expect(sc.step).toBe(sa.step);
     for (let j = 0; j < shapes.length; j++) {
       expect(bits(sc.m[j])).toEqual(bits(sa.m[j]));
@@ -316,7 +317,7 @@ describe('HostAdamW', () => {
       x.forEach((v, j) => expect(y[j]).toBeCloseTo(v, 6));
     });
     const again = new HostAdamW(b, o);
-    again.load(host.state());
-    expect(again.state()).toEqual(host.state());
+    again.load((await host.state()));
+    expect((await again.state())).toEqual((await host.state()));
   });
 });
