@@ -17,6 +17,7 @@ try {
   // The plain-JS cpu backend needs seconds per tiny step and would need hours for 100m: skip that pair.
   const runs: [string, string, number, number][] = [
     ['gpu', 'tiny', 4, 5], ['gpu', '100m', 1, 3],
+    ['webgpu', 'tiny', 4, 5], ['webgpu', '100m', 1, 3],
     ['node', 'tiny', 4, 5], ['node', '100m', 1, 3],
     ['wasm', 'tiny', 4, 5], ['wasm', '100m', 1, 2],
     ['cpu', 'tiny', 1, 2],

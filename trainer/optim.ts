@@ -180,8 +180,9 @@ export class AdamW implements Optimizer {
  * The same AdamW with its moments in JavaScript memory and the update computed in float32 on
  * the host. For the wasm and cpu backends, whose tensors share one heap: the wasm heap cannot
  * hold a 100m model's weights, gradients and both moments at once (it fails past 2 GiB), and on
- * the cpu backend the data is in JavaScript anyway. Every operation is rounded to float32 in the
- * order of the formula above, so a run is bitwise reproducible from its state.
+ * the cpu backend the data is in JavaScript anyway (so the synchronous reads here cost nothing;
+ * a GPU backend could not make them). Every operation is rounded to float32 in the order of the
+ * formula above, so a run is bitwise reproducible from its state.
  */
 export class HostAdamW implements Optimizer {
   private readonly params: Param[];

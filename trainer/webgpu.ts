@@ -57,6 +57,8 @@ export async function startWebgpu(hardwareOnly: boolean): Promise<{ detail: stri
     throw configError(`the webgpu package (Dawn for Node) failed to load: ${firstLine(e)}`, 'reinstall with npm ci');
   }
   const software = isSoftwareRequested() && !hardwareOnly;
+  // Without a Vulkan loader Dawn would only print warnings of its own before finding nothing.
+  if (!software && process.platform === 'linux' && !hasVulkanLoader()) throw configError(`no WebGPU adapter: ${hardwareHint()}`);
   // EGL reads this when Dawn opens its display: no window system is needed for compute.
   if (software) process.env.EGL_PLATFORM ??= 'surfaceless';
   Object.assign(globalThis, dawn.globals);

@@ -1,0 +1,163 @@
+/**
+ * `npm run bench:gpu`: WebGPU training on this machine's GPU, one JSON line per preset (tiny, 100m, 1b
+ * at 8 rows × 1024): seconds per step and tokens/s after the first step (which compiles the
+ * pipelines), peak GPU bytes, and the losses of steps 1–3 next to the cpu reference's on the same
+ * batches. The reference runs the same model from the same seed on the wasm backend, on a shape it can
+ * hold (tiny at 8 × 1024, 100m at 2 × 128; 1b's 4.4 GB of weights fit no wasm heap); `--reference FILE`
+ * takes losses computed earlier with `--write-reference FILE`.
+ *
+ *   tsx bench/gpu.ts [--data DIR1024] [--small DIR128] [--presets tiny,100m,1b] [--steps 6]
+ *                    [--reference FILE | --write-reference FILE]
+ *
+ * Each preset runs in a process of its own, so one preset's pooled GPU buffers never crowd the next.
+ * On a GPU host without Node.js: ../shared/device/make-kit bench/gpu.ts DIR1024 DIR128, then
+ * `bash .device/run.sh --data .device/data/DIR1024 ...` there.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PRESETS } from '../schemas/train.ts';
+import { selectBackend, type Backend } from '../trainer/backend.ts';
+import { Loader, openDatasets } from '../trainer/data.ts';
+import { optimizerStep } from '../trainer/loop.ts';
+import { LlamaModel } from '../trainer/model.ts';
+import { createOptimizer } from '../trainer/optim.ts';
+import { startWebgpu } from '../trainer/webgpu.ts';
+
+type Preset = keyof typeof PRESETS;
+const ROWS = 8;
+/** Rows per forward/backward pass: 1b's activations at 8 × 1024 do not fit at once, micro-batches of 2 do. */
+const MICRO: Record<string, number> = { tiny: 8, '100m': 8, '300m': 4, '500m': 4, '1b': 2 };
+/** The cpu reference's shape per preset: (rows, which shard directory). */
+const CHECK: Record<string, { rows: number; dir: 'data' | 'small' }> = { tiny: { rows: 8, dir: 'data' }, '100m': { rows: 2, dir: 'small' } };
+const ADAM = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05 };
+const LR = 4e-4;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** `steps` optimizer steps from seed 0 on the first rows of the shards; losses and timings per step. */
+async function run(backend: Backend, preset: Preset, dir: string, rows: number, micro: number, steps: number) {
+  const ds = await openDatasets([dir]);
+  const loader = new Loader(ds, { seed: 0 });
+  const model = new LlamaModel({ ...PRESETS[preset], vocabRows: ds.info.vocabRows }, 0);
+  const optim = createOptimizer(backend.name, model.params, ADAM);
+  const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
+  const losses: number[] = [];
+  const seconds: number[] = [];
+  let tokens = 0;
+  let peak = 0;
+  try {
+    for (let s = 0; s < steps; s++) {
+      const t0 = performance.now();
+      const r = await guard(() => optimizerStep(model, optim, loader, { rows, micro, clip: 1, lr: LR }));
+      seconds.push((performance.now() - t0) / 1000);
+      losses.push(r.lossSum / r.count);
+      if (s > 0) tokens += r.count;
+      peak = Math.max(peak, backend.gpuBytes?.() ?? 0);
+    }
+  } finally {
+    model.dispose();
+    optim.dispose();
+  }
+  const later = seconds.slice(1).reduce((a, b) => a + b, 0);
+  return { losses, seconds, tokensPerSec: later > 0 ? Math.round(tokens / later) : null, peak, seqLen: ds.info.seqLen };
+}
+
+const maxRel = (a: number[], b: number[]) => Math.max(...b.map((x, i) => Math.abs(a[i] - x) / Math.abs(x)));
+const round = (xs: number[], digits = 6) => xs.map((x) => +x.toFixed(digits));
+
+/** Child: one preset on one backend; prints one JSON line. */
+async function child(preset: Preset, backendName: 'webgpu' | 'wasm', dirs: { data: string; small: string }, steps: number, reference: Record<string, number[]> | null) {
+  try {
+    const backend = await selectBackend(backendName);
+    if (backendName === 'wasm') {
+      const c = CHECK[preset];
+      const r = await run(backend, preset, dirs[c.dir], c.rows, Math.min(c.rows, 2), 3);
+      console.log(JSON.stringify({ preset, reference: round(r.losses, 7) }));
+      return;
+    }
+    const out: Record<string, unknown> = { bench: 'gpu', preset, backend: backend.detail, rows: ROWS, micro: MICRO[preset] };
+    const c = CHECK[preset];
+    if (c !== undefined && reference?.[preset]) {
+      const r = await run(backend, preset, dirs[c.dir], c.rows, c.rows, 3);
+      out.check = { rows: c.rows, seqLen: r.seqLen, webgpu: round(r.losses, 7), cpu: reference[preset], maxRelDiff: +maxRel(r.losses, reference[preset]).toExponential(2) };
+    }
+    const r = await run(backend, preset, dirs.data, ROWS, MICRO[preset], steps);
+    Object.assign(out, {
+      seqLen: r.seqLen,
+      steps,
+      losses: round(r.losses.slice(0, 3)),
+      firstStepSeconds: +r.seconds[0].toFixed(2),
+      secondsPerStep: +(r.seconds.slice(1).reduce((a, b) => a + b, 0) / (steps - 1)).toFixed(3),
+      tokensPerSec: r.tokensPerSec,
+      peakGpuBytes: r.peak,
+    });
+    console.log(JSON.stringify(out));
+  } catch (e) {
+    console.log(JSON.stringify({ bench: 'gpu', preset, backend: backendName, skipped: String((e as Error)?.message ?? e).split('\n')[0] }));
+  }
+}
+
+/** Shards from the fixtures, when no directories are given: 1024-token rows, and 128-token rows for the reference. */
+function prepareShards(): { data: string; small: string } {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const fixtures = path.resolve(here, '../../shared/fixtures');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meap-bench-gpu-'));
+  const prep = (seqLen: number) => {
+    const out = path.join(tmp, `seq${seqLen}`);
+    const inputs = ['chunk_0.jsonl.zst', 'chunk_1.jsonl.zst'].map((c) => path.join(fixtures, 'slimpajama', c));
+    execFileSync(process.execPath, [path.join(here, '../bin/meap.js'), 'prepare', ...inputs, '-o', out, '-t', path.join(fixtures, 'tokenizers/llama2/tokenizer.json'), '--seq-len', String(seqLen), '--progress', 'none'], { stdio: 'ignore' });
+    return out;
+  };
+  return { data: prep(1024), small: prep(128) };
+}
+
+const one = arg('--one') as Preset | undefined;
+const steps = Number(arg('--steps') ?? 6);
+if (one !== undefined) {
+  const reference = arg('--reference') ? (JSON.parse(fs.readFileSync(arg('--reference')!, 'utf8')) as Record<string, number[]>) : null;
+  await child(one, arg('--backend') === 'wasm' ? 'wasm' : 'webgpu', { data: arg('--data')!, small: arg('--small')! }, steps, reference);
+} else {
+  const presets = (arg('--presets') ?? 'tiny,100m,1b').split(',') as Preset[];
+  // Without a GPU there is nothing to measure: say why before spending minutes on the reference.
+  if (arg('--write-reference') === undefined) {
+    try {
+      await startWebgpu(false);
+    } catch (e) {
+      for (const preset of presets) console.log(JSON.stringify({ bench: 'gpu', preset, skipped: (e as Error).message }));
+      process.exit(0);
+    }
+  }
+  const dirs = arg('--data') && arg('--small') ? { data: arg('--data')!, small: arg('--small')! } : prepareShards();
+  const spawnOne = (preset: Preset, extra: string[]) => {
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--one', preset, '--data', dirs.data, '--small', dirs.small, '--steps', String(steps), ...extra], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const last = r.stdout.trim().split('\n').pop();
+    return last ? (JSON.parse(last) as Record<string, unknown>) : { preset, skipped: `exit ${r.status ?? r.signal}` };
+  };
+  let referenceFile = arg('--reference');
+  const write = arg('--write-reference');
+  if (referenceFile === undefined) {
+    // No reference given: compute it now on wasm (a minute or two per preset).
+    const reference: Record<string, number[]> = {};
+    for (const p of presets.filter((p) => CHECK[p] !== undefined)) {
+      const r = spawnOne(p, ['--backend', 'wasm']);
+      if (Array.isArray(r.reference)) reference[p] = r.reference as number[];
+      else console.log(JSON.stringify({ bench: 'gpu-reference', ...r }));
+    }
+    referenceFile = write ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'meap-bench-ref-')), 'reference.json');
+    fs.writeFileSync(referenceFile, `${JSON.stringify(reference)}\n`);
+    if (write !== undefined) {
+      console.log(JSON.stringify({ bench: 'gpu-reference', file: write, reference }));
+      process.exit(0);
+    }
+  }
+  for (const p of presets) console.log(JSON.stringify(spawnOne(p, ['--reference', referenceFile])));
+}
