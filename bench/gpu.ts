@@ -24,7 +24,7 @@ import { Loader, openDatasets } from '../trainer/data.ts';
 import { optimizerStep } from '../trainer/loop.ts';
 import { LlamaModel } from '../trainer/model.ts';
 import { createOptimizer } from '../trainer/optim.ts';
-import { startWebgpu } from '../trainer/webgpu.ts';
+import { startWebgpu } from '../trainer/webgpu/device.ts';
 
 type Preset = keyof typeof PRESETS;
 const ROWS = 8;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { configError } from '../core/errors.ts';
 import type { BackendChoice } from '../schemas/enums.ts';
-import { startWebgpu, type GpuWatch } from './webgpu.ts';
+import { startWebgpu, type GpuWatch } from './webgpu/device.ts';
 
 type Concrete = Exclude<BackendChoice, 'auto'>;
 
@@ -13,6 +13,8 @@ export interface Backend {
   name: string;
   detail: string;
   gpu?: GpuWatch;
+  /** The WebGPU device, shared by tfjs and the fast engine. */
+  device?: GPUDevice;
   /** Bytes in GPU memory, on the GPU backends. */
   gpuBytes?: () => number;
 }
@@ -114,8 +116,8 @@ async function loadCpu(): Promise<Backend> {
 }
 
 async function loadWebgpu(hardwareOnly: boolean): Promise<Backend> {
-  const { detail, watch } = await startWebgpu(hardwareOnly);
-  return { name: 'webgpu', detail, gpu: watch, gpuBytes: watch.bytes };
+  const { detail, watch, device } = await startWebgpu(hardwareOnly);
+  return { name: 'webgpu', detail, gpu: watch, device, gpuBytes: watch.bytes };
 }
 
 /** `hardwareOnly`: auto never trains on a software WebGPU adapter. */

@@ -7,13 +7,13 @@
  * MEAP_WEBGPU_ADAPTER=software selects Dawn's OpenGL ES backend in compatibility mode, which on a
  * machine without a GPU runs on Mesa's llvmpipe: slow, but the same kernels, for tests and CI.
  *
- * Covered by test/trainer/webgpu.test.ts (on the software adapter, where one exists) and
+ * Covered by test/trainer/webgpu/device.test.ts (on the software adapter, where one exists) and
  * test/e2e/train-webgpu.test.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { configError, MeapError } from '../core/errors.ts';
+import { configError, MeapError } from '../../core/errors.ts';
 
 export const SOFTWARE_ENV = 'MEAP_WEBGPU_ADAPTER';
 
@@ -49,7 +49,7 @@ const LIMITS = [
  * Creates the device and registers tfjs's 'webgpu' backend on it. `hardwareOnly` (for `auto`) refuses
  * a software adapter. Throws a one-line config error saying why there is no usable adapter.
  */
-export async function startWebgpu(hardwareOnly: boolean): Promise<{ detail: string; watch: GpuWatch }> {
+export async function startWebgpu(hardwareOnly: boolean): Promise<{ detail: string; watch: GpuWatch; device: GPUDevice }> {
   let dawn: typeof import('webgpu');
   try {
     dawn = await import('webgpu');
@@ -96,7 +96,7 @@ export async function startWebgpu(hardwareOnly: boolean): Promise<{ detail: stri
   const watch = watchDevice(device);
   const limit = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(0)} GiB` : `${(n / (1 << 20)).toFixed(0)} MiB`);
   const detail = `webgpu on ${name || 'an unnamed adapter'}${software ? ' (software adapter, for tests)' : ''}; ${limit(device.limits.maxStorageBufferBindingSize)} per binding, ${device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage`;
-  return { detail, watch };
+  return { detail, watch, device };
 }
 
 function watchDevice(device: GPUDevice): GpuWatch {

@@ -8,15 +8,15 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MeapError } from '../../core/errors.ts';
-import { PRESETS } from '../../schemas/train.ts';
-import { selectBackend } from '../../trainer/backend.ts';
-import { Loader, openDatasets, type Batch } from '../../trainer/data.ts';
-import { lossAndGrads, optimizerStep } from '../../trainer/loop.ts';
-import { LlamaModel } from '../../trainer/model.ts';
-import { createOptimizer } from '../../trainer/optim.ts';
-import { SOFTWARE_ENV, startWebgpu, type GpuWatch } from '../../trainer/webgpu.ts';
-import { llama2, meap, slimpajama, tempDir } from '../helpers/cli.ts';
+import { MeapError } from '../../../core/errors.ts';
+import { PRESETS } from '../../../schemas/train.ts';
+import { selectBackend } from '../../../trainer/backend.ts';
+import { Loader, openDatasets, type Batch } from '../../../trainer/data.ts';
+import { lossAndGrads, optimizerStep } from '../../../trainer/loop.ts';
+import { LlamaModel } from '../../../trainer/model.ts';
+import { createOptimizer } from '../../../trainer/optim.ts';
+import { SOFTWARE_ENV, startWebgpu, type GpuWatch } from '../../../trainer/webgpu/device.ts';
+import { llama2, meap, slimpajama, tempDir } from '../../helpers/cli.ts';
 
 process.env[SOFTWARE_ENV] = 'software';
 let watch: GpuWatch | null = null;

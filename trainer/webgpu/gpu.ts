@@ -1,0 +1,163 @@
+/**
+ * The small runtime under the hand-written kernels: buffers, pipelines compiled once per source and
+ * constants, and dispatches whose bind groups are made once and replayed every step. A training step
+ * is a list of dispatches encoded into one compute pass; nothing here reads back except `read`.
+ *
+ * Binding convention for every kernel: `@group(0) @binding(i)` in the order of the `bindings` array
+ * passed to `dispatch` (storage buffers and uniform buffers alike); the pipeline layout is inferred
+ * from the WGSL, so read-only and read-write storage follow the shader's declarations.
+ *
+ * Covered by test/trainer/webgpu/gpu.test.ts.
+ */
+
+/** A whole buffer, or a byte range of one (offset a multiple of minStorageBufferOffsetAlignment). */
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+
+export interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+const STORAGE = 0x0080; // GPUBufferUsage.STORAGE, spelt out: the globals exist only once Dawn is loaded
+const COPY_SRC = 0x0004;
+const COPY_DST = 0x0008;
+const UNIFORM = 0x0040;
+const MAP_READ = 0x0001;
+
+export class Gpu {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private allocated = 0;
+  private peak = 0;
+  private readonly owned = new Set<GPUBuffer>();
+
+  constructor(readonly device: GPUDevice) {}
+
+  /** Bytes in buffers this runtime created and has not destroyed, and the most there ever were. */
+  bytes(): { now: number; peak: number } {
+    return { now: this.allocated, peak: this.peak };
+  }
+
+  /** A storage buffer of `bytes` (rounded up to 4), zero-filled as WebGPU guarantees. */
+  buffer(bytes: number, label: string): GPUBuffer {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    if (size > this.device.limits.maxBufferSize) {
+      throw new RangeError(`${label}: a ${size}-byte buffer is larger than this GPU's maximum of ${this.device.limits.maxBufferSize} bytes`);
+    }
+    const b = this.device.createBuffer({ size, usage: STORAGE | COPY_SRC | COPY_DST, label });
+    this.track(b, size);
+    return b;
+  }
+
+  /** A storage buffer holding `data`. */
+  upload(data: Float32Array | Int32Array | Uint32Array, label: string): GPUBuffer {
+    const b = this.buffer(data.byteLength, label);
+    this.write(b, data);
+    return b;
+  }
+
+  /** A uniform buffer holding `data` (16-byte aligned size, as uniforms need). */
+  uniform(data: ArrayBuffer | ArrayBufferView, label: string): GPUBuffer {
+    const bytes = ArrayBuffer.isView(data) ? data.byteLength : data.byteLength;
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const b = this.device.createBuffer({ size, usage: UNIFORM | COPY_DST, label });
+    this.track(b, size);
+    this.write(b, data);
+    return b;
+  }
+
+  write(buffer: GPUBuffer, data: ArrayBuffer | ArrayBufferView, offsetBytes = 0): void {
+    if (ArrayBuffer.isView(data)) this.device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+    else this.device.queue.writeBuffer(buffer, offsetBytes, data);
+  }
+
+  destroy(buffer: GPUBuffer): void {
+    if (this.owned.delete(buffer)) this.allocated -= buffer.size;
+    buffer.destroy();
+  }
+
+  /** Compiled once per source and constants. */
+  pipeline(label: string, code: string, constants: Record<string, number> = {}): GPUComputePipeline {
+    const key = `${code}\u0000${JSON.stringify(constants)}`;
+    let p = this.pipelines.get(key);
+    if (p === undefined) {
+      const module = this.device.createShaderModule({ code, label });
+      p = this.device.createComputePipeline({ layout: 'auto', label, compute: { module, entryPoint: 'main', constants } });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  dispatch(label: string, pipeline: GPUComputePipeline, bindings: Binding[], workgroups: [number, number?, number?]): Dispatch {
+    const entries = bindings.map((b, i) => ({ binding: i, resource: 'mapState' in b ? { buffer: b } : b }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: entries as GPUBindGroupEntry[], label });
+    const [x, y = 1, z = 1] = workgroups;
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) throw new RangeError(`${label}: ${x}×${y}×${z} workgroups, more than ${max} in one dimension`);
+    return { label, pipeline, bindGroup, workgroups: [x, y, z] };
+  }
+
+  /** Encodes the dispatches, in order, into `encoder` (one compute pass). */
+  encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[]): void {
+    const pass = encoder.beginComputePass();
+    for (const d of dispatches) {
+      if (d.workgroups[0] === 0 || d.workgroups[1] === 0 || d.workgroups[2] === 0) continue;
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(...d.workgroups);
+    }
+    pass.end();
+  }
+
+  /** Runs the dispatches now, in one submission. */
+  run(dispatches: readonly Dispatch[]): void {
+    const encoder = this.device.createCommandEncoder();
+    this.encode(encoder, dispatches);
+    this.device.queue.submit([encoder.finish()]);
+  }
+
+  /** The bytes of a buffer (or of its first `bytes`), after all work submitted so far. */
+  async read(buffer: GPUBuffer, bytes = buffer.size, offsetBytes = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({ size, usage: MAP_READ | COPY_DST, label: 'read staging' });
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(MAP_READ);
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  async readF32(buffer: GPUBuffer, count?: number, offset = 0): Promise<Float32Array> {
+    return new Float32Array(await this.read(buffer, (count ?? buffer.size / 4 - offset) * 4, offset * 4));
+  }
+
+  /** Zeroes a buffer (or a byte range of it) in the given encoder, outside any pass. */
+  clear(encoder: GPUCommandEncoder, buffer: GPUBuffer, offsetBytes = 0, bytes?: number): void {
+    encoder.clearBuffer(buffer, offsetBytes, bytes);
+  }
+
+  private track(b: GPUBuffer, size: number): void {
+    this.owned.add(b);
+    this.allocated += size;
+    this.peak = Math.max(this.peak, this.allocated);
+  }
+}
+
+/** ceil(a / b) for workgroup counts. */
+export const groups = (a: number, b: number) => Math.ceil(a / b);
+
+/** A uniform block from named u32/i32/f32 fields in order (each 4 bytes; the WGSL struct must match). */
+export function params(fields: Array<['u32' | 'i32' | 'f32', number]>): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
+  const view = new DataView(buf);
+  fields.forEach(([type, v], i) => {
+    if (type === 'f32') view.setFloat32(i * 4, v, true);
+    else if (type === 'i32') view.setInt32(i * 4, v, true);
+    else view.setUint32(i * 4, v, true);
+  });
+  return buf;
+}
