@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { PRESETS } from '../schemas/train.ts';
 import { selectBackend, type Backend } from '../trainer/backend.ts';
 import { Loader, openDatasets } from '../trainer/data.ts';
-import { optimizerStep } from '../trainer/loop.ts';
+import { optimizerStep } from '../trainer/step.ts';
 import { LlamaModel } from '../trainer/model.ts';
 import { createOptimizer } from '../trainer/optim.ts';
 import { startWebgpu } from '../trainer/webgpu/device.ts';

@@ -7,7 +7,7 @@ import { selectBackend } from '../trainer/backend.ts';
 import { Loader, openDatasets } from '../trainer/data.ts';
 import { LlamaModel } from '../trainer/model.ts';
 import { createOptimizer } from '../trainer/optim.ts';
-import { optimizerStep } from '../trainer/loop.ts';
+import { optimizerStep } from '../trainer/step.ts';
 const [backendName, preset, rowsArg, stepsArg, shards] = process.argv.slice(2);
 try {
 const backend = await selectBackend(backendName as 'cpu');

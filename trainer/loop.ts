@@ -2,30 +2,42 @@
  * `meap train`: the loop. Shards in, unchanged: the loader's batches are the model's inputs,
  * targets and positions. Each step accumulates micro-batch gradients of the summed loss, divides
  * by the step's target count (so the loss is the mean over non-ignored targets of the whole
- * step), clips, and applies AdamW at the scheduled learning rate.
+ * step), clips, and applies AdamW at the scheduled learning rate. The engine does the step: the
+ * tfjs reference, or on WebGPU the hand-written kernels (MEAP_WEBGPU_ENGINE=tfjs keeps tfjs there).
  *
- * Tested by test/e2e/train.test.ts (`train`: the whole loop through the CLI, with resume after a
- * SIGKILL), test/trainer/loop.test.ts (`optimizerStep`), and test/trainer/model.test.ts and
- * kernels.test.ts (`lossAndGrads`).
+ * Covered by test/e2e/train.test.ts and test/e2e/train-webgpu.test.ts.
  */
-import * as tf from '@tensorflow/tfjs';
 import { configError } from '../core/errors.ts';
 import type { TrainConfig } from '../schemas/train.ts';
-import { selectBackend } from './backend.ts';
+import { selectBackend, type Backend } from './backend.ts';
 import { saveCheckpoint } from './checkpoint.ts';
-import { Loader, openDatasets, type Batch } from './data.ts';
+import { Loader, openDatasets } from './data.ts';
+import { tfjsEngine, type TrainEngine } from './engine.ts';
 import { appendMetrics, readMetrics, rewriteMetrics, type StepMetrics, type TrainProgress } from './metrics.ts';
-import { LlamaModel, shiftedTargets } from './model.ts';
+import { LlamaModel } from './model.ts';
 import { resolveModelShape } from './model-shape.ts';
-import { accumulate, clipScale, createOptimizer, squaredNorm, type Optimizer } from './optim.ts';
+import { createOptimizer, type AdamWOptions } from './optim.ts';
 import { writeLossSvg } from './plot.ts';
 import { openRunDir } from './rundir.ts';
 import { learningRate } from './schedule.ts';
+import type { ModelConfig } from '../schemas/train.ts';
 
 export interface TrainContext {
   signal: AbortSignal;
   log: (line: string) => void;
   progress?: TrainProgress;
+}
+
+export const ENGINE_ENV = 'MEAP_WEBGPU_ENGINE';
+
+/** The hand-written engine on WebGPU, unless MEAP_WEBGPU_ENGINE=tfjs asks for tfjs's own kernels there. */
+async function createEngine(backend: Backend, cfg: ModelConfig, seed: number, adam: AdamWOptions, shape: { micro: number; seqLen: number; batchSize: number }): Promise<TrainEngine> {
+  if (backend.device !== undefined && process.env[ENGINE_ENV] !== 'tfjs') {
+    const { WebGpuEngine } = await import('./webgpu/engine.ts');
+    return WebGpuEngine.create(backend.device, cfg, seed, adam, shape);
+  }
+  const model = new LlamaModel(cfg, seed);
+  return tfjsEngine(model, createOptimizer(backend.name, model.params, adam), 'tfjs kernels');
 }
 
 export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMetrics[]> {
@@ -47,14 +59,14 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   };
   const resumed = await openRunDir(cfg, extra);
 
-  const model = new LlamaModel({ ...shape, vocabRows: ds.info.vocabRows }, cfg.seed);
   const adam = { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay };
-  const optim = createOptimizer(backend.name, model.params, adam);
+  const engine = await createEngine(backend, { ...shape, vocabRows: ds.info.vocabRows }, cfg.seed, adam, { micro, seqLen: ds.info.seqLen, batchSize: cfg.batchSize });
+  if (backend.device !== undefined) ctx.log(`meap train: engine ${engine.detail}`);
   const loader = new Loader(ds, { seed: cfg.seed });
   let start = 0;
   if (resumed !== null) {
-    model.loadWeights(resumed.params);
-    optim.load(resumed.optimizer);
+    engine.loadWeights(resumed.params);
+    engine.loadOptimizer(resumed.optimizer);
     loader.restore(resumed.cursor);
     start = resumed.step;
     ctx.log(`meap train: resumed from step ${start}`);
@@ -65,17 +77,11 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   const save = async (step: number) =>
     saveCheckpoint(
       cfg.out,
-      {
-        step,
-        // Read without blocking: WebGPU in Node has no synchronous reads.
-        params: await Promise.all(model.params.map(async (p) => ({ name: p.name, shape: p.variable.shape, data: (await p.variable.data()) as Float32Array }))),
-        optimizer: await optim.state(),
-        cursor: loader.cursor(),
-        extra,
-      },
+      { step, params: await engine.weights(), optimizer: await engine.optimizerState(), cursor: loader.cursor(), extra },
       cfg.keepLast,
     );
   const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
+  const gpuBytes = engine.gpuBytes ?? backend.gpuBytes;
 
   ctx.progress?.start(cfg.steps, start);
   try {
@@ -83,10 +89,10 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
       if (ctx.signal.aborted) break;
       const t0 = performance.now();
       const lr = learningRate(step, cfg.steps, cfg);
-      const { lossSum, count, norm } = await guard(() => optimizerStep(model, optim, loader, { rows: cfg.batchSize, micro, clip: cfg.clip, lr }));
+      const { lossSum, count, norm } = await guard(() => engine.step(loader, { rows: cfg.batchSize, micro, clip: cfg.clip, lr }));
       const seconds = (performance.now() - t0) / 1000;
       const m: StepMetrics = { step: step + 1, loss: count > 0 ? lossSum / count : 0, lr, gradNorm: norm, tokens: count, tokensPerSec: Math.round(count / seconds) };
-      if (backend.gpuBytes) m.gpuBytes = backend.gpuBytes();
+      if (gpuBytes) m.gpuBytes = gpuBytes();
       history.push(m);
       await appendMetrics(cfg.out, m);
       ctx.progress?.update(m);
@@ -98,83 +104,8 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   } finally {
     ctx.progress?.stop();
     await writeLossSvg(cfg.out, history, `meap train ${cfg.model}`);
-    model.dispose();
-    optim.dispose();
+    engine.dispose();
   }
   if (ctx.signal.aborted) throw ctx.signal.reason;
   return history;
-}
-
-/**
- * One optimizer step: micro-batch gradients of the summed loss are accumulated, then scaled once
- * by 1/targets (the mean) and by the clipping factor together, one tensor at a time, so that at
- * most one extra copy of a gradient exists besides the accumulator: the 100m model's weights,
- * gradients and moments only just fit in the wasm heap.
- *
- * The host waits on the device once: for the micro-batches' loss sums and the squared gradient norm,
- * read together. The clipping factor needs the norm, so the update is queued after that read.
- */
-export async function optimizerStep(
-  model: LlamaModel,
-  optim: Optimizer,
-  loader: Loader,
-  o: { rows: number; micro: number; clip: number; lr: number },
-): Promise<{ lossSum: number; count: number; norm: number }> {
-  let acc: tf.Tensor[] | null = null;
-  const losses: tf.Scalar[] = [];
-  let count = 0;
-  for (let done = 0; done < o.rows; done += o.micro) {
-    const batch = await loader.next(Math.min(o.micro, o.rows - done));
-    const r = lossAndGrads(model, batch);
-    if (acc === null) acc = r.grads;
-    else {
-      acc = accumulate(acc, r.grads);
-      r.grads.forEach((g) => g.dispose());
-    }
-    losses.push(r.lossSum);
-    count += r.count;
-  }
-  const normSq = squaredNorm(acc!);
-  const packed = tf.tidy(() => tf.stack([...losses, normSq]));
-  tf.dispose([...losses, normSq]);
-  const read = (await packed.data()) as Float32Array;
-  packed.dispose();
-  // Summed in doubles, micro-batch by micro-batch, as the losses come off the device.
-  let lossSum = 0;
-  for (let i = 0; i < losses.length; i++) lossSum += read[i];
-  const scale = count > 0 ? 1 / count : 0;
-  const norm = Math.sqrt(read[losses.length]) * scale;
-  if (!Number.isFinite(norm)) {
-    // An overflowed step would poison every weight through AdamW's moments: skip its update.
-    acc!.forEach((g) => g.dispose());
-    return { lossSum, count, norm };
-  }
-  const factor = scale * clipScale(norm, o.clip);
-  const grads = acc!.map((g) => {
-    const scaled = tf.tidy(() => g.mul(factor));
-    g.dispose();
-    return scaled;
-  });
-  optim.apply(grads, o.lr);
-  grads.forEach((g) => g.dispose());
-  return { lossSum, count, norm };
-}
-
-/**
- * One micro-batch: the loss sum (a scalar still on the device) and its gradients, aligned with
- * model.params. The caller disposes all of them.
- */
-export function lossAndGrads(model: LlamaModel, batch: Batch): { lossSum: tf.Scalar; count: number; grads: tf.Tensor[] } {
-  const vars = model.params.map((p) => p.variable);
-  // With no scored target the loss is a constant, which tf.variableGrads rejects; its gradient is zero.
-  if (shiftedTargets(batch).targets.length === 0) {
-    return { lossSum: tf.scalar(0), count: 0, grads: vars.map((v) => tf.zerosLike(v)) };
-  }
-  let count = 0;
-  const { value, grads } = tf.variableGrads(() => {
-    const r = model.lossSum(batch);
-    count = r.count;
-    return r.sum;
-  }, vars);
-  return { lossSum: value, count, grads: vars.map((v) => grads[v.name]) };
 }

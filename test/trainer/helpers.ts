@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../trainer/data.ts';
-import { lossAndGrads } from '../../trainer/loop.ts';
+import { lossAndGrads } from '../../trainer/step.ts';
 import { squaredNorm } from '../../trainer/optim.ts';
 import type { LlamaModel } from '../../trainer/model.ts';
 import type { ModelConfig } from '../../schemas/train.ts';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../trainer/backend.ts';
 import type { Batch, Loader } from '../../trainer/data.ts';
-import { lossAndGrads, optimizerStep } from '../../trainer/loop.ts';
+import { lossAndGrads, optimizerStep } from '../../trainer/step.ts';
 import { LlamaModel } from '../../trainer/model.ts';
 import { createOptimizer, type AdamWState, type Optimizer } from '../../trainer/optim.ts';
 import { B1, CFG, batch, normOf } from './helpers.ts';

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../trainer/backend.ts';
 import { LlamaModel } from '../../trainer/model.ts';
-import { lossAndGrads } from '../../trainer/loop.ts';
+import { lossAndGrads } from '../../trainer/step.ts';
 import { type Batch } from '../../trainer/data.ts';
 import { B1, CFG, batch, gradsOf, lossOf } from './helpers.ts';
 

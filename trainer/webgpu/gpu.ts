@@ -72,6 +72,13 @@ export class Gpu {
     else this.device.queue.writeBuffer(buffer, offsetBytes, data);
   }
 
+  /** Frees every buffer this runtime made: the engine is done with the device. */
+  destroyAll(): void {
+    for (const b of this.owned) b.destroy();
+    this.owned.clear();
+    this.allocated = 0;
+  }
+
   destroy(buffer: GPUBuffer): void {
     if (this.owned.delete(buffer)) this.allocated -= buffer.size;
     buffer.destroy();

@@ -12,7 +12,7 @@ import { MeapError } from '../../../core/errors.ts';
 import { PRESETS } from '../../../schemas/train.ts';
 import { selectBackend } from '../../../trainer/backend.ts';
 import { Loader, openDatasets, type Batch } from '../../../trainer/data.ts';
-import { lossAndGrads, optimizerStep } from '../../../trainer/loop.ts';
+import { lossAndGrads, optimizerStep } from '../../../trainer/step.ts';
 import { LlamaModel } from '../../../trainer/model.ts';
 import { createOptimizer } from '../../../trainer/optim.ts';
 import { SOFTWARE_ENV, startWebgpu, type GpuWatch } from '../../../trainer/webgpu/device.ts';

@@ -1,0 +1,88 @@
+/**
+ * A micro-batch as the WebGPU engine's kernels take it, computed on the host: padded to a fixed
+ * shape (so one plan of dispatches serves every step), with each token's document bounds, its
+ * scored target, and the tokens grouped by id for the embedding's scatter-add.
+ *
+ * Pure; covered by test/trainer/webgpu/batch.test.ts.
+ */
+import { IGNORE_INDEX } from '../../core/constants.ts';
+import type { Batch } from '../data.ts';
+
+export interface KernelBatch {
+  rows: number;
+  length: number;
+  ids: Int32Array;
+  positions: Int32Array;
+  /** Row-local index of the first and last token of each token's document. */
+  docStart: Int32Array;
+  docEnd: Int32Array;
+  /** The label token t is scored against (labels[t + 1] within its row), or -1. */
+  targets: Int32Array;
+  /** Scored targets. */
+  count: number;
+  /** Token indices sorted by id, segment starts (one segment per distinct id, plus the end) and the segments' ids. */
+  order: Int32Array;
+  segStart: Int32Array;
+  segId: Int32Array;
+  segments: number;
+}
+
+/**
+ * `batch` padded to `rows` × `length`: padding tokens are id 0 at position 0 (each its own
+ * one-token document) with nothing scored, so they change no loss and no gradient.
+ */
+export function kernelBatch(batch: Batch, rows: number, length: number): KernelBatch {
+  if (batch.rows > rows || batch.length > length) throw new RangeError(`a ${batch.rows} × ${batch.length} batch does not fit ${rows} × ${length}`);
+  const n = rows * length;
+  const ids = new Int32Array(n);
+  const positions = new Int32Array(n);
+  const labels = new Int32Array(n).fill(IGNORE_INDEX);
+  for (let r = 0; r < batch.rows; r++) {
+    ids.set(batch.inputIds.subarray(r * batch.length, (r + 1) * batch.length), r * length);
+    positions.set(batch.positionIds.subarray(r * batch.length, (r + 1) * batch.length), r * length);
+    labels.set(batch.labels.subarray(r * batch.length, (r + 1) * batch.length), r * length);
+  }
+  const docStart = new Int32Array(n);
+  const docEnd = new Int32Array(n);
+  const targets = new Int32Array(n).fill(-1);
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * length;
+    // A document starts wherever the position is 0, as the reference model's attention mask reads it.
+    let start = 0;
+    for (let i = 0; i < length; i++) {
+      if (i > 0 && positions[base + i] === 0) start = i;
+      docStart[base + i] = start;
+    }
+    let end = length - 1;
+    for (let i = length - 1; i >= 0; i--) {
+      docEnd[base + i] = end;
+      if (positions[base + i] === 0) end = i - 1;
+    }
+    for (let i = 0; i + 1 < length; i++) {
+      const y = labels[base + i + 1];
+      if (y !== IGNORE_INDEX) {
+        targets[base + i] = y;
+        count++;
+      }
+    }
+  }
+  const { order, segStart, segId } = segmentsById(ids);
+  return { rows, length, ids, positions, docStart, docEnd, targets, count, order, segStart, segId, segments: segId.length };
+}
+
+/** Token indices grouped by id (stable), for a scatter-add that needs no atomics and sums in a fixed order. */
+export function segmentsById(ids: Int32Array): { order: Int32Array; segStart: Int32Array; segId: Int32Array } {
+  const order = Int32Array.from(ids.keys());
+  order.sort((a, b) => ids[a] - ids[b] || a - b);
+  const starts: number[] = [];
+  const segIds: number[] = [];
+  for (let i = 0; i < order.length; i++) {
+    if (i === 0 || ids[order[i]] !== ids[order[i - 1]]) {
+      starts.push(i);
+      segIds.push(ids[order[i]]);
+    }
+  }
+  starts.push(order.length);
+  return { order, segStart: Int32Array.from(starts), segId: Int32Array.from(segIds) };
+}
