@@ -1,13 +1,16 @@
 /**
- * `npm run bench:gpu`: WebGPU training on this machine's GPU, one JSON line per preset (tiny, 100m, 1b
- * at 8 rows × 1024): seconds per step and tokens/s after the first step (which compiles the
- * pipelines), peak GPU bytes, and the losses of steps 1–3 next to the cpu reference's on the same
- * batches. The reference runs the same model from the same seed on the wasm backend, on a shape it can
+ * `npm run bench:gpu`: WebGPU training on this machine's GPU with the hand-written engine, one JSON
+ * line per preset (tiny, 100m, 1b at 8 rows × 1024) and precision (f32, mixed): seconds per step,
+ * tokens/s and TFLOP/s after the first step (which compiles the pipelines), peak GPU bytes, and the
+ * losses of steps 1–3 next to the cpu reference's on the same batches. The reference runs the same model from the same seed on the wasm backend, on a shape it can
  * hold (tiny at 8 × 1024, 100m at 2 × 128; 1b's 4.4 GB of weights fit no wasm heap); `--reference FILE`
  * takes losses computed earlier with `--write-reference FILE`.
  *
  *   tsx bench/gpu.ts [--data DIR1024] [--small DIR128] [--presets tiny,100m,1b] [--steps 6]
- *                    [--reference FILE | --write-reference FILE]
+ *                    [--reference FILE | --write-reference FILE] [--torch torch_reference.py]
+ *
+ * --torch runs ../shared/device/torch_reference.py (PyTorch, fp32 and bf16) on the same shards and GPU
+ * after each preset, for a side-by-side figure.
  *
  * Each preset runs in a process of its own, so one preset's pooled GPU buffers never crowd the next.
  * On a GPU host without Node.js: ../shared/device/make-kit bench/gpu.ts DIR1024 DIR128, then
@@ -19,17 +22,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PRESETS } from '../schemas/train.ts';
+import { PRECISIONS, type Precision } from '../schemas/enums.ts';
 import { selectBackend, type Backend } from '../trainer/backend.ts';
+import { createEngine } from '../trainer/create-engine.ts';
 import { Loader, openDatasets } from '../trainer/data.ts';
-import { optimizerStep } from '../trainer/step.ts';
-import { LlamaModel } from '../trainer/model.ts';
-import { createOptimizer } from '../trainer/optim.ts';
 import { startWebgpu } from '../trainer/webgpu/device.ts';
 
 type Preset = keyof typeof PRESETS;
 const ROWS = 8;
-/** Rows per forward/backward pass: 1b's activations at 8 × 1024 do not fit at once, micro-batches of 2 do. */
-const MICRO: Record<string, number> = { tiny: 8, '100m': 8, '300m': 4, '500m': 4, '1b': 2 };
+/** Rows per forward/backward pass: the engine plans every activation of 8 × 1024 at once (1b: about 42 GB in all). */
+const MICRO: Record<string, number> = { tiny: 8, '100m': 8, '300m': 8, '500m': 8, '1b': 8 };
 /** The cpu reference's shape per preset: (rows, which shard directory). */
 const CHECK: Record<string, { rows: number; dir: 'data' | 'small' }> = { tiny: { rows: 8, dir: 'data' }, '100m': { rows: 2, dir: 'small' } };
 const ADAM = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05 };
@@ -41,11 +43,10 @@ function arg(name: string): string | undefined {
 }
 
 /** `steps` optimizer steps from seed 0 on the first rows of the shards; losses and timings per step. */
-async function run(backend: Backend, preset: Preset, dir: string, rows: number, micro: number, steps: number) {
+async function run(backend: Backend, preset: Preset, dir: string, rows: number, micro: number, steps: number, precision: Precision) {
   const ds = await openDatasets([dir]);
   const loader = new Loader(ds, { seed: 0 });
-  const model = new LlamaModel({ ...PRESETS[preset], vocabRows: ds.info.vocabRows }, 0);
-  const optim = createOptimizer(backend.name, model.params, ADAM);
+  const engine = await createEngine(backend, { ...PRESETS[preset], vocabRows: ds.info.vocabRows }, { adam: ADAM, seed: 0, micro, batchSize: rows, seqLen: ds.info.seqLen, precision });
   const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
   const losses: number[] = [];
   const seconds: number[] = [];
@@ -54,50 +55,68 @@ async function run(backend: Backend, preset: Preset, dir: string, rows: number, 
   try {
     for (let s = 0; s < steps; s++) {
       const t0 = performance.now();
-      const r = await guard(() => optimizerStep(model, optim, loader, { rows, micro, clip: 1, lr: LR }));
+      const r = await guard(() => engine.step(loader, { rows, micro, clip: 1, lr: LR }));
       seconds.push((performance.now() - t0) / 1000);
       losses.push(r.lossSum / r.count);
-      if (s > 0) tokens += r.count;
-      peak = Math.max(peak, backend.gpuBytes?.() ?? 0);
+      if (s > 0) tokens += rows * ds.info.seqLen;
+      peak = Math.max(peak, engine.gpuBytes?.() ?? backend.gpuBytes?.() ?? 0);
     }
   } finally {
-    model.dispose();
-    optim.dispose();
+    engine.dispose();
   }
   const later = seconds.slice(1).reduce((a, b) => a + b, 0);
-  return { losses, seconds, tokensPerSec: later > 0 ? Math.round(tokens / later) : null, peak, seqLen: ds.info.seqLen };
+  return { losses, seconds, tokensPerSec: later > 0 ? tokens / later : null, peak, seqLen: ds.info.seqLen, detail: engine.detail };
+}
+
+/**
+ * Training FLOPs per token, the usual way: 6 per weight of every matrix product (forward, and the
+ * two products of the backward), the LM head included and the embedding (a gather) not, plus the
+ * attention scores and their weighted sum, 12·L·H·T̄ with T̄ = (T + 1) / 2 keys per query on average
+ * for causal rows of one document (fewer when rows hold several documents: an upper bound).
+ */
+function flopsPerToken(preset: Preset, vocabRows: number, seqLen: number): number {
+  const { layers: L, hidden: H, intermediate: I, heads, kvHeads } = PRESETS[preset];
+  const kv = (H / heads) * kvHeads;
+  const linear = L * (2 * H * H + 2 * H * kv + 3 * H * I) + H * vocabRows;
+  return 6 * linear + 12 * L * H * ((seqLen + 1) / 2);
 }
 
 const maxRel = (a: number[], b: number[]) => Math.max(...b.map((x, i) => Math.abs(a[i] - x) / Math.abs(x)));
 const round = (xs: number[], digits = 6) => xs.map((x) => +x.toFixed(digits));
 
-/** Child: one preset on one backend; prints one JSON line. */
+/** Child: one preset on one backend; prints one JSON line per precision (one line of reference losses on wasm). */
 async function child(preset: Preset, backendName: 'webgpu' | 'wasm', dirs: { data: string; small: string }, steps: number, reference: Record<string, number[]> | null) {
   try {
     const backend = await selectBackend(backendName);
     if (backendName === 'wasm') {
       const c = CHECK[preset];
-      const r = await run(backend, preset, dirs[c.dir], c.rows, Math.min(c.rows, 2), 3);
+      const r = await run(backend, preset, dirs[c.dir], c.rows, Math.min(c.rows, 2), 3, 'f32');
       console.log(JSON.stringify({ preset, reference: round(r.losses, 7) }));
       return;
     }
-    const out: Record<string, unknown> = { bench: 'gpu', preset, backend: backend.detail, rows: ROWS, micro: MICRO[preset] };
-    const c = CHECK[preset];
-    if (c !== undefined && reference?.[preset]) {
-      const r = await run(backend, preset, dirs[c.dir], c.rows, c.rows, 3);
-      out.check = { rows: c.rows, seqLen: r.seqLen, webgpu: round(r.losses, 7), cpu: reference[preset], maxRelDiff: +maxRel(r.losses, reference[preset]).toExponential(2) };
+    for (const precision of PRECISIONS) {
+      const out: Record<string, unknown> = { bench: 'gpu', preset, precision, rows: ROWS, micro: MICRO[preset] };
+      const c = CHECK[preset];
+      if (c !== undefined && reference?.[preset]) {
+        const r = await run(backend, preset, dirs[c.dir], c.rows, c.rows, 3, precision);
+        out.check = { rows: c.rows, seqLen: r.seqLen, webgpu: round(r.losses, 7), cpu: reference[preset], maxRelDiff: +maxRel(r.losses, reference[preset]).toExponential(2) };
+      }
+      const r = await run(backend, preset, dirs.data, ROWS, MICRO[preset], steps, precision);
+      const vocabRows = (await openDatasets([dirs.data])).info.vocabRows;
+      Object.assign(out, {
+        seqLen: r.seqLen,
+        steps,
+        losses: round(r.losses.slice(0, 3)),
+        firstStepSeconds: +r.seconds[0].toFixed(2),
+        secondsPerStep: +(r.seconds.slice(1).reduce((a, b) => a + b, 0) / (steps - 1)).toFixed(3),
+        tokensPerSec: r.tokensPerSec === null ? null : Math.round(r.tokensPerSec),
+        tflops: r.tokensPerSec === null ? null : +((r.tokensPerSec * flopsPerToken(preset, vocabRows, r.seqLen)) / 1e12).toFixed(2),
+        peakGpuBytes: r.peak,
+        engine: r.detail,
+        adapter: backend.detail,
+      });
+      console.log(JSON.stringify(out));
     }
-    const r = await run(backend, preset, dirs.data, ROWS, MICRO[preset], steps);
-    Object.assign(out, {
-      seqLen: r.seqLen,
-      steps,
-      losses: round(r.losses.slice(0, 3)),
-      firstStepSeconds: +r.seconds[0].toFixed(2),
-      secondsPerStep: +(r.seconds.slice(1).reduce((a, b) => a + b, 0) / (steps - 1)).toFixed(3),
-      tokensPerSec: r.tokensPerSec,
-      peakGpuBytes: r.peak,
-    });
-    console.log(JSON.stringify(out));
   } catch (e) {
     console.log(JSON.stringify({ bench: 'gpu', preset, backend: backendName, skipped: String((e as Error)?.message ?? e).split('\n')[0] }));
   }
@@ -159,5 +178,22 @@ if (one !== undefined) {
       process.exit(0);
     }
   }
-  for (const p of presets) console.log(JSON.stringify(spawnOne(p, ['--reference', referenceFile])));
+  const torch = arg('--torch');
+  for (const p of presets) {
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--one', p, '--data', dirs.data, '--small', dirs.small, '--steps', String(steps), '--reference', referenceFile], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{'));
+    if (lines.length === 0) console.log(JSON.stringify({ bench: 'gpu', preset: p, skipped: `exit ${r.status ?? r.signal}` }));
+    for (const l of lines) console.log(l);
+    if (torch !== undefined) {
+      // PyTorch on the same shards and GPU, for the same shape: its fp32 and bf16 figures beside ours.
+      for (const prec of ['fp32', 'bf16']) {
+        const t = spawnSync('python3', [torch, dirs.data, p, String(ROWS), String(steps), prec], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+        const last = t.stdout.trim().split('\n').pop();
+        console.log(JSON.stringify({ bench: 'torch', preset: p, precision: prec, ...(last?.startsWith('{') ? JSON.parse(last) : { skipped: `exit ${t.status ?? t.signal}` }) }));
+      }
+    }
+  }
 }

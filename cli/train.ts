@@ -26,6 +26,7 @@ const FLAGS: Flags = {
   clip: { flags: '--clip <x>', help: 'global gradient-norm clipping (0: off)' },
   seed: { flags: '--seed <int>', help: 'initialisation and data-order seed' },
   backend: { flags: '--backend <name>', help: 'TensorFlow.js backend (auto: the first that loads of gpu, webgpu on a hardware adapter, node, wasm, cpu)' },
+  precision: { flags: '--precision <p>', help: 'WebGPU engine matmuls: f32, or mixed (f16 inputs, f32 accumulation and master weights)' },
   checkpointEvery: { flags: '--checkpoint-every <k>', help: 'steps between checkpoints' },
   keepLast: { flags: '--keep-last <n>', help: 'checkpoints to keep' },
   resume: { flags: '--resume', help: 'continue from the latest complete checkpoint in --out' },

@@ -36,5 +36,9 @@ export type ProgressMode = (typeof PROGRESS_MODES)[number];
 export const BACKENDS = ['auto', 'gpu', 'webgpu', 'node', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
+/** Matmul precision of the WebGPU engine: f32, or f16 inputs with f32 accumulation. */
+export const PRECISIONS = ['f32', 'mixed'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
 export const REPO_TYPES = ['dataset', 'model'] as const;
 export type RepoType = (typeof REPO_TYPES)[number];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BACKENDS, PROGRESS_MODES } from './enums.ts';
+import { BACKENDS, PRECISIONS, PROGRESS_MODES } from './enums.ts';
 
 /** A model's shape; `--model FILE.json` holds exactly these fields. */
 export const ModelShapeSchema = z.strictObject({
@@ -57,6 +57,7 @@ export const TrainConfigSchema = z.strictObject({
   clip: z.number().min(0).default(1.0),
   seed: z.number().int().min(0).default(0),
   backend: z.enum(BACKENDS).default('auto'),
+  precision: z.enum(PRECISIONS).default('f32'),
   checkpointEvery: z.number().int().min(1).default(100),
   keepLast: z.number().int().min(1).default(3),
   resume: z.boolean().default(false),

@@ -4,12 +4,23 @@
  * (trainer/model.ts with autograd, on any tfjs backend) and the hand-written WebGPU engine
  * (trainer/webgpu/engine.ts), which must give the reference's numbers.
  *
- * Covered by test/trainer/loop.test.ts and test/e2e/train.test.ts (tfjs), test/trainer/webgpu/engine.test.ts.
+ * Interfaces only; the engines are made in create-engine.ts and exercised through test/trainer/webgpu/engine.test.ts and test/e2e/train.test.ts.
  */
+import type { Precision } from '../schemas/enums.ts';
 import type { Loader } from './data.ts';
-import { optimizerStep } from './step.ts';
-import type { LlamaModel } from './model.ts';
-import type { AdamWState, Optimizer } from './optim.ts';
+import type { AdamWOptions, AdamWState } from './optim.ts';
+
+export const ENGINE_ENV = 'MEAP_WEBGPU_ENGINE';
+
+export interface EngineOptions {
+  adam: AdamWOptions;
+  seed: number;
+  /** Rows per forward/backward pass, rows per optimizer step, and the longest row. */
+  micro: number;
+  batchSize: number;
+  seqLen: number;
+  precision: Precision;
+}
 
 export interface StepOptions {
   /** Rows per optimizer step, and per forward/backward pass. */
@@ -45,20 +56,4 @@ export interface TrainEngine {
   /** GPU bytes this engine holds, where it has a GPU. */
   gpuBytes?(): number;
   dispose(): void;
-}
-
-/** The reference: the tfjs model and optimizer, on whatever tfjs backend is active. */
-export function tfjsEngine(model: LlamaModel, optim: Optimizer, detail: string): TrainEngine {
-  return {
-    detail,
-    step: (loader, o) => optimizerStep(model, optim, loader, o),
-    weights: () => Promise.all(model.params.map(async (p) => ({ name: p.name, shape: p.variable.shape, data: (await p.variable.data()) as Float32Array }))),
-    loadWeights: (saved) => model.loadWeights(saved),
-    optimizerState: () => optim.state(),
-    loadOptimizer: (s) => optim.load(s),
-    dispose() {
-      model.dispose();
-      optim.dispose();
-    },
-  };
 }

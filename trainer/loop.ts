@@ -3,41 +3,26 @@
  * targets and positions. Each step accumulates micro-batch gradients of the summed loss, divides
  * by the step's target count (so the loss is the mean over non-ignored targets of the whole
  * step), clips, and applies AdamW at the scheduled learning rate. The engine does the step: the
- * tfjs reference, or on WebGPU the hand-written kernels (MEAP_WEBGPU_ENGINE=tfjs keeps tfjs there).
+ * tfjs reference, or on WebGPU the hand-written kernels (see engine.ts).
  *
  * Covered by test/e2e/train.test.ts and test/e2e/train-webgpu.test.ts.
  */
 import { configError } from '../core/errors.ts';
 import type { TrainConfig } from '../schemas/train.ts';
-import { selectBackend, type Backend } from './backend.ts';
+import { selectBackend } from './backend.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { Loader, openDatasets } from './data.ts';
-import { tfjsEngine, type TrainEngine } from './engine.ts';
+import { createEngine } from './create-engine.ts';
 import { appendMetrics, readMetrics, rewriteMetrics, type StepMetrics, type TrainProgress } from './metrics.ts';
-import { LlamaModel } from './model.ts';
 import { resolveModelShape } from './model-shape.ts';
-import { createOptimizer, type AdamWOptions } from './optim.ts';
 import { writeLossSvg } from './plot.ts';
 import { openRunDir } from './rundir.ts';
 import { learningRate } from './schedule.ts';
-import type { ModelConfig } from '../schemas/train.ts';
 
 export interface TrainContext {
   signal: AbortSignal;
   log: (line: string) => void;
   progress?: TrainProgress;
-}
-
-export const ENGINE_ENV = 'MEAP_WEBGPU_ENGINE';
-
-/** The hand-written engine on WebGPU, unless MEAP_WEBGPU_ENGINE=tfjs asks for tfjs's own kernels there. */
-async function createEngine(backend: Backend, cfg: ModelConfig, seed: number, adam: AdamWOptions, shape: { micro: number; seqLen: number; batchSize: number }): Promise<TrainEngine> {
-  if (backend.device !== undefined && process.env[ENGINE_ENV] !== 'tfjs') {
-    const { WebGpuEngine } = await import('./webgpu/engine.ts');
-    return WebGpuEngine.create(backend.device, cfg, seed, adam, shape);
-  }
-  const model = new LlamaModel(cfg, seed);
-  return tfjsEngine(model, createOptimizer(backend.name, model.params, adam), 'tfjs kernels');
 }
 
 export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMetrics[]> {
@@ -60,7 +45,7 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   const resumed = await openRunDir(cfg, extra);
 
   const adam = { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay };
-  const engine = await createEngine(backend, { ...shape, vocabRows: ds.info.vocabRows }, cfg.seed, adam, { micro, seqLen: ds.info.seqLen, batchSize: cfg.batchSize });
+  const engine = await createEngine(backend, { ...shape, vocabRows: ds.info.vocabRows }, { adam, seed: cfg.seed, micro, batchSize: cfg.batchSize, seqLen: ds.info.seqLen, precision: cfg.precision });
   if (backend.device !== undefined) ctx.log(`meap train: engine ${engine.detail}`);
   const loader = new Loader(ds, { seed: cfg.seed });
   let start = 0;
@@ -81,7 +66,7 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
       cfg.keepLast,
     );
   const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
-  const gpuBytes = engine.gpuBytes ?? backend.gpuBytes;
+  const gpuBytes = engine.gpuBytes ? () => engine.gpuBytes!() : backend.gpuBytes;
 
   ctx.progress?.start(cfg.steps, start);
   try {

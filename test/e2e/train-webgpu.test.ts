@@ -1,8 +1,8 @@
 /**
  * `meap train --backend webgpu` end to end through the CLI, on Dawn's software adapter
- * (MEAP_WEBGPU_ADAPTER=software): the tiny model's losses match the cpu backend's within 1e-4 for 3
- * steps, a run resumes from its GPU checkpoints, and without any adapter the command says why in one
- * line and exits 2. The adapter tests are skipped, saying why, where Mesa's EGL/GLES libraries are missing.
+ * (MEAP_WEBGPU_ADAPTER=software), with the hand-written engine: the tiny model's losses match the cpu
+ * backend's within 1e-4 for 3 steps, a run resumes from its GPU checkpoints, and without any adapter
+ * the command says why in one line and exits 2. The adapter tests are skipped, saying why, where Mesa's EGL/GLES libraries are missing.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -61,6 +61,12 @@ describe('meap train --backend webgpu', () => {
     const [again, first] = [losses(resumed), losses(gpuRun)];
     expect(again).toHaveLength(3);
     expect(rel(again[2], first[2])).toBeLessThan(1e-6);
+  });
+
+  it('refuses --precision mixed where there is no WebGPU engine, in one line', () => {
+    const r = meap(args(path.join(tempDir(), 'mixed'), 'cpu', ['--precision', 'mixed']));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n').pop()).toBe('meap: error: --precision mixed needs the WebGPU engine (--backend webgpu) (drop --precision, or train with --backend webgpu)');
   });
 
   it('without any adapter says why in one line and exits 2', () => {

@@ -16,9 +16,9 @@ import { configError } from '../../core/errors.ts';
 import type { ModelConfig } from '../../schemas/train.ts';
 import { selectBackend } from '../backend.ts';
 import type { Loader } from '../data.ts';
-import type { SavedParam, StepOptions, StepResult, TrainEngine } from '../engine.ts';
+import { ENGINE_ENV, type EngineOptions, type SavedParam, type StepOptions, type StepResult, type TrainEngine } from '../engine.ts';
 import { LlamaModel } from '../model.ts';
-import type { AdamWOptions, AdamWState } from '../optim.ts';
+import type { AdamWState } from '../optim.ts';
 import { kernelBatch, type KernelBatch } from './batch.ts';
 import { Gpu, type Dispatch } from './gpu.ts';
 import { adamw, clipFactor, hyperParams, sumSquares, sumSquaresPartialFloats } from './kernels/adamw.ts';
@@ -93,19 +93,24 @@ export class WebGpuEngine implements TrainEngine {
     device: GPUDevice,
     cfg: ModelConfig,
     init: SavedParam[],
-    private readonly adam: AdamWOptions,
-    private readonly shape: { micro: number; seqLen: number; steps: number },
+    private readonly o: EngineOptions,
   ) {
     this.gpu = new Gpu(device);
     const gpu = this.gpu;
     const { hidden: H, intermediate: I, heads, kvHeads, layers: L, vocabRows: V, normEps: eps } = cfg;
     const d = H / heads;
     const kv = kvHeads * d;
-    const rows = shape.micro;
-    const T = shape.seqLen;
+    const rows = o.micro;
+    const T = o.seqLen;
     const N = rows * T;
-    this.maxMicro = shape.steps;
+    this.maxMicro = Math.ceil(o.batchSize / o.micro);
+    const adam = o.adam;
 
+    checkBindings(device, [
+      ['the embedding', V * H],
+      ['an MLP activation', N * I],
+      ['a hidden-state activation', N * H],
+    ]);
     const param = (p: SavedParam): Param => {
       const f32 = (label: string) => gpu.buffer(p.data.length * 4, `${p.name} ${label}`);
       const buffer = gpu.upload(p.data, p.name);
@@ -170,7 +175,8 @@ export class WebGpuEngine implements TrainEngine {
     const dUp = f(N * I, 'dup');
     const delta = f(N * heads, 'attention delta');
     const normPartial = f(rmsNormPartialFloats(N, H), 'norm partial');
-    const chunk = Math.min(CHUNK, V);
+    // The logits scratch is one binding: take fewer vocabulary columns per chunk where bindings are small.
+    const chunk = Math.min(CHUNK, V, Math.max(4, Math.floor(device.limits.maxStorageBufferBindingSize / (4 * N) / 4) * 4));
     const logits = f(N * chunk, 'logits chunk');
     const ce = { max: f(N, 'ce max'), sum: f(N, 'ce sum'), picked: f(N, 'ce picked'), lse: f(N, 'ce lse') };
     // Micro-batch loss sums, then the squared gradient norm: the step's one read.
@@ -182,7 +188,7 @@ export class WebGpuEngine implements TrainEngine {
     // ---- one micro-batch: forward, loss, backward (weight gradients accumulate) ----
     const fwd: Dispatch[] = [];
     const mm = (m: number, n: number, k: number, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, o: Partial<Parameters<typeof matmul>[1]> = {}, label = 'matmul') =>
-      matmul(gpu, { m, n, k, a, b, c, ...o }, label);
+      matmul(gpu, { m, n, k, a, b, c, precision: this.o.precision, ...o }, label);
     const inp = this.inputs;
     fwd.push(embeddingForward(gpu, { tokens: N, dim: H }, { ids: inp.ids, table: this.embed.buffer, x: this.acts[0].x }));
     for (let l = 0; l < L; l++) {
@@ -258,37 +264,36 @@ export class WebGpuEngine implements TrainEngine {
       clipFactor(gpu, { stats: this.stats, sumsqIndex: this.maxMicro, hyper: this.hyper, factor }),
       ...this.params.map((p) => adamw(gpu, { size: p.data.length, decay: p.decay }, { param: p.buffer, grad: p.grad, m: p.m, v: p.v, factor, hyper: this.hyper })),
     ];
-    this.detail = `hand-written WGSL kernels, f32, ${rows} rows × ${T} per pass, ${(gpu.bytes().now / 2 ** 30).toFixed(2)} GiB planned`;
+    this.detail = `hand-written WGSL kernels, ${o.precision}, ${rows} rows × ${T} per pass, ${(gpu.bytes().now / 2 ** 30).toFixed(2)} GiB planned`;
   }
 
   /**
    * The tfjs model's initial weights for this seed (same names, shapes and values), then the plan.
    * `steps` bounds the micro-batches of one optimizer step (one loss slot each).
    */
-  static async create(device: GPUDevice, cfg: ModelConfig, seed: number, adam: AdamWOptions, shape: { micro: number; seqLen: number; batchSize?: number }): Promise<WebGpuEngine> {
+  static async create(device: GPUDevice, cfg: ModelConfig, o: EngineOptions): Promise<WebGpuEngine> {
     const d = cfg.hidden / cfg.heads;
-    if (d > 128) throw configError(`the WebGPU engine supports heads of at most 128 dimensions; this model's are ${d}`, 'use MEAP_WEBGPU_ENGINE=tfjs');
+    if (d > 128 || d % 4 !== 0) throw configError(`the WebGPU engine needs a head size that is a multiple of 4 up to 128; this model's is ${d}`, `train with ${ENGINE_ENV}=tfjs`);
     // Made on tfjs's cpu backend: the values are drawn in JavaScript whatever the backend, and tfjs's
     // WebGPU backend would keep the model's buffers in its pool for the rest of the run.
     const previous = tf.getBackend();
     await selectBackend('cpu');
     let init: SavedParam[];
     try {
-      const model = new LlamaModel(cfg, seed);
+      const model = new LlamaModel(cfg, o.seed);
       init = model.params.map((p) => ({ name: p.name, shape: p.variable.shape, data: Float32Array.from(p.variable.dataSync() as Float32Array) }));
       model.dispose();
     } finally {
       await tf.setBackend(previous);
     }
-    const micros = Math.ceil((shape.batchSize ?? shape.micro) / shape.micro);
-    return new WebGpuEngine(device, cfg, init, adam, { micro: shape.micro, seqLen: shape.seqLen, steps: micros });
+    return new WebGpuEngine(device, cfg, init, o);
   }
 
   async step(loader: Loader, o: StepOptions): Promise<StepResult> {
     const gpu = this.gpu;
     const micros = Math.ceil(o.rows / o.micro);
-    if (o.micro !== this.shape.micro || micros > this.maxMicro) {
-      throw new RangeError(`the engine was planned for ${this.maxMicro} micro-batches of ${this.shape.micro} rows, not ${micros} of ${o.micro}`);
+    if (o.micro !== this.o.micro || micros > this.maxMicro) {
+      throw new RangeError(`the engine was planned for ${this.maxMicro} micro-batches of ${this.o.micro} rows, not ${micros} of ${o.micro}`);
     }
     const start = gpu.device.createCommandEncoder();
     for (const p of this.params) start.clearBuffer(p.grad);
@@ -296,7 +301,7 @@ export class WebGpuEngine implements TrainEngine {
     gpu.device.queue.submit([start.finish()]);
     let count = 0;
     for (let k = 0, done = 0; k < micros; k++, done += o.micro) {
-      const batch = kernelBatch(await loader.next(Math.min(o.micro, o.rows - done)), this.shape.micro, this.shape.seqLen);
+      const batch = kernelBatch(await loader.next(Math.min(o.micro, o.rows - done)), this.o.micro, this.o.seqLen);
       count += batch.count;
       this.upload(batch);
       const encoder = gpu.device.createCommandEncoder();
@@ -304,7 +309,7 @@ export class WebGpuEngine implements TrainEngine {
       gpu.device.queue.submit([encoder.finish()]);
     }
     this.step_ += 1;
-    const { beta1, beta2, eps, weightDecay } = this.adam;
+    const { beta1, beta2, eps, weightDecay } = this.o.adam;
     gpu.write(this.hyper, hyperParams({ t: this.step_, lr: o.lr, beta1, beta2, eps, weightDecay, clip: o.clip, invCount: count > 0 ? 1 / count : 0 }));
     gpu.run(this.optimizerPlan);
     const stats = await gpu.readF32(this.stats, this.maxMicro + 1);
@@ -372,6 +377,19 @@ export class WebGpuEngine implements TrainEngine {
     w(inp.segStart, b.segStart);
     w(inp.segId, b.segId);
     w(inp.segCount, Int32Array.of(b.segments));
+  }
+}
+
+/** Every buffer a kernel binds must fit one storage binding of this device. */
+function checkBindings(device: GPUDevice, sizes: Array<[string, number]>): void {
+  const max = device.limits.maxStorageBufferBindingSize;
+  for (const [what, floats] of sizes) {
+    if (floats * 4 > max) {
+      throw configError(
+        `the WebGPU engine needs ${what} of ${(floats * 4 / 2 ** 20).toFixed(0)} MiB in one binding, more than this GPU's ${(max / 2 ** 20).toFixed(0)} MiB`,
+        'use a smaller --micro-batch',
+      );
+    }
   }
 }
 

@@ -11,7 +11,8 @@ import { beforeAll, expect, it } from 'vitest';
 import { PRESETS, type ModelConfig } from '../../../schemas/train.ts';
 import { selectBackend } from '../../../trainer/backend.ts';
 import { Loader, openDatasets } from '../../../trainer/data.ts';
-import { tfjsEngine, type TrainEngine } from '../../../trainer/engine.ts';
+import { tfjsEngine } from '../../../trainer/create-engine.ts';
+import type { TrainEngine } from '../../../trainer/engine.ts';
 import { LlamaModel } from '../../../trainer/model.ts';
 import { createOptimizer } from '../../../trainer/optim.ts';
 import { lossAndGrads } from '../../../trainer/step.ts';
@@ -88,14 +89,14 @@ describeGpu('WebGpuEngine matches the tfjs reference on cpu', () => {
       const reference = tfjsEngine(model, createOptimizer('cpu', model.params, ADAM), 'reference');
       const cpu = await run(reference, c.dir(), c, 3);
       reference.dispose();
-      const engine = await WebGpuEngine.create(softwareGpu!.device, cfg, 0, ADAM, { micro: c.micro, seqLen: ds.info.seqLen, batchSize: c.rows });
+      const engine = await WebGpuEngine.create(softwareGpu!.device, cfg, { adam: ADAM, seed: 0, micro: c.micro, seqLen: ds.info.seqLen, batchSize: c.rows, precision: 'f32' });
       const first = await run(engine, c.dir(), c, 1);
       const gpuGrads = await engine.gradients();
       engine.dispose();
       gpuGrads.forEach((g, i) => expect(relErr(g, grads[i]), `gradient of ${names[i]}`).toBeLessThan(TOL));
       // Weights after AdamW are not compared: its first steps move each weight by ±lr by the sign of
       // its gradient, so a gradient element near zero may round to either sign on either device.
-      const again = await WebGpuEngine.create(softwareGpu!.device, cfg, 0, ADAM, { micro: c.micro, seqLen: ds.info.seqLen, batchSize: c.rows });
+      const again = await WebGpuEngine.create(softwareGpu!.device, cfg, { adam: ADAM, seed: 0, micro: c.micro, seqLen: ds.info.seqLen, batchSize: c.rows, precision: 'f32' });
       const gpu = await run(again, c.dir(), c, 3);
       again.dispose();
       expect(gpu.losses[0]).toBe(first.losses[0]);
@@ -104,18 +105,33 @@ describeGpu('WebGpuEngine matches the tfjs reference on cpu', () => {
     });
   }
 
+  it('in mixed precision (f16 matmul inputs, f32 accumulation) stays within 1e-3 of its f32 losses over three steps', async () => {
+    const ds = await openDatasets([seq128]);
+    const cfg = { ...PRESETS.tiny, vocabRows: ds.info.vocabRows };
+    const losses = async (precision: 'f32' | 'mixed') => {
+      const e = await WebGpuEngine.create(softwareGpu!.device, cfg, { adam: ADAM, seed: 0, micro: 2, seqLen: ds.info.seqLen, batchSize: 4, precision });
+      const r = await run(e, seq128, { rows: 4, micro: 2 }, 3);
+      e.dispose();
+      return r.losses;
+    };
+    const [f32, mixed] = [await losses('f32'), await losses('mixed')];
+    mixed.forEach((l, i) => expect(relErr([l], [f32[i]]), `step ${i + 1}: mixed ${l}, f32 ${f32[i]}`).toBeLessThan(1e-3));
+    // The rounding is real: mixed is not f32 under another name.
+    expect(mixed).not.toEqual(f32);
+  });
+
   it('carries its weights and AdamW state through a checkpoint to the same next step', async () => {
     const ds = await openDatasets([seq128]);
     const cfg = { ...PRESETS.tiny, vocabRows: ds.info.vocabRows };
-    const shape = { micro: 2, seqLen: ds.info.seqLen, batchSize: 2 };
-    const a = await WebGpuEngine.create(softwareGpu!.device, cfg, 0, ADAM, shape);
+    const o = { adam: ADAM, seed: 0, micro: 2, seqLen: ds.info.seqLen, batchSize: 2, precision: 'f32' as const };
+    const a = await WebGpuEngine.create(softwareGpu!.device, cfg, o);
     const loader = new Loader(ds, { seed: 0 });
     const step = (e: WebGpuEngine) => e.step(loader, { rows: 2, micro: 2, clip: 1, lr: 4e-4 });
     await step(a);
     const saved = { weights: await a.weights(), state: await a.optimizerState(), cursor: loader.cursor() };
     const next = await step(a);
     a.dispose();
-    const b = await WebGpuEngine.create(softwareGpu!.device, cfg, 7, ADAM, shape);
+    const b = await WebGpuEngine.create(softwareGpu!.device, cfg, { ...o, seed: 7 });
     b.loadWeights(saved.weights);
     b.loadOptimizer(saved.state);
     loader.restore(saved.cursor);

@@ -27,6 +27,19 @@
  * limit) and mapped to tiles in groups of 8 tile-rows, so that consecutive workgroups share panels of
  * both A and B in L2.
  *
+ * Mixed precision ('mixed'): f16 operands, f32 accumulation. Global memory stays f32 (so buffers,
+ * offsets, strides, alpha and accumulation are those of the f32 mode); the operands are rounded to
+ * half precision on their way into workgroup memory, with pack2x16float, which is core WGSL and needs
+ * no shader-f16, so the mode runs on every adapter. Each u32 of a staged tile holds a pair of
+ * consecutive k (2j, 2j + 1) for one m (or n), and each vec4<u32> four consecutive m (or n): the
+ * layout, padding and access pattern of the f32 tile, with one k-row now holding two k-steps. A tile
+ * of a given BK then takes half the workgroup memory, and the mixed tilings spend that on twice the
+ * BK (64×64×32, 128×128×16) in the same footprint: half the barriers and loop trips per k, and each
+ * vec4 read of workgroup memory feeds twice the arithmetic. A direct copy fetches two k-rows per
+ * invocation and interleaves them; a transposing one already holds 4 consecutive k per row, and
+ * with a tile of 2048 values it takes 128 invocations per operand instead of 64. Odd k needs nothing
+ * special: a pair's missing half is zero, like any other out-of-range value.
+ *
  * Covered by test/trainer/webgpu/kernels/matmul.test.ts.
  */
 import { type Dispatch, type Gpu, params } from '../gpu.ts';
@@ -56,7 +69,15 @@ export interface MatmulArgs {
   accumulate?: boolean;
   /** Default 1. */
   alpha?: number;
+  /**
+   * 'mixed': the operands are rounded to f16 (round to nearest even where the adapter does so) and
+   * their products accumulated in f32; see the header. Values beyond f16's range (|x| > 65504) give
+   * undefined results there, as WGSL's pack2x16float does: scale them first. Default 'f32'.
+   */
+  precision?: MatmulPrecision;
 }
+
+export type MatmulPrecision = 'f32' | 'mixed';
 
 /** One tiling: the workgroup's tile of C is bm×bn, k advances bk at a time; 256 invocations. */
 export interface MatmulTile {
@@ -67,10 +88,14 @@ export interface MatmulTile {
 
 export const TILE_64: MatmulTile = { bm: 64, bn: 64, bk: 16 };
 export const TILE_128: MatmulTile = { bm: 128, bn: 128, bk: 8 };
+/** The mixed-precision tilings: the same workgroup memory as their f32 counterparts buys twice the BK. */
+export const TILE_64_MIXED: MatmulTile = { bm: 64, bn: 64, bk: 32 };
+export const TILE_128_MIXED: MatmulTile = { bm: 128, bn: 128, bk: 16 };
 
 /** Which pipeline a problem gets. */
 export interface MatmulVariant {
   tile: MatmulTile;
+  precision: MatmulPrecision;
   transA: boolean;
   transB: boolean;
   /** vec4 global access for A, B and C (see the header for when). */
@@ -80,9 +105,9 @@ export interface MatmulVariant {
 }
 
 /**
- * The storage element type of A, B and C, in one place: a mixed-precision variant would change the
- * operands' type here (and the byte sizes in `check`) while keeping f32 in workgroup memory and in
- * the accumulators.
+ * The storage element type of A, B and C, in one place. The mixed mode keeps it: it rounds to f16
+ * only in workgroup memory. Half-precision storage would change it here (and the byte sizes in
+ * `check`).
  */
 const ELEM = 'f32';
 const ELEM_BYTES = 4;
@@ -100,6 +125,7 @@ const MIN_BIG_TILES = 256;
 export function matmulVariant(args: MatmulArgs): MatmulVariant {
   const { m, n } = args;
   const big = m >= 256 && n >= 256 && Math.ceil(m / 128) * Math.ceil(n / 128) >= MIN_BIG_TILES;
+  if (args.precision === 'mixed') return variantFor(args, big ? TILE_128_MIXED : TILE_64_MIXED);
   return variantFor(args, big ? TILE_128 : TILE_64);
 }
 
@@ -109,8 +135,9 @@ export function matmul(gpu: Gpu, args: MatmulArgs, label = 'matmul'): Dispatch {
 }
 
 /**
- * `matmul` with its choices overridden, for tests: the tiling (to cover both on small shapes) and
- * the per-dimension workgroup limit (to exercise the folded grid without a huge problem).
+ * `matmul` with its choices overridden, for tests: the tiling (to cover both on small shapes; one of
+ * the precision's own, TILE_*_MIXED for 'mixed') and the per-dimension workgroup limit (to exercise
+ * the folded grid without a huge problem).
  */
 export function matmulWith(
   gpu: Gpu,
@@ -150,7 +177,7 @@ export function matmulWith(
     `${label} params`,
   );
   const code = matmulWgsl(v);
-  const name = `matmul ${tile.bm}x${tile.bn}${v.transA ? ' tA' : ''}${v.transB ? ' tB' : ''}${v.vecA ? ' a4' : ''}${v.vecB ? ' b4' : ''}${v.vecC ? ' c4' : ''}`;
+  const name = `matmul ${tile.bm}x${tile.bn}${v.transA ? ' tA' : ''}${v.transB ? ' tB' : ''}${v.vecA ? ' a4' : ''}${v.vecB ? ' b4' : ''}${v.vecC ? ' c4' : ''}${v.precision === 'mixed' ? ' mixed' : ''}`;
   return gpu.dispatch(label, gpu.pipeline(name, code), [args.a, args.b, args.c, uniform], [gx, gy, 1]);
 }
 
@@ -194,6 +221,7 @@ function variantFor(args: MatmulArgs, tile: MatmulTile): MatmulVariant {
   const by4 = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   return {
     tile,
+    precision: args.precision ?? 'f32',
     transA,
     transB,
     vecA: by4(s.lda, s.aOffset, transA ? s.m : s.k),
@@ -217,6 +245,8 @@ function check(args: MatmulArgs, label: string): Resolved {
     if (!Number.isInteger(x) || x < 0 || x >= 2 ** 32) fail(`${key} = ${x} is not a u32`);
   }
   if (!Number.isFinite(s.alpha)) fail(`alpha = ${s.alpha} is not finite`);
+  // From untyped callers: anything else would silently run in f32.
+  if (args.precision !== undefined && args.precision !== 'f32' && args.precision !== 'mixed') fail(`precision = ${String(args.precision)} is not 'f32' or 'mixed'`);
   const operand = (name: string, buf: GPUBuffer, rows: number, cols: number, ld: number, offset: number) => {
     if (rows === 0 || cols === 0) return;
     if (ld < cols) fail(`${name} has rows of ${cols} but a stride of ${ld}`);
@@ -240,7 +270,7 @@ function check(args: MatmulArgs, label: string): Resolved {
  */
 interface Operand {
   x: 'a' | 'b';
-  /** The first of the 64 invocations that load this operand when it is transposed on the way in. */
+  /** The first of the invocations (64, or 128 when mixed) that load this operand when it is transposed on the way in. */
   first: number;
   buf: string;
   shared: string;
@@ -258,11 +288,17 @@ export function matmulWgsl(v: MatmulVariant): string {
   const { bm, bn, bk } = v.tile;
   const tm = bm / 16;
   const tn = bn / 16;
+  const mixed = v.precision === 'mixed';
   if (bm % 64 !== 0 || bn % 64 !== 0 || bk % 4 !== 0) throw new Error(`matmul: unsupported tile ${bm}×${bn}×${bk}`);
   // One vec4 per invocation for a direct copy, one 4×4 block per invocation (of 64) for a transposing
   // one: both tilings are chosen so that a tile of either operand is exactly 1024 values. A and B
-  // are transposed by different warps, so that neither does both.
-  if (bm * bk !== 4 * THREADS || bn * bk !== 4 * THREADS) throw new Error(`matmul: a ${bm}×${bn}×${bk} tile does not load in one pass`);
+  // are transposed by different warps, so that neither does both. Mixed tiles are 2048 values: two
+  // vec4s per invocation, or 128 invocations' 4×4 blocks.
+  const perThread = mixed ? 8 : 4;
+  if (bm * bk !== perThread * THREADS || bn * bk !== perThread * THREADS) {
+    throw new Error(`matmul: a ${bm}×${bn}×${bk} tile does not load in one pass${mixed ? ' at mixed precision' : ''}`);
+  }
+  const loaders = (bm * bk) / 16;
   const A: Operand = { x: 'a', first: 0, buf: 'A', shared: 'As', outer: 'p.m', origin: 'm0', ld: 'p.lda', off: 'p.aOff', bo: bm, direct: v.transA, vec: v.vecA };
   const B: Operand = { x: 'b', first: 128, buf: 'B', shared: 'Bs', outer: 'p.n', origin: 'n0', ld: 'p.ldb', off: 'p.bOff', bo: bn, direct: !v.transB, vec: v.vecB };
   const T = `vec4<${ELEM}>`;
@@ -271,8 +307,16 @@ export function matmulWgsl(v: MatmulVariant): string {
   // Rows padded by one vec4: the transposing stores of neighbouring invocations then fall in
   // different banks instead of the same one.
   const stride = (bo: number) => bo / 4 + 1;
+  // A workgroup tile's element: 4 values of one k-row, or (mixed) 4 packed pairs of k.
+  const shared = mixed ? 'vec4u' : 'vec4f';
+  const kRows = mixed ? bk / 2 : bk;
 
-  const regs = (o: Operand) => (o.direct ? `var r${o.x}: vec4f;` : [0, 1, 2, 3].map((r) => `var r${o.x}${r}: vec4f;`).join(' '));
+  const regs = (o: Operand) => {
+    if (o.direct && !mixed) return `var r${o.x}: vec4f;`;
+    // A mixed direct copy holds both k-rows of its pair until they are packed together.
+    const count = o.direct ? 2 : 4;
+    return Array.from({ length: count }, (_, r) => `var r${o.x}${r}: vec4f;`).join(' ');
+  };
 
   // One 4-wide run of an operand starting at element `base`, of which the first `valid` lanes'
   // conditions are given: a vec4 when aligned (all lanes share one condition), else four scalars.
@@ -282,11 +326,21 @@ export function matmulWgsl(v: MatmulVariant): string {
     return `${dst} = vec4f(0.0); if (${rowOk}) { ${lanes} }`;
   };
 
-  // lid below `first` wraps to a large u32, so one comparison selects the 64.
+  // lid below `first` wraps to a large u32, so one comparison selects the loaders.
   const local = (o: Operand) => (o.first === 0 ? 'lid' : `(lid - ${o.first}u)`);
-  const mine = (o: Operand) => `${local(o)} < 64u`;
+  const mine = (o: Operand) => `${local(o)} < ${loaders}u`;
 
   const load = (o: Operand) => {
+    if (o.direct && mixed) {
+      // Invocation i copies 4 consecutive outer-axis values at both k of one pair; in each of the two
+      // fetches neighbouring invocations still read neighbouring vec4s of a k-row, as in the f32 copy.
+      return `{
+      let kp = lid / ${o.bo / 4}u; let oq = (lid % ${o.bo / 4}u) * 4u;
+      let gk = k0 + kp * 2u; let go = ${o.origin} + oq;
+      ${fetch(o, `r${o.x}0`, `${o.off} + gk * ${o.ld} + go`, `gk < p.k`, (i) => `go + ${i}u < ${o.outer}`)}
+      ${fetch(o, `r${o.x}1`, `${o.off} + (gk + 1u) * ${o.ld} + go`, `gk + 1u < p.k`, (i) => `go + ${i}u < ${o.outer}`)}
+    }`;
+    }
     if (o.direct) {
       // Invocation i copies 4 consecutive outer-axis values at one k: a warp reads 512 contiguous bytes.
       return `{
@@ -309,8 +363,23 @@ export function matmulWgsl(v: MatmulVariant): string {
 
   const store = (o: Operand) => {
     const s = stride(o.bo);
-    if (o.direct) return `${o.shared}[(lid / ${o.bo / 4}u) * ${s}u + lid % ${o.bo / 4}u] = r${o.x};`;
     const xs = ['x', 'y', 'z', 'w'];
+    if (mixed) {
+      const pack = (lo: string, hi: string) => `pack2x16float(vec2f(${lo}, ${hi}))`;
+      if (o.direct) {
+        const pairs = xs.map((c) => pack(`r${o.x}0.${c}`, `r${o.x}1.${c}`)).join(', ');
+        return `${o.shared}[(lid / ${o.bo / 4}u) * ${s}u + lid % ${o.bo / 4}u] = vec4u(${pairs});`;
+      }
+      // Row r's 4 consecutive k are the pairs (x, y) and (z, w): two k-rows of the tile.
+      const row = (half: number) =>
+        [0, 1, 2, 3].map((r) => pack(`r${o.x}${r}.${xs[2 * half]}`, `r${o.x}${r}.${xs[2 * half + 1]}`)).join(', ');
+      return `if (${mine(o)}) {
+      let ob = ${local(o)} / ${bk / 4}u; let kq = (${local(o)} % ${bk / 4}u) * 4u;
+      ${o.shared}[(kq / 2u) * ${s}u + ob] = vec4u(${row(0)});
+      ${o.shared}[(kq / 2u + 1u) * ${s}u + ob] = vec4u(${row(1)});
+    }`;
+    }
+    if (o.direct) return `${o.shared}[(lid / ${o.bo / 4}u) * ${s}u + lid % ${o.bo / 4}u] = r${o.x};`;
     const lines = [0, 1, 2, 3].map(
       (c) => `${o.shared}[(kq + ${c}u) * ${s}u + ob] = vec4f(r${o.x}0.${xs[c]}, r${o.x}1.${xs[c]}, r${o.x}2.${xs[c]}, r${o.x}3.${xs[c]});`,
     );
@@ -328,14 +397,34 @@ export function matmulWgsl(v: MatmulVariant): string {
   for (let row = 0; row < tm; row++) for (let h = 0; h < tn / 4; h++) accs.push(`var ${acc(row, h)} = vec4f(0.0);`);
   const inner: string[] = [];
   const xs = ['x', 'y', 'z', 'w'];
-  for (let kk = 0; kk < bk; kk++) {
+  // One k-row of the tile: one k, or (mixed) the pair 2kk, 2kk + 1, each accumulator taking them in order.
+  const step = (kk: number) => {
     const lines: string[] = [];
+    if (mixed) {
+      // B's four columns as one vec4f per k of the pair; A's rows as (k, k + 1) pairs.
+      for (let g = 0; g < tm / 4; g++) lines.push(`let a${g} = As[${kk * stride(bm) + g * 16}u + ty];`);
+      for (let h = 0; h < tn / 4; h++) {
+        lines.push(`let b${h} = Bs[${kk * stride(bn) + h * 16}u + tx];`);
+        for (let c = 0; c < 4; c++) lines.push(`let b${h}${xs[c]} = unpack2x16float(b${h}.${xs[c]});`);
+        lines.push(`let b${h}e = vec4f(${xs.map((c) => `b${h}${c}.x`).join(', ')});`);
+        lines.push(`let b${h}o = vec4f(${xs.map((c) => `b${h}${c}.y`).join(', ')});`);
+      }
+      for (let g = 0; g < tm / 4; g++) {
+        for (let r = 0; r < 4; r++) {
+          const a = `a${g}${xs[r]}`;
+          lines.push(`let ${a} = unpack2x16float(a${g}.${xs[r]});`);
+          for (let h = 0; h < tn / 4; h++) lines.push(`${acc(g * 4 + r, h)} += ${a}.x * b${h}e; ${acc(g * 4 + r, h)} += ${a}.y * b${h}o;`);
+        }
+      }
+      return `{ ${lines.join(' ')} }`;
+    }
     for (let g = 0; g < tm / 4; g++) lines.push(`let a${g} = As[${kk * stride(bm) + g * 16}u + ty];`);
     for (let h = 0; h < tn / 4; h++) lines.push(`let b${h} = Bs[${kk * stride(bn) + h * 16}u + tx];`);
     for (let g = 0; g < tm / 4; g++)
       for (let r = 0; r < 4; r++) for (let h = 0; h < tn / 4; h++) lines.push(`${acc(g * 4 + r, h)} += a${g}.${xs[r]} * b${h};`);
-    inner.push(`{ ${lines.join(' ')} }`);
-  }
+    return `{ ${lines.join(' ')} }`;
+  };
+  for (let kk = 0; kk < kRows; kk++) inner.push(step(kk));
 
   const epilogue: string[] = [];
   for (let g = 0; g < tm / 4; g++) {
@@ -372,8 +461,8 @@ ${storage('B', v.vecB, 'read')}
 ${storage('C', v.vecC, 'read_write')}
 @group(0) @binding(3) var<uniform> p: P;
 
-var<workgroup> As: array<vec4f, ${bk * stride(bm)}>;
-var<workgroup> Bs: array<vec4f, ${bk * stride(bn)}>;
+var<workgroup> As: array<${shared}, ${kRows * stride(bm)}>;
+var<workgroup> Bs: array<${shared}, ${kRows * stride(bn)}>;
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {

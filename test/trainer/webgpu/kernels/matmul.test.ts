@@ -5,10 +5,27 @@
  * column-chunk use: offsets and strides reading a slice of a wider weight and writing into the middle
  * columns of a wider C, whose other columns must stay untouched. Also which variant a problem gets,
  * and the refusals of arguments the shader would get silently wrong.
+ *
+ * The mixed-precision mode over the same ground, against references in doubles: one from the inputs
+ * rounded to f16 (which it must match as closely as f32 accumulation allows) and one from the inputs
+ * as they are (which it must match within f16's input error, and be clearly further from: the
+ * rounding really happens).
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { matmul, type MatmulArgs, type MatmulTile, matmulVariant, matmulWith, TILE_128, TILE_64 } from '../../../../trainer/webgpu/kernels/matmul.ts';
+import {
+  matmul,
+  type MatmulArgs,
+  type MatmulPrecision,
+  type MatmulTile,
+  matmulVariant,
+  matmulWgsl,
+  matmulWith,
+  TILE_128,
+  TILE_128_MIXED,
+  TILE_64,
+  TILE_64_MIXED,
+} from '../../../../trainer/webgpu/kernels/matmul.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';
 
 interface Case {
@@ -30,9 +47,12 @@ interface Case {
   maxGroups?: number;
   /** Dispatch this many times (replays accumulate again). */
   times?: number;
+  precision?: MatmulPrecision;
 }
 
 let seed = 1;
+
+type Stored = ReturnType<typeof stored>;
 
 /** A stored row-major matrix [rows, cols] at `offset` with row stride `ld`, in a flat array padded by 5 at the end. */
 function stored(rows: number, cols: number, ld: number, offset: number) {
@@ -40,10 +60,30 @@ function stored(rows: number, cols: number, ld: number, offset: number) {
   // The matrix itself, as tfjs sees it: the strided window over the flat data.
   const window = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) window[r * cols + c] = data[offset + r * ld + c];
-  return { data, tensor: tf.tensor2d(window, [rows, cols]) };
+  return { data, window, rows, cols };
 }
 
 async function check(c: Case): Promise<void> {
+  const { A, B, C0, got, ldc, cOff, times, transA, transB } = await runCase(c);
+
+  // The reference: tfjs's product of the windows, then alpha and accumulation as tf ops.
+  const tensor = (x: Stored) => tf.tensor2d(x.window, [x.rows, x.cols]);
+  const expected = tf.tidy(() => {
+    let product = c.k === 0 ? tf.zeros([c.m, c.n]) : tf.matMul(tensor(A), tensor(B), transA, transB);
+    product = product.mul(c.alpha ?? 1);
+    if (!c.accumulate) return product;
+    return tensor(C0).add(product.mul(times));
+  });
+  const block = values(expected);
+  tf.dispose(expected);
+
+  const name = JSON.stringify({ ...c, tile: c.tile?.bm });
+  expect(relErr(inBlock(got, c, ldc, cOff), block), `C's m×n block, ${name}`).toBeLessThan(TOL);
+  expectOutsideKept(got, C0.data, c, ldc, cOff, name);
+}
+
+/** Uploads a case's operands, runs its dispatch `times` times, and reads C back. */
+async function runCase(c: Case) {
   const gpu = softwareGpu!;
   const transA = c.transA ?? false;
   const transB = c.transB ?? false;
@@ -62,29 +102,79 @@ async function check(c: Case): Promise<void> {
   gpu.run(Array.from({ length: times }, () => d));
   const got = await gpu.readF32(bufs[2], C0.data.length);
   for (const b of bufs) gpu.destroy(b);
+  return { A, B, C0, got, ldc, cOff, times, transA, transB };
+}
 
-  // The reference: tfjs's product of the windows, then alpha and accumulation as tf ops.
-  const expected = tf.tidy(() => {
-    let product = c.k === 0 ? tf.zeros([c.m, c.n]) : tf.matMul(A.tensor, B.tensor, transA, transB);
-    product = product.mul(c.alpha ?? 1);
-    if (!c.accumulate) return product;
-    return C0.tensor.add(product.mul(times));
-  });
-  const block = values(expected);
-  tf.dispose([A.tensor, B.tensor, C0.tensor, expected]);
-
+/** C's m×n block out of the whole read-back buffer. */
+function inBlock(got: Float32Array, c: Case, ldc: number, cOff: number): Float32Array {
   const inside = new Float32Array(c.m * c.n);
   for (let r = 0; r < c.m; r++) for (let j = 0; j < c.n; j++) inside[r * c.n + j] = got[cOff + r * ldc + j];
-  const name = JSON.stringify({ ...c, tile: c.tile?.bm });
-  expect(relErr(inside, block), `C's m×n block, ${name}`).toBeLessThan(TOL);
-  // Everything outside the block (the offset, the columns beyond n in each row, the tail) is as it was.
+  return inside;
+}
+
+/** Everything outside the block (the offset, the columns beyond n in each row, the tail) is as it was. */
+function expectOutsideKept(got: Float32Array, before: Float32Array, c: Case, ldc: number, cOff: number, name: string): void {
   const outside = (xs: Float32Array) => Array.from(xs).filter((_, i) => !isBlock(i, c, ldc, cOff));
-  expect(outside(got), `C outside the block, ${name}`).toEqual(outside(C0.data));
+  expect(outside(got), `C outside the block, ${name}`).toEqual(outside(before));
 }
 
 function isBlock(i: number, c: Case, ldc: number, cOff: number): boolean {
   const j = i - cOff;
   return j >= 0 && Math.floor(j / ldc) < c.m && j % ldc < c.n;
+}
+
+/**
+ * The nearest IEEE half to x, ties to even, subnormals kept (Math.fround is f32, and Node 20 has no
+ * Math.f16round): a multiple of the half-precision ulp at x's binade, which division by a power of 2
+ * leaves exact in doubles.
+ */
+function f16round(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const a = Math.abs(x);
+  if (a >= 65520) return Math.sign(x) * Infinity;
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  const ulp = 2 ** (Math.max(e, -14) - 10);
+  const q = a / ulp;
+  let r = Math.round(q);
+  if (r - q === 0.5 && r % 2 === 1) r--;
+  return Math.sign(x) * r * ulp;
+}
+
+/** alpha·op(A)·op(B) (+ times·… on C) in doubles, from the operands' values passed through `round`. */
+function reference(c: Case, A: Stored, B: Stored, C0: Stored, times: number, round: (x: number) => number): Float64Array {
+  const a = Float64Array.from(A.window, round);
+  const b = Float64Array.from(B.window, round);
+  const out = new Float64Array(c.m * c.n);
+  for (let i = 0; i < c.m; i++) {
+    for (let j = 0; j < c.n; j++) {
+      let sum = 0;
+      for (let p = 0; p < c.k; p++) sum += (c.transA ? a[p * c.m + i] : a[i * c.k + p]) * (c.transB ? b[j * c.k + p] : b[p * c.n + j]);
+      out[i * c.n + j] = (c.accumulate ? C0.window[i * c.n + j] : 0) + times * (c.alpha ?? 1) * sum;
+    }
+  }
+  return out;
+}
+
+/** Within f16's input error of the exact product (2⁻¹¹ per operand, relative). */
+const MIXED_VS_F32 = 2e-3;
+
+async function checkMixed(c: Case): Promise<void> {
+  const mc: Case = { ...c, precision: 'mixed' };
+  const { A, B, C0, got, ldc, cOff, times } = await runCase(mc);
+  const inside = inBlock(got, mc, ldc, cOff);
+  const rounded = reference(mc, A, B, C0, times, f16round);
+  const exact = reference(mc, A, B, C0, times, (x) => x);
+  const name = JSON.stringify({ ...mc, tile: mc.tile?.bm });
+  const errRounded = relErr(inside, rounded);
+  expect(errRounded, `C's m×n block against f16-rounded inputs, ${name}`).toBeLessThan(TOL);
+  expect(relErr(inside, exact), `C's m×n block against the exact product, ${name}`).toBeLessThan(MIXED_VS_F32);
+  // Where rounding the inputs moves the answer at all, the result must sit an order of magnitude
+  // closer to the rounded reference than that move: an f32 product would not.
+  const moved = relErr(rounded, exact);
+  if (moved > 0) expect(errRounded, `rounding the inputs moved C by ${moved}, ${name}`).toBeLessThan(moved / 10);
+  expectOutsideKept(got, C0.data, mc, ldc, cOff, name);
 }
 
 const SHAPES: Array<[number, number, number]> = [
@@ -124,6 +214,79 @@ describe('matmulVariant', () => {
     expect(matmulVariant({ ...base, m: 2048, n: 2048, k: 8192, transA: true }).tile).toBe(TILE_128);
     expect(matmulVariant({ ...base, m: 512, n: 512, k: 4096 }).tile).toBe(TILE_64);
     expect(matmulVariant({ ...base, m: 64, n: 65536, k: 64 }).tile).toBe(TILE_64);
+  });
+
+  it('reports the precision, f32 unless asked, and gives mixed precision its deeper tiles', () => {
+    expect(matmulVariant({ ...base, m: 64, n: 64, k: 64 }).precision).toBe('f32');
+    expect(matmulVariant({ ...base, m: 64, n: 64, k: 64, precision: 'f32' })).toMatchObject({ precision: 'f32', tile: TILE_64 });
+    expect(matmulVariant({ ...base, m: 64, n: 64, k: 64, precision: 'mixed' })).toMatchObject({ precision: 'mixed', tile: TILE_64_MIXED });
+    expect(matmulVariant({ ...base, m: 8192, n: 32064, k: 2048, precision: 'mixed' })).toMatchObject({ precision: 'mixed', tile: TILE_128_MIXED });
+    expect(matmulVariant({ ...base, m: 8, n: 37, k: 5, precision: 'mixed' })).toMatchObject({ vecA: false, vecB: false, vecC: false });
+    expect(TILE_64_MIXED.bk).toBe(2 * TILE_64.bk);
+    expect(TILE_128_MIXED.bk).toBe(2 * TILE_128.bk);
+  });
+});
+
+describe('f16round (the mixed references)', () => {
+  it('rounds to the nearest half, ties to even, through the subnormals and to infinity past the top', () => {
+    expect(f16round(0.1)).toBe(0.0999755859375);
+    expect(f16round(-1 / 3)).toBe(-0.333251953125);
+    expect(f16round(1 + 2 ** -11)).toBe(1);
+    expect(f16round(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);
+    expect(f16round(1 - 2 ** -12)).toBe(1);
+    expect(f16round(1 - 3 * 2 ** -12)).toBe(1 - 2 ** -10);
+    expect(f16round(2 - 2 ** -12)).toBe(2);
+    expect(f16round(65504)).toBe(65504);
+    expect(f16round(65519)).toBe(65504);
+    expect(f16round(65520)).toBe(Infinity);
+    expect(f16round(2 ** -14 + 2 ** -25)).toBe(2 ** -14);
+    expect(f16round(3 * 2 ** -25)).toBe(2 ** -23);
+    expect(f16round(2 ** -25)).toBe(0);
+    expect(f16round(-(2 ** -25) * 1.5)).toBe(-(2 ** -24));
+  });
+});
+
+describe('matmulWgsl', () => {
+  const variants = (precision: MatmulPrecision, tiles: MatmulTile[]) =>
+    tiles.flatMap((tile) =>
+      TRANSPOSES.flatMap(([transA, transB]) =>
+        [false, true].map((vec) => ({ tile, precision, transA, transB, vecA: vec, vecB: !vec, vecC: vec })),
+      ),
+    );
+  /** Bytes of the workgroup arrays a shader declares. */
+  const workgroupBytes = (code: string) =>
+    [...code.matchAll(/var<workgroup> \w+: array<vec4[fu], (\d+)>/g)].reduce((sum, m) => sum + 16 * Number(m[1]), 0);
+
+  it('stages f32 tiles as f32 and mixed ones as packed halves, without the shader-f16 extension', () => {
+    for (const v of variants('f32', [TILE_64, TILE_128])) {
+      const code = matmulWgsl(v);
+      expect(code).not.toMatch(/pack2x16float|vec4u/);
+    }
+    for (const v of variants('mixed', [TILE_64_MIXED, TILE_128_MIXED])) {
+      const code = matmulWgsl(v);
+      expect(code).toMatch(/var<workgroup> As: array<vec4u,/);
+      expect(code).toMatch(/unpack2x16float/);
+      expect(code).not.toMatch(/enable f16|\bf16\b/);
+    }
+  });
+
+  it('gives the mixed tilings twice the depth in the workgroup memory of the f32 ones, within the default 16 KiB', () => {
+    for (const [f32, mixed] of [
+      [TILE_64, TILE_64_MIXED],
+      [TILE_128, TILE_128_MIXED],
+    ] as const) {
+      const base = { transA: false, transB: false, vecA: true, vecB: true, vecC: true };
+      const f = workgroupBytes(matmulWgsl({ ...base, tile: f32, precision: 'f32' }));
+      const h = workgroupBytes(matmulWgsl({ ...base, tile: mixed, precision: 'mixed' }));
+      expect(h).toBe(f);
+      expect(h).toBeLessThanOrEqual(16384);
+    }
+  });
+
+  it('refuses a tiling that does not load in one pass at its precision', () => {
+    const base = { transA: false, transB: false, vecA: true, vecB: true, vecC: true };
+    expect(() => matmulWgsl({ ...base, tile: TILE_64, precision: 'mixed' })).toThrow(/64×64×16 tile does not load in one pass at mixed precision/);
+    expect(() => matmulWgsl({ ...base, tile: TILE_64_MIXED, precision: 'f32' })).toThrow(/64×64×32 tile does not load in one pass$/);
   });
 });
 
@@ -231,6 +394,88 @@ describeGpu('matmul', () => {
     expect(() => matmul(gpu, { m: 3, n: 3, k: 4, a, b, c, ldc: 2 }, 'mm')).toThrow(/C has rows of 3 but a stride of 2/);
     expect(() => matmul(gpu, { m: 3, n: 3, k: 4, a, b, c: a }, 'mm')).toThrow(/C is the same buffer as an operand/);
     expect(() => matmul(gpu, { m: 3.5, n: 3, k: 4, a, b, c }, 'mm')).toThrow(/m = 3.5 is not a u32/);
+    for (const x of [a, b, c]) gpu.destroy(x);
+  });
+});
+
+describeGpu('matmul, mixed precision (f16 operands, f32 accumulation)', () => {
+  for (const t of TRANSPOSES) {
+    it(`${tag(t)} matches the product of f16-rounded inputs over shapes on and off the 64×64×32 tile`, async () => {
+      for (const [m, n, k] of [...SHAPES, [70, 66, 63], [64, 64, 31]] as const) await checkMixed({ m, n, k, transA: t[0], transB: t[1] });
+    });
+
+    it(`${tag(t)} matches it with the 128×128×16 tiling`, async () => {
+      for (const [m, n, k] of [[130, 70, 33], [132, 260, 20], [3, 5, 7], [129, 128, 17]] as const) {
+        await checkMixed({ m, n, k, transA: t[0], transB: t[1], tile: TILE_128_MIXED });
+      }
+    });
+
+    it(`${tag(t)} scales by alpha and accumulates into C, again on each replay`, async () => {
+      await checkMixed({ m: 65, n: 63, k: 17, transA: t[0], transB: t[1], alpha: -0.375, accumulate: true });
+      await checkMixed({ m: 64, n: 68, k: 40, transA: t[0], transB: t[1], alpha: 2, accumulate: true, times: 2 });
+      await checkMixed({ m: 70, n: 130, k: 9, transA: t[0], transB: t[1], alpha: 0.5, accumulate: true, tile: TILE_128_MIXED });
+    });
+  }
+
+  it('covers every tile of a folded grid', async () => {
+    await checkMixed({ m: 130, n: 200, k: 12, maxGroups: 5, accumulate: true, tile: TILE_64_MIXED });
+    await checkMixed({ m: 130, n: 200, k: 13, transA: true, transB: true, maxGroups: 4, tile: TILE_128_MIXED });
+  });
+
+  it('k = 0 gives alpha·0, plus C when accumulating; m = 0 leaves C alone', async () => {
+    await checkMixed({ m: 5, n: 6, k: 0 });
+    await checkMixed({ m: 5, n: 6, k: 0, accumulate: true });
+    await checkMixed({ m: 0, n: 6, k: 3 });
+  });
+
+  it('overwrites C without reading it unless accumulating (NaN in C does not leak)', async () => {
+    const gpu = softwareGpu!;
+    const [m, n, k] = [9, 10, 11];
+    const a = random(m * k, 92);
+    const b = random(k * n, 93);
+    const bufs = [gpu.upload(a, 'A'), gpu.upload(b, 'B'), gpu.upload(new Float32Array(m * n).fill(NaN), 'C')];
+    gpu.run([matmul(gpu, { m, n, k, a: bufs[0], b: bufs[1], c: bufs[2], precision: 'mixed' })]);
+    const got = await gpu.readF32(bufs[2]);
+    const want = values(tf.matMul(tf.tensor2d(a.map(f16round), [m, k]), tf.tensor2d(b.map(f16round), [k, n])));
+    expect(relErr(got, want)).toBeLessThan(TOL);
+    for (const x of bufs) gpu.destroy(x);
+  });
+
+  describe('on a column chunk of a wider matrix', () => {
+    const H = 24;
+    const V = 100;
+    const N = 10;
+    for (const [c0, n, path] of [
+      [36, 40, 'vec4'],
+      [37, 41, 'scalar'],
+    ] as const) {
+      it(`forward, dX and dW (${path})`, async () => {
+        await checkMixed({ m: N, n, k: H, bOffset: c0, ldb: V, cOffset: c0, ldc: V });
+        await checkMixed({ m: N, n: H, k: n, transB: true, aOffset: c0, lda: V, bOffset: c0, ldb: V, accumulate: true });
+        await checkMixed({ m: H, n, k: N, transA: true, bOffset: c0, ldb: V, cOffset: c0, ldc: V, accumulate: true });
+        await checkMixed({ m: H, n, k: N, transA: true, bOffset: c0, ldb: V, cOffset: c0, ldc: V, accumulate: true, tile: TILE_128_MIXED });
+      });
+    }
+
+    it('with padded strides on every operand and both transposes, each operand falling back alone', async () => {
+      for (const t of TRANSPOSES) {
+        for (const tile of [TILE_64_MIXED, TILE_128_MIXED]) {
+          await checkMixed({ m: 33, n: 29, k: 19, transA: t[0], transB: t[1], lda: 41, ldb: 37, ldc: 45, aOffset: 3, bOffset: 7, cOffset: 5, alpha: 0.5, accumulate: true, tile });
+          await checkMixed({ m: 36, n: 28, k: 20, transA: t[0], transB: t[1], lda: 44, ldb: 40, ldc: 48, aOffset: 4, bOffset: 8, cOffset: 12, alpha: 1.5, tile });
+          await checkMixed({ m: 36, n: 28, k: 20, transA: t[0], transB: t[1], lda: 44, ldb: 40, ldc: 48, aOffset: 2, bOffset: 8, cOffset: 12, tile });
+          await checkMixed({ m: 36, n: 28, k: 20, transA: t[0], transB: t[1], lda: 44, ldb: 40, ldc: 48, aOffset: 4, bOffset: 6, cOffset: 12, tile });
+          await checkMixed({ m: 36, n: 28, k: 20, transA: t[0], transB: t[1], lda: 44, ldb: 40, ldc: 48, aOffset: 4, bOffset: 8, cOffset: 10, accumulate: true, tile });
+        }
+      }
+    });
+  });
+
+  it('refuses an f32 tiling, and a precision that is neither', () => {
+    const gpu = softwareGpu!;
+    const [a, b, c] = [gpu.buffer(4 * 12, 'A'), gpu.buffer(4 * 12, 'B'), gpu.buffer(4 * 9, 'C')];
+    const args: MatmulArgs = { m: 3, n: 3, k: 4, a, b, c, precision: 'mixed' };
+    expect(() => matmulWith(gpu, args, { tile: TILE_64 }, 'mm')).toThrow(/does not load in one pass at mixed precision/);
+    expect(() => matmul(gpu, { ...args, precision: 'f16' as MatmulPrecision }, 'mm')).toThrow(/mm: precision = f16 is not 'f32' or 'mixed'/);
     for (const x of [a, b, c]) gpu.destroy(x);
   });
 });
