@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { llama2, meap, meapAsync, readJsonl, slimpajama, tempDir } from '../helpers/cli.ts';
 
-const SOFTWARE = { MEAP_WEBGPU_ADAPTER: 'software' };
+// llvmpipe would take every core for itself; CI's two are shared with the other test files.
+const SOFTWARE = { MEAP_WEBGPU_ADAPTER: 'software', LP_NUM_THREADS: '1' };
 
 /** Whether Dawn's OpenGL ES backend can open Mesa here: the libraries .ci/run installs. */
 const MESA = ['libEGL.so.1', 'libGLESv2.so.2', 'libEGL_mesa.so.0'];

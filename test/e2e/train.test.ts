@@ -45,7 +45,7 @@ describe('meap train', () => {
     expect(e.step).toBe(100);
     expect(e.perplexity).toBeCloseTo(Math.exp(e.meanLoss), 6);
     expect(meap(['plot', run]).code).toBe(0);
-  });
+  }, 900_000); // 100 wasm steps: minutes on 2 busy cores (the WebGPU tests run beside it)
 
   it('resumes after a SIGKILL mid-run with bitwise-equal per-step losses on the cpu backend', async () => {
     // The cpu backend is plain JavaScript: short rows keep this test to seconds.

@@ -68,6 +68,7 @@ describe('TrainConfigSchema', () => {
     expect(TrainConfigSchema.parse(required)).toEqual({
       ...required,
       model: 'tiny',
+      precision: 'f32',
       batchSize: 8,
       lr: 4e-4,
       minLr: 4e-5,

@@ -10,6 +10,8 @@ import { SOFTWARE_ENV, startWebgpu } from '../../../trainer/webgpu/device.ts';
 import { Gpu } from '../../../trainer/webgpu/gpu.ts';
 
 process.env[SOFTWARE_ENV] = 'software';
+// llvmpipe would take every core for itself; CI's two are shared with the other test files.
+process.env.LP_NUM_THREADS ??= '1';
 
 let gpu: Gpu | null = null;
 let why = '';
