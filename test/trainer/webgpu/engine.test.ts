@@ -34,7 +34,8 @@ interface Run {
   norms: number[];
 }
 
-async function run(engine: TrainEngine, dir: string, o: { rows: number; micro: number }, steps: number): Promise<Run> {
+/** `afterFirst` runs between step 1 and step 2 (to read the first step's gradients). */
+async function run(engine: TrainEngine, dir: string, o: { rows: number; micro: number }, steps: number, afterFirst?: () => Promise<void>): Promise<Run> {
   const loader = new Loader(await openDatasets([dir]), { seed: 0 });
   const losses: number[] = [];
   const norms: number[] = [];
@@ -42,6 +43,7 @@ async function run(engine: TrainEngine, dir: string, o: { rows: number; micro: n
     const r = await engine.step(loader, { rows: o.rows, micro: o.micro, clip: 1, lr: 4e-4 });
     losses.push(r.lossSum / r.count);
     norms.push(r.norm);
+    if (s === 0) await afterFirst?.();
   }
   return { losses, norms };
 }
@@ -90,19 +92,17 @@ describeGpu('WebGpuEngine matches the tfjs reference on cpu', () => {
       const cpu = await run(reference, c.dir(), c, 3);
       reference.dispose();
       const engine = await WebGpuEngine.create(softwareGpu!.device, cfg, { adam: ADAM, seed: 0, micro: c.micro, seqLen: ds.info.seqLen, batchSize: c.rows, precision: 'f32' });
-      const first = await run(engine, c.dir(), c, 1);
-      const gpuGrads = await engine.gradients();
+      let gpuGrads: Float32Array[] = [];
+      const gpu = await run(engine, c.dir(), c, 3, async () => {
+        gpuGrads = await engine.gradients();
+      });
       engine.dispose();
       gpuGrads.forEach((g, i) => expect(relErr(g, grads[i]), `gradient of ${names[i]}`).toBeLessThan(TOL));
       // Weights after AdamW are not compared: its first steps move each weight by ±lr by the sign of
       // its gradient, so a gradient element near zero may round to either sign on either device.
-      const again = await WebGpuEngine.create(softwareGpu!.device, cfg, { adam: ADAM, seed: 0, micro: c.micro, seqLen: ds.info.seqLen, batchSize: c.rows, precision: 'f32' });
-      const gpu = await run(again, c.dir(), c, 3);
-      again.dispose();
-      expect(gpu.losses[0]).toBe(first.losses[0]);
       gpu.losses.forEach((l, i) => expect(relErr([l], [cpu.losses[i]]), `loss of step ${i + 1}: ${l} vs ${cpu.losses[i]}`).toBeLessThan(TOL));
       gpu.norms.forEach((n, i) => expect(relErr([n], [cpu.norms[i]]), `gradient norm of step ${i + 1}`).toBeLessThan(TOL));
-    });
+    }, 900_000); // the cpu reference and llvmpipe on one thread each: minutes
   }
 
   it('in mixed precision (f16 matmul inputs, f32 accumulation) stays within 1e-3 of its f32 losses over three steps', async () => {
