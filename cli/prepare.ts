@@ -26,7 +26,7 @@ const modeOwning = (key: string) => (Object.hasOwn(pretrain, key) && !Object.has
 
 /** How documents become masked rows: shared by `prepare` and `demo`. */
 export const PIPELINE_FLAGS: Flags = {
-  engine: { flags: '--engine <engine>', help: 'tokenizer engine: native (Rust `tokenizers`) or js (`@huggingface/tokenizers`); identical ids' },
+  engine: { flags: '--engine <engine>', help: "tokenizer engine: bpe (meap's own; native where it does not apply), native (Rust `tokenizers`) or js (`@huggingface/tokenizers`); identical ids" },
   workers: { flags: '--workers <n>', help: 'tokenizer threads (output is identical for any value)', defaultHelp: `the core count, ${availableParallelism()} here` },
   seqLen: { flags: '--seq-len <n>', help: 'tokens per packed row' },
   mask: { flags: '--mask <strategy>', help: 'masking strategy' },
@@ -77,7 +77,7 @@ export function registerPrepare(program: Command, ctx: CliContext): void {
     .argument('<inputs...>', 'input files, directories or globs (.jsonl, .jsonl.zst, .json, .parquet), or hf://datasets/ORG/NAME[@REVISION]/GLOB');
   addOptions(cmd, PREPARE_FIELDS, PREPARE_FLAGS).action(async (inputs: string[], _opts: unknown, command: Command) => {
     const cfg = parseConfig(PrepareConfigSchema, { ...givenOptions(command, PREPARE_FLAGS), inputs }, PREPARE_FLAGS, modeOwning);
-    const result = await prepare(cfg, { progress: prepareProgress(cfg.progress), signal: ctx.signal, hub: hubOptions() });
+    const result = await prepare(cfg, { progress: prepareProgress(cfg.progress), signal: ctx.signal, hub: hubOptions(), log: (line) => process.stderr.write(`meap: ${line}\n`) });
     if (result.manifest !== null) process.stdout.write(summarize(result.manifest, cfg.out));
     else {
       const { index, of } = result.partition;

@@ -27,7 +27,7 @@ import { settingsOf } from './settings.ts';
 import { sftMode } from './sft-mode.ts';
 import { loadTemplate } from './template.ts';
 import { rememberTokenizer } from './tokenize/cache.ts';
-import { createEncoder } from './tokenize/engines.ts';
+import { createEncoder, resolveEngine } from './tokenize/engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenize/load.ts';
 import { readUnit, type Mode, type RunContext, type Tokenizable } from './unit.ts';
 import { lockPartition } from './workstate/locks.ts';
@@ -37,6 +37,8 @@ import { readUnitResult, writeUnitResult } from './workstate/records.ts';
 export interface PrepareContext extends RunContext {
   /** How hub inputs and hub tokenizers are fetched (endpoint, token, progress, log). */
   hub: HubOptions;
+  /** One-line notices, such as the engine falling back to native. */
+  log?: (line: string) => void;
 }
 
 export interface PrepareResult {
@@ -82,10 +84,12 @@ async function runUnits(
   cfg: PrepareConfig,
   tok: LoadedTokenizer,
   mode: Mode<unknown>,
-  ctx: RunContext,
+  ctx: PrepareContext,
   onUnit: (unit: UnitResult) => Promise<void>,
 ): Promise<void> {
-  const encoder = await createEncoder(tok, cfg.engine, cfg.workers);
+  const engine = resolveEngine(tok, cfg.engine);
+  if (engine.engine !== 'bpe' && engine.fallback) ctx.log?.(engine.fallback);
+  const encoder = await createEncoder(tok, engine, cfg.workers);
   const counters = { items: 0, tokens: 0, bytesRead: 0 };
   ctx.progress.start(files.reduce((s, f) => s + f.size, 0), files.length, cfg.mode === 'sft' ? 'examples' : 'docs');
   const queue = new OrderedQueue(2 * cfg.workers + 1);

@@ -13,7 +13,8 @@ export type Mode = (typeof MODES)[number];
 export const FORMATS = ['jsonl', 'jsonl.zst', 'json', 'parquet'] as const;
 export type InputFormat = (typeof FORMATS)[number];
 
-export const ENGINES = ['native', 'js'] as const;
+/** Tokenizer engines; `bpe`, meap's own, is the default and falls back to native where it does not apply. */
+export const ENGINES = ['bpe', 'native', 'js'] as const;
 export type Engine = (typeof ENGINES)[number];
 
 /** Pre-training mask strategies (`--mask`). */

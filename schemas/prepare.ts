@@ -19,7 +19,7 @@ const common = {
   tokenizer: z.string().min(1),
   format: z.enum(FORMATS).optional(),
   limit: Count(1).optional(),
-  engine: z.enum(ENGINES).default('native'),
+  engine: z.enum(ENGINES).default('bpe'),
   /** Tokenizer threads; the output is identical for any value. */
   workers: Count(1).default(() => availableParallelism()),
   bos: z.boolean().default(true),

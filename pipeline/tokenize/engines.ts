@@ -1,8 +1,13 @@
-/** The encoding engines: native Rust `tokenizers` (rayon threads) and the pure-JS one (a worker pool). */
+/**
+ * The encoding engines: meap's own `bpe` (in this thread, or a worker pool), native Rust `tokenizers`
+ * (rayon threads) and the pure-JS one (a worker pool). All three give identical ids.
+ */
 import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { Piscina } from 'piscina';
 import { MeapError, tokenizerError } from '../../core/errors.ts';
 import type { Engine } from '../../schemas/enums.ts';
+import { BpeEncoder } from './bpe/encoder.ts';
+import { loadBpeModel, type BpeModel } from './bpe/model.ts';
 import { buildJsTokenizer, encodeWithJs, unpackIds } from './js.ts';
 import type { LoadedTokenizer } from './load.ts';
 
@@ -22,6 +27,15 @@ function engineError(tok: LoadedTokenizer, engine: Engine, e: unknown): MeapErro
   );
 }
 
+/** The engine a run gets: `bpe` where its split is proven exact for this tokenizer, else native, with the reason. */
+export type ResolvedEngine = { engine: 'bpe'; model: BpeModel } | { engine: 'native' | 'js'; fallback?: string };
+
+export function resolveEngine(tok: LoadedTokenizer, engine: Engine): ResolvedEngine {
+  if (engine !== 'bpe') return { engine };
+  const load = loadBpeModel(tok.plainJson);
+  return load.ok ? { engine: 'bpe', model: load.model } : { engine: 'native', fallback: `the bpe engine does not apply to this tokenizer (${load.why}); using the native engine` };
+}
+
 /*
  * Rayon sizes its global pool once, from RAYON_NUM_THREADS, when the first parallel call starts it;
  * later values are ignored. So the first native encoder in a process decides the thread count for
@@ -29,15 +43,26 @@ function engineError(tok: LoadedTokenizer, engine: Engine, e: unknown): MeapErro
  */
 let rayonStarted = false;
 
-export async function createEncoder(tok: LoadedTokenizer, engine: Engine, workers: number): Promise<Encoder> {
+export async function createEncoder(tok: LoadedTokenizer, engine: Engine | ResolvedEngine, workers: number): Promise<Encoder> {
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer, got ${workers}`);
-  if (engine === 'native') return createNativeEncoder(tok, workers);
+  const resolved = typeof engine === 'string' ? resolveEngine(tok, engine) : engine;
+  if (resolved.engine === 'native') return createNativeEncoder(tok, workers);
+  if (resolved.engine === 'bpe') {
+    if (workers > 1) return createPoolEncoder(tok, 'bpe', workers);
+    const bpe = new BpeEncoder(resolved.model);
+    return {
+      async encodeBatch(texts) {
+        return unpackIds(bpe.encodeMany(texts));
+      },
+      async close() {},
+    };
+  }
   if (workers === 1) {
     let js: JsTokenizer;
     try {
       js = buildJsTokenizer(tok.plainJson);
     } catch (e) {
-      throw engineError(tok, engine, e);
+      throw engineError(tok, 'js', e);
     }
     return {
       async encodeBatch(texts) {
@@ -46,7 +71,13 @@ export async function createEncoder(tok: LoadedTokenizer, engine: Engine, worker
       async close() {},
     };
   }
-  return createJsPoolEncoder(tok, workers);
+  try {
+    // Fail here, in the caller's thread, rather than as a worker crash on the first batch.
+    buildJsTokenizer(tok.plainJson);
+  } catch (e) {
+    throw engineError(tok, 'js', e);
+  }
+  return createPoolEncoder(tok, 'js', workers);
 }
 
 async function createNativeEncoder(tok: LoadedTokenizer, workers: number): Promise<Encoder> {
@@ -70,19 +101,13 @@ async function createNativeEncoder(tok: LoadedTokenizer, workers: number): Promi
   };
 }
 
-async function createJsPoolEncoder(tok: LoadedTokenizer, workers: number): Promise<Encoder> {
-  // Fail here, in the caller's thread, rather than as a worker crash on the first batch.
-  try {
-    buildJsTokenizer(tok.plainJson);
-  } catch (e) {
-    throw engineError(tok, 'js', e);
-  }
+async function createPoolEncoder(tok: LoadedTokenizer, engine: 'js' | 'bpe', workers: number): Promise<Encoder> {
   const pool = new Piscina({
     // A plain-JS shim: Node 20 workers cannot load .ts through execArgv.
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: workers,
     maxThreads: workers,
-    workerData: { json: tok.plainJson },
+    workerData: { engine, json: tok.plainJson },
   });
   return {
     async encodeBatch(texts) {

@@ -10,12 +10,9 @@ export function buildJsTokenizer(json: string, config: Record<string, unknown> =
   return tok;
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
-
-/** Rust strings cannot hold lone surrogates: the native binding turns them into U+FFFD, so JS does too. */
+/** Rust strings cannot hold lone surrogates: the native binding turns them into U+FFFD, so the other engines do too. */
 export function wellFormed(text: string): string {
-  return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATES, '\ufffd') : text;
+  return text.isWellFormed() ? text : text.toWellFormed();
 }
 
 export function encodeWithJs(tok: JsTokenizer, text: string): Int32Array {

