@@ -1,15 +1,18 @@
 /**
  * The manifest, built from the completion records of every input in input order, so that a
- * directory prepared by one process or by N partitions plus `meap merge` is byte-identical.
+ * directory prepared by one process or by N partitions plus `meap merge` is byte-identical; and the
+ * Hugging Face `datasets` files derived from it.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { MeapError } from '../core/errors.ts';
+import { SHARD_FORMAT } from '../datasets/shards/codec.ts';
 import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
 import { SFT_MASK_STRATEGY, type PretrainMaskStrategy } from '../schemas/enums.ts';
 import { ManifestSchema, type Manifest } from '../schemas/manifest.ts';
 import type { RunSettings } from '../schemas/settings.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
+import { hfDatasetFiles } from './hf-dataset.ts';
 import { addCounts, sortKeys } from './unit.ts';
 import { removeWorkDir, writeOutputFile } from './workstate/dir.ts';
 import { readRunFile, readUnitResult } from './workstate/records.ts';
@@ -38,7 +41,10 @@ export async function merge(dir: string): Promise<Manifest> {
   // Shards of an earlier, overwritten attempt that no record lists would make the directory ambiguous.
   const listed = new Set(manifest.shards.map((s) => s.file));
   for (const name of await fs.readdir(dir)) if (name.endsWith('.arrow') && !listed.has(name)) await fs.rm(path.join(dir, name), { force: true });
-  await writeOutputFile(dir, MANIFEST, serializeManifest(manifest));
+  const text = serializeManifest(manifest);
+  // The manifest last: it is what marks the directory finished.
+  for (const [name, content] of Object.entries(hfDatasetFiles(manifest, text))) await writeOutputFile(dir, name, content);
+  await writeOutputFile(dir, MANIFEST, text);
   await removeWorkDir(dir);
   return manifest;
 }
@@ -50,7 +56,8 @@ function common(st: RunSettings, units: UnitResult[]) {
   return {
     head: {
       format: 'meap-shards' as const,
-      version: 1 as const,
+      version: 2 as const,
+      shardFormat: SHARD_FORMAT,
       seqLen: st.seqLen,
       seed: st.seed,
       tokenizer: st.tokenizer,

@@ -1,14 +1,16 @@
 /**
- * `meap verify`: everything the manifest claims is re-derived from the shard bytes.
- * Collects every problem instead of stopping at the first, so one run names every bad file.
+ * `meap verify`: everything the manifest claims is re-derived from the shard bytes, and a version 2
+ * directory's Hugging Face `datasets` files from the manifest. Collects every problem instead of
+ * stopping at the first, so one run names every bad file.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { sha256Hex } from '../core/hash.ts';
-import { decodeShard } from '../datasets/shards/codec.ts';
-import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
+import { decodeShard, ipcFormatOf } from '../datasets/shards/codec.ts';
+import { MANIFEST, readManifest, shardFormatOf } from '../datasets/shards/read.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import { RelativePath } from '../schemas/primitives.ts';
+import { hfDatasetFiles } from './hf-dataset.ts';
 
 export interface VerifyReport {
   manifest: Manifest;
@@ -36,6 +38,8 @@ export async function verify(dir: string): Promise<VerifyReport> {
     }
     const sha = sha256Hex(bytes);
     if (sha !== entry.sha256) bad(file, `sha256 is ${sha.slice(0, 12)}…, the manifest says ${entry.sha256.slice(0, 12)}…`);
+    const format = ipcFormatOf(bytes);
+    if (format !== shardFormatOf(manifest)) bad(file, `is ${format === null ? 'not Arrow IPC' : `in the ${format} format`}, the manifest says ${shardFormatOf(manifest)}`);
     let counts;
     try {
       counts = countShard(bytes, manifest.seqLen, manifest.tokenizer.maskTokenId);
@@ -48,7 +52,8 @@ export async function verify(dir: string): Promise<VerifyReport> {
     }
   }
   checkTotals(manifest, bad);
-  const listed = new Set([MANIFEST, ...manifest.shards.map((s) => s.file)]);
+  const hfFiles = manifest.version === 2 ? await checkHfFiles(dir, manifest, bad) : [];
+  const listed = new Set([MANIFEST, ...hfFiles, ...manifest.shards.map((s) => s.file)]);
   for (const name of await fs.readdir(dir)) {
     if (!listed.has(name)) bad(name, 'is not listed in the manifest (left over from another run?)');
   }
@@ -70,6 +75,31 @@ function countShard(bytes: Uint8Array, seqLen: number, maskTokenId: number) {
   }
   for (let i = 0; i < input.values.length; i++) if (input.values[i] === maskTokenId) maskedTokens++;
   return { rows: shard.rows, tokens: input.values.length, maskedTokens };
+}
+
+/** The files `datasets.load_from_disk` reads must be exactly what the manifest gives; returns their names. */
+async function checkHfFiles(dir: string, m: Manifest, bad: (f: string, p: string) => void): Promise<string[]> {
+  const expected = hfDatasetFiles(m, await fs.readFile(path.join(dir, MANIFEST), 'utf8'));
+  for (const [name, text] of Object.entries(expected)) {
+    const actual = await fs.readFile(path.join(dir, name), 'utf8').catch((e: NodeJS.ErrnoException) => e);
+    if (actual instanceof Error) bad(name, actual.code === 'ENOENT' ? 'missing' : `unreadable (${actual.code})`);
+    else if (actual !== text) bad(name, `${firstDifference(actual, text)} is not what the manifest gives; prepare the directory again`);
+  }
+  return Object.keys(expected);
+}
+
+/** The first top-level key whose value differs, or the whole file when it does not parse as an object. */
+function firstDifference(actual: string, expected: string): string {
+  let a: unknown;
+  try {
+    a = JSON.parse(actual);
+  } catch {
+    return 'the file';
+  }
+  if (a === null || typeof a !== 'object') return 'the file';
+  const e = JSON.parse(expected) as Record<string, unknown>;
+  const key = Object.keys(e).find((k) => JSON.stringify((a as Record<string, unknown>)[k]) !== JSON.stringify(e[k]));
+  return key === undefined ? 'its layout' : key;
 }
 
 function checkTotals(m: Manifest, bad: (f: string, p: string) => void) {

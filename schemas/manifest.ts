@@ -28,9 +28,17 @@ export const ShardEntrySchema = z.object({
   sha256: Sha256,
 });
 
+/**
+ * How the shards are stored. Version 1 manifests predate the field: their shards are Arrow IPC files.
+ * Version 2 writes the stream format, the only one Hugging Face `datasets` and `pa.ipc.open_stream` read.
+ */
+export const SHARD_FORMATS = ['arrow-ipc-file', 'arrow-ipc-stream'] as const;
+export type ShardFormat = (typeof SHARD_FORMATS)[number];
+
 const common = {
   format: z.literal('meap-shards'),
-  version: z.literal(1),
+  version: z.union([z.literal(1), z.literal(2)]),
+  shardFormat: z.enum(SHARD_FORMATS).optional(),
   seqLen: z.number().int().positive(),
   seed: Count,
   tokenizer: TokenizerInfoSchema,
@@ -67,7 +75,14 @@ export const SftManifestSchema = z.object({
   }),
 });
 
-export const ManifestSchema = z.discriminatedUnion('mode', [PretrainManifestSchema, SftManifestSchema]);
+export const ManifestSchema = z.discriminatedUnion('mode', [PretrainManifestSchema, SftManifestSchema]).superRefine((m, ctx) => {
+  if (m.version === 2 && m.shardFormat === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['shardFormat'], message: 'a version 2 manifest names the format of its shards' });
+  }
+  if (m.version === 1 && m.shardFormat !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['shardFormat'], message: 'a version 1 manifest has no shardFormat: its shards are Arrow IPC files' });
+  }
+});
 
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type PretrainManifest = z.infer<typeof PretrainManifestSchema>;

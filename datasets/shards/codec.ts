@@ -1,6 +1,6 @@
 /**
  * The shard codec, the one definition of the format: rows of three List<Int32> columns ↔ Arrow IPC
- * file bytes. prepare encodes with it; verify, inspect and the trainer decode with it.
+ * bytes. prepare encodes with it; verify, inspect and the trainer decode with it, in either container.
  * Built from flat buffers with makeData rather than per-value builders, which are far slower.
  */
 import {
@@ -17,7 +17,7 @@ import {
   tableToIPC,
   type Data,
 } from 'apache-arrow';
-import { SHARD_COLUMNS, type ShardColumn } from '../../schemas/manifest.ts';
+import { SHARD_COLUMNS, type ShardColumn, type ShardFormat } from '../../schemas/manifest.ts';
 
 export type ShardRow = Record<ShardColumn, Int32Array>;
 
@@ -25,10 +25,31 @@ const listOfInt32 = () => new List(new Field('item', new Int32(), false));
 
 export const SHARD_SCHEMA = new Schema(SHARD_COLUMNS.map((name) => new Field(name, listOfInt32(), false)));
 
-export function encodeShard(rows: readonly ShardRow[]): Uint8Array {
+/** What prepare writes: Hugging Face `datasets` memory-maps shards with `pa.ipc.open_stream`, which refuses the file format. */
+export const SHARD_FORMAT: ShardFormat = 'arrow-ipc-stream';
+
+/** `format` other than SHARD_FORMAT writes what version 1 directories hold, for tests of old directories. */
+export function encodeShard(rows: readonly ShardRow[], format: ShardFormat = SHARD_FORMAT): Uint8Array {
   const children = SHARD_COLUMNS.map((col) => listColumn(rows.map((r) => r[col])));
   const struct = makeData({ type: new Struct(SHARD_SCHEMA.fields), length: rows.length, nullCount: 0, children });
-  return tableToIPC(new Table([new RecordBatch(SHARD_SCHEMA, struct)]), 'file');
+  return tableToIPC(new Table([new RecordBatch(SHARD_SCHEMA, struct)]), format === 'arrow-ipc-file' ? 'file' : 'stream');
+}
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const FILE_MAGIC = Buffer.from('ARROW1\0\0');
+const CONTINUATION = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+const END_OF_STREAM = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+
+/**
+ * The container, read from the first bytes: a file opens with the ARROW1 magic, a stream with the
+ * continuation marker of its schema message. Null for anything else (including pre-0.15 streams,
+ * which no meap ever wrote).
+ */
+export function ipcFormatOf(bytes: Uint8Array): ShardFormat | null {
+  const head = asBuffer(bytes).subarray(0, 8);
+  if (head.equals(FILE_MAGIC)) return 'arrow-ipc-file';
+  if (head.subarray(0, 4).equals(CONTINUATION)) return 'arrow-ipc-stream';
+  return null;
 }
 
 function listColumn(values: readonly Int32Array[]): Data<List<Int32>> {
@@ -48,6 +69,10 @@ export interface DecodedShard {
 
 /** Throws a plain Error with a reason when the bytes are not a meap shard; callers add the file name. */
 export function decodeShard(bytes: Uint8Array): DecodedShard {
+  // A stream cut at a message boundary still parses, as a shorter stream: only its end marker tells.
+  if (ipcFormatOf(bytes) === 'arrow-ipc-stream' && !asBuffer(bytes).subarray(-8).equals(END_OF_STREAM)) {
+    throw new Error('the stream ends without its end-of-stream marker (truncated?)');
+  }
   const table = tableFromIPC(bytes);
   const names = table.schema.fields.map((f) => f.name);
   if (names.join(',') !== SHARD_COLUMNS.join(',')) {

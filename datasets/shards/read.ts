@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { firstIssue, MeapError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
-import { ManifestSchema, type Manifest } from '../../schemas/manifest.ts';
+import { ManifestSchema, type Manifest, type ShardFormat } from '../../schemas/manifest.ts';
 import { RelativePath } from '../../schemas/primitives.ts';
 import { decodeShard, type DecodedShard } from './codec.ts';
 
@@ -34,6 +34,9 @@ export async function readManifest(dir: string): Promise<Manifest> {
   }
   return parsed.data;
 }
+
+/** Version 1 manifests predate `shardFormat`: every meap that wrote them wrote Arrow IPC files. */
+export const shardFormatOf = (m: Manifest): ShardFormat => m.shardFormat ?? 'arrow-ipc-file';
 
 /** A shard file named by a manifest, refused when the name would leave its directory. */
 export function shardPath(dir: string, file: string): string {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { MeapError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
+import { SHARD_FORMAT, ipcFormatOf } from '../../datasets/shards/codec.ts';
 import { RunFileSchema, UnitResultSchema, type RunFile, type UnitResult } from '../../schemas/workstate.ts';
 import { WORK_DIR, workDir, writeOutputFile } from './dir.ts';
 
@@ -56,15 +57,25 @@ export async function readUnitResult(dir: string, rel: string): Promise<UnitResu
   // A record that does not parse is no record: the unit is redone.
   const parsed = UnitResultSchema.safeParse(parseJson(text));
   if (!parsed.success || parsed.data.path !== rel) return null;
-  // The record is written after its shards, so a shard missing now was removed by someone else: redo the unit.
+  // The record is written after its shards, so a shard missing now was removed by someone else, and
+  // one in another format was written by an older meap before this run resumed: redo the unit.
   for (const s of parsed.data.shards) {
-    try {
-      await fs.access(path.join(dir, s.file));
-    } catch {
-      return null;
-    }
+    if ((await shardHead(path.join(dir, s.file))) !== SHARD_FORMAT) return null;
   }
   return parsed.data;
+}
+
+async function shardHead(file: string) {
+  let handle;
+  try {
+    handle = await fs.open(file, 'r');
+    const { buffer, bytesRead } = await handle.read({ buffer: Buffer.alloc(8), position: 0 });
+    return ipcFormatOf(buffer.subarray(0, bytesRead));
+  } catch {
+    return null;
+  } finally {
+    await handle?.close();
+  }
 }
 
 export async function writeUnitResult(dir: string, unit: UnitResult): Promise<void> {

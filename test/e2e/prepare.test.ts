@@ -28,11 +28,12 @@ describe('meap prepare on SlimPajama-layout fixtures (Llama-2)', () => {
     ({ manifest, rows } = readOutput(out));
   });
 
-  it('writes exactly manifest.json and the shards, with the fixed manifest fields', () => {
-    expect(fs.readdirSync(out).sort()).toEqual(['manifest.json', ...manifest.shards.map((s) => s.file)].sort());
+  it('writes exactly manifest.json, the shards and the two Hugging Face files, with the fixed manifest fields', () => {
+    expect(fs.readdirSync(out).sort()).toEqual(['dataset_info.json', 'manifest.json', 'state.json', ...manifest.shards.map((s) => s.file)].sort());
     expect(manifest).toMatchObject({
       format: 'meap-shards',
-      version: 1,
+      version: 2,
+      shardFormat: 'arrow-ipc-stream',
       mode: 'pretrain',
       seqLen: 4096,
       seed: 0,

@@ -1,6 +1,7 @@
 /**
  * Crash safety and scale-out through the real CLI: SIGKILL at random points then rerun gives the
- * bytes of an uninterrupted run; partitions + merge give the bytes of a single process; reruns
+ * bytes of an uninterrupted run; partitions + merge give the bytes of a single process (shards,
+ * manifest and the Hugging Face files alike); reruns
  * with other settings are refused, the same command on a finished directory is a no-op.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -24,7 +25,10 @@ function reference(): Record<string, string> {
   const out = path.join(tempDir(), 'ref');
   const r = meap(args(out));
   expect(r.code, r.stderr).toBe(0);
-  return treeDigest(out);
+  const digest = treeDigest(out);
+  // The Hugging Face files are compared with the shards and the manifest wherever this digest is.
+  expect(Object.keys(digest)).toEqual(expect.arrayContaining(['manifest.json', 'dataset_info.json', 'state.json']));
+  return digest;
 }
 
 describe('crash safety', () => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readManifest } from '../../datasets/shards/read.ts';
 import { merge, serializeManifest } from '../../pipeline/merge.ts';
 import { slimpajama, tempDir, treeDigest } from '../helpers/cli.ts';
+import { toVersion1 } from '../helpers/v1.ts';
 import { prepareDir, usageError } from './helpers.ts';
 
 const INPUTS = [slimpajama('chunk_0.jsonl'), slimpajama('chunk_1.jsonl')];
@@ -17,7 +18,7 @@ describe('merge', () => {
 
   it('refuses while inputs are unfinished, naming them; merges once every partition is done', async () => {
     const dir = prepareDir(['--num-partitions', '2', '--partition', '0'], { inputs: INPUTS });
-    expect(fs.existsSync(path.join(dir, 'manifest.json'))).toBe(false);
+    for (const name of ['manifest.json', 'dataset_info.json', 'state.json']) expect(fs.existsSync(path.join(dir, name))).toBe(false);
     expect((await usageError(merge(dir))).message).toContain('1 of 2 inputs are not finished (chunk_1.jsonl)');
     expect(fs.existsSync(path.join(dir, '.meap'))).toBe(true);
 
@@ -26,12 +27,21 @@ describe('merge', () => {
     expect(m.inputs.map((i) => i.path)).toEqual(['chunk_0.jsonl', 'chunk_1.jsonl']);
     expect(fs.existsSync(path.join(dir, '.meap'))).toBe(false);
     expect(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')).toBe(serializeManifest(m));
+    expect(m).toMatchObject({ version: 2, shardFormat: 'arrow-ipc-stream' });
+    expect(fs.readdirSync(dir).filter((f) => !f.endsWith('.arrow')).sort()).toEqual(['dataset_info.json', 'manifest.json', 'state.json']);
   });
 
   it('returns the manifest of a finished directory and changes nothing', async () => {
     const dir = finished();
     const before = treeDigest(dir);
     expect(await merge(dir)).toEqual(await readManifest(dir));
+    expect(treeDigest(dir)).toEqual(before);
+  });
+
+  it('returns the manifest of a finished version 1 directory and adds nothing to it', async () => {
+    const dir = toVersion1(prepareDir());
+    const before = treeDigest(dir);
+    expect((await merge(dir)).version).toBe(1);
     expect(treeDigest(dir)).toEqual(before);
   });
 });

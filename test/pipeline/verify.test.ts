@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MeapError } from '../../core/errors.ts';
 import { verify } from '../../pipeline/verify.ts';
 import { tempDir } from '../helpers/cli.ts';
+import { reencodeShard, toVersion1 } from '../helpers/v1.ts';
 import { prepareDir } from './helpers.ts';
 
 let clean: string;
@@ -26,6 +27,15 @@ function editManifest(dir: string, edit: (m: Record<string, any>) => void) {
   const m = JSON.parse(fs.readFileSync(file, 'utf8'));
   edit(m);
   fs.writeFileSync(file, JSON.stringify(m));
+}
+
+/** Any edit of the manifest changes its bytes, so state.json's fingerprint no longer matches. */
+const fingerprint = { file: 'state.json', problem: '_fingerprint is not what the manifest gives; prepare the directory again' };
+
+/** The first shard rewritten with its rows in `format`, its sha256 in the manifest updated. */
+function reencodeFirstShard(dir: string, format: 'arrow-ipc-file' | 'arrow-ipc-stream') {
+  const sha256 = reencodeShard(path.join(dir, shard), format);
+  editManifest(dir, (m) => (m.shards[0].sha256 = sha256));
 }
 
 describe('verify', () => {
@@ -69,12 +79,56 @@ describe('verify', () => {
     const { problems } = await verify(dir);
     expect(problems).toContainEqual({ file: shard, problem: `holds ${tokens} tokens, the manifest says ${tokens + 1}` });
     expect(problems).toContainEqual({ file: 'manifest.json', problem: expect.stringMatching(/^totals\.tokens is \d+, its shards add up to \d+$/) });
-    expect(problems).toHaveLength(2);
+    expect(problems).toContainEqual({ file: 'dataset_info.json', problem: 'splits is not what the manifest gives; prepare the directory again' });
+    expect(problems).toContainEqual(fingerprint);
+    expect(problems).toHaveLength(4);
   });
 
   it('reports totals that do not match the inputs', async () => {
     const dir = damaged((d) => editManifest(d, (m) => (m.totals.documents += 1)));
-    expect((await verify(dir)).problems).toEqual([{ file: 'manifest.json', problem: 'totals.documents is 21, its inputs add up to 20' }]);
+    expect((await verify(dir)).problems).toEqual([{ file: 'manifest.json', problem: 'totals.documents is 21, its inputs add up to 20' }, fingerprint]);
+  });
+
+  it('reports a shard in another format than the manifest says', async () => {
+    const dir = damaged((d) => reencodeFirstShard(d, 'arrow-ipc-file'));
+    expect((await verify(dir)).problems).toEqual([{ file: shard, problem: 'is in the arrow-ipc-file format, the manifest says arrow-ipc-stream' }, fingerprint]);
+    const claimsFile = damaged((d) => editManifest(d, (m) => (m.shardFormat = 'arrow-ipc-file')));
+    const { problems } = await verify(claimsFile);
+    expect(problems.filter((p) => p.problem === 'is in the arrow-ipc-stream format, the manifest says arrow-ipc-file')).toHaveLength(problems.length - 1);
+  });
+
+  it('reports missing, edited and unlisted Hugging Face files', async () => {
+    const missing = damaged((d) => fs.rmSync(path.join(d, 'state.json')));
+    expect((await verify(missing)).problems).toEqual([{ file: 'state.json', problem: 'missing' }]);
+    const edited = damaged((d) => {
+      const file = path.join(d, 'dataset_info.json');
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"num_examples": ', '"num_examples": 1'));
+    });
+    expect((await verify(edited)).problems).toEqual([{ file: 'dataset_info.json', problem: 'splits is not what the manifest gives; prepare the directory again' }]);
+    const relaid = damaged((d) => {
+      const file = path.join(d, 'state.json');
+      fs.writeFileSync(file, `${fs.readFileSync(file, 'utf8')}\n`);
+    });
+    expect((await verify(relaid)).problems).toEqual([{ file: 'state.json', problem: 'its layout is not what the manifest gives; prepare the directory again' }]);
+    const garbage = damaged((d) => fs.writeFileSync(path.join(d, 'state.json'), 'not json'));
+    expect((await verify(garbage)).problems).toEqual([{ file: 'state.json', problem: 'the file is not what the manifest gives; prepare the directory again' }]);
+  });
+
+  it('verifies a version 1 directory (file-format shards, no Hugging Face files), and holds it to that format', async () => {
+    const v1 = damaged(toVersion1);
+    const report = await verify(v1);
+    expect(report.problems).toEqual([]);
+    expect(report.manifest.version).toBe(1);
+    const streamShard = damaged((d) => {
+      toVersion1(d);
+      reencodeFirstShard(d, 'arrow-ipc-stream');
+    });
+    expect((await verify(streamShard)).problems).toEqual([{ file: shard, problem: 'is in the arrow-ipc-stream format, the manifest says arrow-ipc-file' }]);
+    const withState = damaged((d) => {
+      toVersion1(d);
+      fs.copyFileSync(path.join(clean, 'state.json'), path.join(d, 'state.json'));
+    });
+    expect((await verify(withState)).problems).toEqual([{ file: 'state.json', problem: expect.stringMatching(/not listed in the manifest/) }]);
   });
 
   it('refuses a directory without a manifest', async () => {

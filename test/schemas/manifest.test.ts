@@ -63,7 +63,23 @@ describe('ManifestSchema', () => {
     expect(ManifestSchema.safeParse(edited((m) => (m.mode = 'finetune'))).success).toBe(false);
     expect(ManifestSchema.safeParse(edited((m) => delete m.mode)).success).toBe(false);
     expect(ManifestSchema.safeParse(edited((m) => (m.format = 'other'))).success).toBe(false);
-    expect(ManifestSchema.safeParse(edited((m) => (m.version = 2))).success).toBe(false);
+    expect(ManifestSchema.safeParse(edited((m) => (m.version = 3))).success).toBe(false);
+    expect(ManifestSchema.safeParse(edited((m) => (m.shardFormat = 'parquet'))).error?.issues[0].path).toEqual(['shardFormat']);
+  });
+
+  it('takes version 2 with its shard format, and version 1 (Arrow IPC files) without one', () => {
+    expect(json).toMatchObject({ version: 2, shardFormat: 'arrow-ipc-stream' });
+    expect(Object.keys(json).slice(0, 3)).toEqual(['format', 'version', 'shardFormat']);
+    expect(ManifestSchema.safeParse(edited((m) => (m.shardFormat = 'arrow-ipc-file'))).success).toBe(true);
+    const v1 = edited((m) => {
+      m.version = 1;
+      delete m.shardFormat;
+    });
+    expect(ManifestSchema.parse(v1)).toEqual(v1);
+    const noFormat = ManifestSchema.safeParse(edited((m) => delete m.shardFormat));
+    expect(noFormat.error?.issues[0]).toMatchObject({ path: ['shardFormat'], message: 'a version 2 manifest names the format of its shards' });
+    const v1WithFormat = ManifestSchema.safeParse(edited((m) => (m.version = 1)));
+    expect(v1WithFormat.error?.issues[0]).toMatchObject({ path: ['shardFormat'], message: 'a version 1 manifest has no shardFormat: its shards are Arrow IPC files' });
   });
 
   it('refuses a pretrain manifest relabelled as sft', () => {

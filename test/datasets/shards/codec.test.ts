@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { tableFromIPC } from 'apache-arrow';
-import { decodeShard, encodeShard } from '../../../datasets/shards/codec.ts';
+import { RecordBatchStreamReader, tableFromIPC } from 'apache-arrow';
+import { decodeShard, encodeShard, ipcFormatOf, SHARD_FORMAT } from '../../../datasets/shards/codec.ts';
 
 const rows = [
   { input_ids: Int32Array.of(1, 99, 3), labels: Int32Array.of(1, 2, 3), position_ids: Int32Array.of(0, 1, 2) },
@@ -9,20 +9,42 @@ const rows = [
 ];
 
 describe('shard codec', () => {
-  it('writes an Arrow IPC file with three List<Int32> columns that round-trips', () => {
+  it('writes an Arrow IPC stream, one record batch of three List<Int32> columns, that apache-arrow\'s stream reader reads', () => {
     const bytes = encodeShard(rows);
-    expect(Buffer.from(bytes.subarray(0, 6)).toString()).toBe('ARROW1');
-    const table = tableFromIPC(bytes);
-    expect(table.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual([
-      'input_ids:List<Int32>',
-      'labels:List<Int32>',
-      'position_ids:List<Int32>',
-    ]);
-    expect(Array.from(table.get(0)!.input_ids as Iterable<number>)).toEqual([1, 99, 3]);
+    expect(SHARD_FORMAT).toBe('arrow-ipc-stream');
+    expect(Buffer.from(bytes.subarray(0, 4)).toString('hex')).toBe('ffffffff');
+    // The end-of-stream marker: continuation, then a zero length.
+    expect(Buffer.from(bytes.subarray(-8)).toString('hex')).toBe('ffffffff00000000');
+    const batches = [...RecordBatchStreamReader.from(bytes)];
+    expect(batches).toHaveLength(1);
+    expect(batches[0].schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual(['input_ids:List<Int32>', 'labels:List<Int32>', 'position_ids:List<Int32>']);
+    expect(Array.from(batches[0].get(0)!.input_ids as Iterable<number>)).toEqual([1, 99, 3]);
     const decoded = decodeShard(bytes);
     expect(decoded.rows).toBe(3);
     expect(Array.from(decoded.columns.labels.offsets)).toEqual([0, 3, 4, 4]);
     expect(Array.from(decoded.columns.labels.values)).toEqual([1, 2, 3, 5]);
+  });
+
+  it('still writes and reads the file format of version 1 directories, to the same rows', () => {
+    const file = encodeShard(rows, 'arrow-ipc-file');
+    expect(Buffer.from(file.subarray(0, 6)).toString()).toBe('ARROW1');
+    expect(tableFromIPC(file).numRows).toBe(3);
+    expect(decodeShard(file)).toEqual(decodeShard(encodeShard(rows)));
+  });
+
+  it('tells the two containers apart by their first bytes', () => {
+    expect(ipcFormatOf(encodeShard(rows))).toBe('arrow-ipc-stream');
+    expect(ipcFormatOf(encodeShard(rows, 'arrow-ipc-file'))).toBe('arrow-ipc-file');
+    for (const other of [new Uint8Array(0), Buffer.from('ARROW1'), Buffer.from('{"rows": 3}'), Buffer.from('PAR1....')]) expect(ipcFormatOf(other)).toBeNull();
+    // A view into a larger buffer is read from its own start.
+    const padded = Buffer.concat([Buffer.from('xxxx'), encodeShard(rows)]);
+    expect(ipcFormatOf(padded.subarray(4))).toBe('arrow-ipc-stream');
+  });
+
+  it('refuses a stream cut anywhere, even at a message boundary, where Arrow readers see a shorter stream', () => {
+    const bytes = encodeShard(rows);
+    for (let n = 0; n < bytes.length; n++) expect(() => decodeShard(bytes.subarray(0, n)), `cut at ${n}`).toThrow();
+    expect(() => decodeShard(bytes.subarray(0, bytes.length - 8))).toThrow('the stream ends without its end-of-stream marker (truncated?)');
   });
 
   it('is byte-identical for identical rows', () => {

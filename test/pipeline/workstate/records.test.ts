@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MeapError } from '../../../core/errors.ts';
+import { encodeShard } from '../../../datasets/shards/codec.ts';
 import { shardName } from '../../../pipeline/shards.ts';
 import { describeDifference, readRunFile, readUnitResult, unitKey, writeRunFile, writeUnitResult } from '../../../pipeline/workstate/records.ts';
 import type { UnitResult } from '../../../schemas/workstate.ts';
@@ -71,7 +72,7 @@ describe('unit records', () => {
   });
   const withShards = (u: UnitResult) => {
     const dir = tempDir();
-    for (const s of u.shards) fs.writeFileSync(path.join(dir, s.file), 'shard');
+    for (const s of u.shards) fs.writeFileSync(path.join(dir, s.file), encodeShard([]));
     return dir;
   };
 
@@ -89,6 +90,16 @@ describe('unit records', () => {
     const dir = withShards(u);
     await writeUnitResult(dir, u);
     fs.rmSync(path.join(dir, u.shards[1].file));
+    expect(await readUnitResult(dir, u.path)).toBeNull();
+  });
+
+  it('read as not done when a shard they list is not in the Arrow IPC stream format (an older meap wrote it)', async () => {
+    const u = unit('a.jsonl', 2);
+    const dir = withShards(u);
+    await writeUnitResult(dir, u);
+    fs.writeFileSync(path.join(dir, u.shards[1].file), encodeShard([], 'arrow-ipc-file'));
+    expect(await readUnitResult(dir, u.path)).toBeNull();
+    fs.writeFileSync(path.join(dir, u.shards[1].file), '');
     expect(await readUnitResult(dir, u.path)).toBeNull();
   });
 

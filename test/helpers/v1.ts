@@ -1,0 +1,36 @@
+/** Directories as meap wrote them before manifest version 2, for the tests that old output still reads. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { sha256Hex } from '../../core/hash.ts';
+import { decodeShard, encodeShard } from '../../datasets/shards/codec.ts';
+import { shardRow } from '../../datasets/shards/read.ts';
+import { DATASET_INFO, DATASET_STATE } from '../../pipeline/hf-dataset.ts';
+import { serializeManifest } from '../../pipeline/merge.ts';
+import { ManifestSchema, type ShardFormat } from '../../schemas/manifest.ts';
+
+/** A shard file rewritten with the same rows in `format`; returns the sha256 of its new bytes. */
+export function reencodeShard(file: string, format: ShardFormat): string {
+  const shard = decodeShard(fs.readFileSync(file));
+  const rows = Array.from({ length: shard.rows }, (_, r) => {
+    const { inputIds, labels, positionIds } = shardRow(shard, r);
+    return { input_ids: inputIds, labels, position_ids: positionIds };
+  });
+  const bytes = encodeShard(rows, format);
+  fs.writeFileSync(file, bytes);
+  return sha256Hex(bytes);
+}
+
+/**
+ * Rewrites a finished version 2 directory in place as version 1 held it: the same rows in Arrow IPC
+ * file-format shards, their sha256 in a version 1 manifest without `shardFormat`, and no Hugging Face
+ * files. Returns `dir`.
+ */
+export function toVersion1(dir: string): string {
+  const file = path.join(dir, 'manifest.json');
+  const manifest = ManifestSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
+  for (const entry of manifest.shards) entry.sha256 = reencodeShard(path.join(dir, entry.file), 'arrow-ipc-file');
+  const { shardFormat: _, ...v1 } = { ...manifest, version: 1 as const };
+  fs.writeFileSync(file, serializeManifest(v1));
+  for (const name of [DATASET_INFO, DATASET_STATE]) fs.rmSync(path.join(dir, name));
+  return dir;
+}
