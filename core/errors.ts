@@ -43,6 +43,34 @@ export class InputError extends MeapError {
   }
 }
 
+/** An error as plain data, to cross a worker thread's boundary. */
+export interface PlainError {
+  message: string;
+  stack?: string;
+  /** A system error's code (ENOSPC, ...), which decides how it is reported. */
+  code?: string;
+  meap?: { kind: ErrorKind; where: Location; hint?: string; reason?: string };
+}
+
+export function toPlainError(e: unknown): PlainError {
+  if (e instanceof MeapError) {
+    return { message: e.message, meap: { kind: e.kind, where: e.where, hint: e.hint, reason: e instanceof InputError ? e.reason : undefined } };
+  }
+  return e instanceof Error ? { message: e.message, stack: e.stack, code: (e as NodeJS.ErrnoException).code } : { message: String(e) };
+}
+
+/** The error `toPlainError` was given back: the same class, one-line message and exit code. */
+export function fromPlainError(p: PlainError): Error {
+  let e: Error;
+  if (p.meap === undefined) e = new Error(p.message);
+  else if (p.meap.reason !== undefined) e = new InputError(p.meap.reason, '', p.meap.where, p.meap.hint);
+  else e = new MeapError(p.meap.kind, '', p.meap.where, p.meap.hint);
+  e.message = p.message;
+  if (p.stack !== undefined) e.stack = p.stack;
+  if (p.code !== undefined) (e as NodeJS.ErrnoException).code = p.code;
+  return e;
+}
+
 export const configError = (what: string, hint?: string) => new MeapError('config', what, {}, hint);
 export const usageError = (what: string, hint?: string) => new MeapError('usage', what, {}, hint);
 export const tokenizerError = (what: string, file?: string, hint?: string) =>

@@ -8,8 +8,7 @@
  * partition lock) and test/e2e/golden-rows.test.ts (the rows of both modes, pinned).
  */
 import * as path from 'node:path';
-import { InputError, MeapError } from '../core/errors.ts';
-import { sha256File } from '../core/hash.ts';
+import { MeapError } from '../core/errors.ts';
 import { fetchTokenizer } from '../datasets/hub/download.ts';
 import type { HubOptions } from '../datasets/hub/http.ts';
 import { isHubUri } from '../datasets/hub/uri.ts';
@@ -29,7 +28,8 @@ import { loadTemplate } from './template.ts';
 import { rememberTokenizer } from './tokenize/cache.ts';
 import { createEncoder, resolveEngine } from './tokenize/engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenize/load.ts';
-import { readUnit, type Mode, type RunContext, type Tokenizable } from './unit.ts';
+import { queueUnit, type Mode, type RunContext } from './unit.ts';
+import { runUnitsInWorkers } from './unit-pool.ts';
 import { lockPartition } from './workstate/locks.ts';
 import { resolvePartition } from './workstate/partition.ts';
 import { readUnitResult, writeUnitResult } from './workstate/records.ts';
@@ -89,42 +89,31 @@ async function runUnits(
 ): Promise<void> {
   const engine = resolveEngine(tok, cfg.engine);
   if (engine.engine !== 'bpe' && engine.fallback) ctx.log?.(engine.fallback);
-  const encoder = await createEncoder(tok, engine, cfg.workers);
   const counters = { items: 0, tokens: 0, bytesRead: 0 };
   ctx.progress.start(files.reduce((s, f) => s + f.size, 0), files.length, cfg.mode === 'sft' ? 'examples' : 'docs');
-  const queue = new OrderedQueue(2 * cfg.workers + 1);
+  const finished = async (unit: UnitResult) => {
+    await onUnit(unit);
+    ctx.progress.fileDone();
+  };
   try {
-    for (const file of files) {
-      // The mask seed needs the file's hash before its first row, so hash in a pass of its own.
-      const sha256 = await sha256File(file.abs).catch((e: NodeJS.ErrnoException) => {
-        throw new InputError('unreadableFile', `cannot read: ${e.code ?? e.message}`, { file: file.rel });
-      });
-      const sink = mode.sink(file, sha256, counters);
-      const submit = (batch: Tokenizable<unknown>[]) => {
-        const encoded = encoder.encodeBatch(batch.flatMap((t) => t.texts));
-        return queue.push(encoded, (flat) => {
-          let at = 0;
-          const ids = batch.map((t) => flat.slice(at, (at += t.texts.length)));
-          return sink.add(
-            batch.map((t) => t.item),
-            ids,
-          );
-        });
-      };
-      const read = await readUnit(file, cfg, ctx, counters, mode, submit);
-      const finishUnit = async () => {
-        await onUnit({ path: file.rel, sha256, read, ...(await sink.finish()) });
-        ctx.progress.fileDone();
-      };
-      await queue.push(Promise.resolve(), finishUnit, 0);
+    // Many files: each worker takes whole files, so nothing per token is left to this thread. One
+    // file (or an engine that runs only here): this thread reads and packs, and workers tokenize.
+    if (engine.engine === 'bpe' && cfg.workers > 1 && files.length > 1) {
+      await runUnitsInWorkers(files, cfg, tok, ctx, counters, finished);
+      return;
     }
-    await queue.drain();
-  } catch (e) {
-    await queue.abandon();
-    throw e;
+    const encoder = await createEncoder(tok, engine, cfg.workers);
+    const queue = new OrderedQueue(2 * cfg.workers + 1);
+    try {
+      for (const file of files) await queueUnit(file, cfg, mode, encoder, queue, ctx, counters, finished);
+      await queue.drain();
+    } catch (e) {
+      await queue.abandon();
+      throw e;
+    } finally {
+      await encoder.close();
+    }
   } finally {
     ctx.progress.stop();
-    await encoder.close();
   }
 }
-

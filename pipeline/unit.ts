@@ -9,10 +9,14 @@
  * (--limit, skip counts) and test/e2e/golden-rows.test.ts (the rows).
  */
 import { InputError, type Location } from '../core/errors.ts';
+import { sha256File } from '../core/hash.ts';
 import { readRecords } from '../datasets/records.ts';
 import type { InputFile } from '../datasets/types.ts';
 import type { ShardEntry } from '../schemas/manifest.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
+import type { UnitResult } from '../schemas/workstate.ts';
+import type { OrderedQueue } from './ordered-queue.ts';
+import type { Encoder } from './tokenize/engines.ts';
 
 /** Running totals of a `prepare`, for its progress display. */
 export interface Counters {
@@ -124,6 +128,41 @@ export async function readUnit<Item>(
   }
   await flush();
   return { records, items, skipped };
+}
+
+/**
+ * One whole unit through `queue`: its texts tokenized as they are read, their ids applied to the
+ * mode's sink in order, and `done` called with the unit's result after its last batch. Returns once
+ * the file is read; the queue holds what is still in flight, so the next file can be read meanwhile.
+ */
+export async function queueUnit<Item>(
+  file: InputFile,
+  cfg: PrepareConfig,
+  mode: Mode<Item>,
+  encoder: Encoder,
+  queue: OrderedQueue,
+  ctx: RunContext,
+  counters: Counters,
+  done: (unit: UnitResult) => Promise<void>,
+): Promise<void> {
+  // The mask seed needs the file's hash before its first row, so hash in a pass of its own.
+  const sha256 = await sha256File(file.abs).catch((e: NodeJS.ErrnoException) => {
+    throw new InputError('unreadableFile', `cannot read: ${e.code ?? e.message}`, { file: file.rel });
+  });
+  const sink = mode.sink(file, sha256, counters);
+  const submit = (batch: Tokenizable<Item>[]) => {
+    const encoded = encoder.encodeBatch(batch.flatMap((t) => t.texts));
+    return queue.push(encoded, (flat) => {
+      let at = 0;
+      const ids = batch.map((t) => flat.slice(at, (at += t.texts.length)));
+      return sink.add(
+        batch.map((t) => t.item),
+        ids,
+      );
+    });
+  };
+  const read = await readUnit(file, cfg, ctx, counters, mode, submit);
+  await queue.push(Promise.resolve(), async () => done({ path: file.rel, sha256, read, ...(await sink.finish()) }), 0);
 }
 
 export const sortKeys = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));

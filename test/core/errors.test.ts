@@ -13,6 +13,8 @@ import {
   tokenizerError,
   usageError,
   type ErrorKind,
+  fromPlainError,
+  toPlainError,
 } from '../../core/errors.ts';
 import { tempDir } from '../helpers/cli.ts';
 
@@ -121,6 +123,26 @@ describe('firstIssue and parseOrThrow', () => {
     expect((caught as MeapError).message).toMatch(/^invalid config at seqLen: /);
     expect((caught as MeapError).message).not.toContain('\n');
     expect(() => parseOrThrow(Schema, null, fail)).toThrow(/^invalid config at \(root\): /);
+  });
+});
+
+describe('toPlainError and fromPlainError', () => {
+  it('bring an error back across a thread boundary with its class, message, reason, exit code and system code', () => {
+    const roundTrip = (e: unknown) => fromPlainError(structuredClone(toPlainError(e)));
+    const input = roundTrip(new InputError('invalidJson', 'line is not valid JSON', { file: 'a.jsonl', line: 2 }, 'fix it'));
+    expect(input).toBeInstanceOf(InputError);
+    expect(input.message).toBe('a.jsonl:2: line is not valid JSON (fix it)');
+    expect((input as InputError).reason).toBe('invalidJson');
+    expect((input as InputError).exitCode).toBe(2);
+    const integrity = roundTrip(new MeapError('integrity', 'bad shard', { file: 's.arrow' }));
+    expect(integrity).toBeInstanceOf(MeapError);
+    expect(integrity).not.toBeInstanceOf(InputError);
+    expect((integrity as MeapError).exitCode).toBe(1);
+    const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    const back = roundTrip(full) as NodeJS.ErrnoException;
+    expect(back).not.toBeInstanceOf(MeapError);
+    expect([back.message, back.code, back.stack]).toEqual(['no space left on device', 'ENOSPC', full.stack]);
+    expect(roundTrip('text').message).toBe('text');
   });
 });
 

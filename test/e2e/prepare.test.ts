@@ -115,20 +115,54 @@ describe('meap prepare on SlimPajama-layout fixtures (Llama-2)', () => {
 });
 
 describe('determinism', () => {
-  it('gives byte-identical output across runs, --workers 1 and 2, and both engines', () => {
+  it('gives byte-identical output across runs, worker counts and all three engines, files on workers or not', () => {
     const base = tempDir();
     const inputs = [slimpajama('chunk_1.jsonl.zst'), slimpajama('chunk_0.jsonl.zst')];
-    const run = (name: string, extra: string[]) => {
+    const run = (name: string, extra: string[], files = inputs) => {
       const out = path.join(base, name);
-      const r = meap(['prepare', ...inputs, '--out', out, '--tokenizer', gpt2, '--progress', 'none', '--mask', 'span', '--shard-rows', '7', ...extra]);
+      const r = meap(['prepare', ...files, '--out', out, '--tokenizer', gpt2, '--progress', 'none', '--mask', 'span', '--shard-rows', '7', ...extra]);
       expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
       return treeDigest(out);
     };
+    // --workers 1: everything on this thread; 2 and 3: whole files on worker threads (bpe).
     const a = run('a', ['--workers', '1']);
     expect(Object.keys(a).length).toBeGreaterThan(3);
     expect(run('b', ['--workers', '2'])).toEqual(a);
-    expect(run('c', ['--workers', '2'])).toEqual(a);
+    expect(run('c', ['--workers', '3'])).toEqual(a);
     expect(run('d', ['--workers', '2', '--engine', 'js'])).toEqual(a);
+    expect(run('e', ['--workers', '2', '--engine', 'native'])).toEqual(a);
+    // One file: this thread reads and packs while workers tokenize its batches.
+    const one = [slimpajama('chunk_0.jsonl')];
+    const single = run('f', ['--workers', '1'], one);
+    expect(run('g', ['--workers', '2'], one)).toEqual(single);
+    expect(run('h', ['--workers', '2', '--engine', 'native'], one)).toEqual(single);
+  });
+
+  it('says in one line when the bpe engine does not apply, and tokenizes with the native one', () => {
+    const dir = tempDir();
+    // An NFKC step before Llama-2's normalizer: still BPE, but not a shape whose split is proven.
+    const doc = JSON.parse(fs.readFileSync(llama2, 'utf8'));
+    doc.normalizer.normalizers.unshift({ type: 'NFKC' });
+    const tok = path.join(dir, 'tokenizer.json');
+    fs.writeFileSync(tok, JSON.stringify(doc));
+    const r = meap(['prepare', slimpajama('chunk_0.jsonl'), '--out', path.join(dir, 'out'), '--tokenizer', tok, '--progress', 'none', '--limit', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(
+      'meap: the bpe engine does not apply to this tokenizer (its normalizer and pre-tokenizer are neither SentencePiece-style nor ByteLevel); using the native engine\n',
+    );
+  });
+
+  it('reports a bad record of one file among several on workers in one line, exit 2, no manifest', () => {
+    const dir = tempDir();
+    const bad = path.join(dir, 'b.jsonl');
+    fs.writeFileSync(bad, '{"text":"fine"}\n{"text":\n');
+    const out = path.join(dir, 'out');
+    const r = meap(['prepare', slimpajama('chunk_0.jsonl'), bad, slimpajama('chunk_1.jsonl'), '--out', out, '--tokenizer', llama2, '--progress', 'none', '--workers', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^meap: error: \S*b\.jsonl:2: line is not valid JSON/);
+    expect(fs.existsSync(path.join(out, 'manifest.json'))).toBe(false);
   });
 
   it('changes every row\'s mask with the seed and keeps the labels', () => {

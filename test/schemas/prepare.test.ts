@@ -21,7 +21,7 @@ describe('PrepareConfigSchema', () => {
     expect(PrepareConfigSchema.parse(base)).toEqual({
       ...base,
       mode: 'pretrain',
-      engine: 'native',
+      engine: 'bpe',
       workers: availableParallelism(),
       bos: true,
       eos: true,

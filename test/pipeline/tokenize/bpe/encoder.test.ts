@@ -48,7 +48,7 @@ describe('bpe engine = native engine', () => {
     it(`${name}: every fixture document`, async () => {
       const want = await natives[name].encodeBatch(DOCS);
       const enc = new BpeEncoder(models[name]);
-      const bad = DOCS.map((d, i) => i).filter((i) => enc.encode(DOCS[i]).join() !== want[i].join());
+      const bad = DOCS.map((_, i) => i).filter((i) => enc.encode(DOCS[i]).join() !== want[i].join());
       expect(bad).toEqual([]);
     });
 

@@ -1,0 +1,76 @@
+/**
+ * Whole input files on worker threads (unit-worker.ts), as many at once as there are workers. This
+ * thread only hands out files, adds up progress and records each finished unit; every unit's bytes
+ * are what the main thread would have written, so the output does not depend on --workers.
+ * Covered by test/e2e/prepare.test.ts (byte-identical output across worker counts and engines) and
+ * test/e2e/resume.test.ts (a killed run resumes to the same bytes).
+ */
+import { setMaxListeners } from 'node:events';
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { fromPlainError } from '../core/errors.ts';
+import type { InputFile } from '../datasets/types.ts';
+import type { PrepareConfig } from '../schemas/prepare.ts';
+import type { UnitResult } from '../schemas/workstate.ts';
+import type { LoadedTokenizer } from './tokenize/load.ts';
+import type { Counters, RunContext } from './unit.ts';
+import type { UnitOutcome, UnitPoolData, UnitTask } from './unit-worker.ts';
+
+export async function runUnitsInWorkers(
+  files: InputFile[],
+  cfg: PrepareConfig,
+  tok: LoadedTokenizer,
+  ctx: RunContext,
+  counters: Counters,
+  done: (unit: UnitResult) => Promise<void>,
+): Promise<void> {
+  const threads = Math.min(cfg.workers, files.length);
+  const data: UnitPoolData = { cfg, tok };
+  const pool = new Piscina({
+    filename: new URL('./unit-worker.js', import.meta.url).href,
+    minThreads: threads,
+    maxThreads: threads,
+    workerData: data,
+  });
+  // Aborting a running task ends its thread: a unit stopped half way records nothing and is redone on resume.
+  const stop = new AbortController();
+  // Every queued task listens to it.
+  setMaxListeners(files.length + 1, stop.signal);
+  const onAbort = () => stop.abort(ctx.signal.reason);
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    // Units are recorded one at a time, in the order they finish.
+    let recording = Promise.resolve();
+    // The first failure stops the other units; their aborts are not what is reported.
+    let failure: { error: unknown } | null = null;
+    const runs = files.map(async (file) => {
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (d: Counters) => {
+        counters.items += d.items;
+        counters.tokens += d.tokens;
+        counters.bytesRead += d.bytesRead;
+        ctx.progress.update(counters);
+      });
+      const task: UnitTask = { file, progress: port2 };
+      try {
+        const outcome = (await pool.run(task, { transferList: [port2], signal: stop.signal })) as UnitOutcome;
+        if (!outcome.ok) throw fromPlainError(outcome.error);
+        recording = recording.then(() => done(outcome.unit));
+        await recording;
+      } catch (e) {
+        if (!stop.signal.aborted) {
+          failure = { error: e };
+          stop.abort(e);
+        }
+      } finally {
+        port1.close();
+      }
+    });
+    await Promise.all(runs);
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (failure !== null) throw (failure as { error: unknown }).error;
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    await pool.destroy();
+  }
+}

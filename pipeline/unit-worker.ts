@@ -1,0 +1,73 @@
+/**
+ * One thread of the unit pool (see unit-pool.ts): whole input files, each read, tokenized with the
+ * bpe engine in this thread, packed, masked, encoded, hashed and written here, exactly as the main
+ * thread would. Covered by test/e2e/prepare.test.ts, whose multi-file runs at --workers 2 and more
+ * come through here and must give the bytes of --workers 1.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { workerData } from 'piscina';
+import { toPlainError, type PlainError } from '../core/errors.ts';
+import type { InputFile } from '../datasets/types.ts';
+import type { PrepareConfig } from '../schemas/prepare.ts';
+import type { UnitResult } from '../schemas/workstate.ts';
+import { OrderedQueue } from './ordered-queue.ts';
+import { pretrainMode } from './pretrain-mode.ts';
+import { sftMode } from './sft-mode.ts';
+import { loadTemplate } from './template.ts';
+import { createEncoder, resolveEngine, type Encoder } from './tokenize/engines.ts';
+import type { LoadedTokenizer } from './tokenize/load.ts';
+import { queueUnit, type Counters, type Mode } from './unit.ts';
+
+export interface UnitPoolData {
+  cfg: PrepareConfig;
+  tok: LoadedTokenizer;
+}
+
+export interface UnitTask {
+  file: InputFile;
+  /** Receives Counters increments as the unit goes. */
+  progress: MessagePort;
+}
+
+export type UnitOutcome = { ok: true; unit: UnitResult } | { ok: false; error: PlainError };
+
+const { cfg, tok } = workerData as UnitPoolData;
+
+let ready: Promise<{ mode: Mode<unknown>; encoder: Encoder }> | null = null;
+async function setUp(): Promise<{ mode: Mode<unknown>; encoder: Encoder }> {
+  const engine = resolveEngine(tok, 'bpe');
+  // The pool is only started for a tokenizer the main thread proved for the bpe engine.
+  if (engine.engine !== 'bpe') throw new Error('the unit pool needs the bpe engine');
+  const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, await loadTemplate(cfg.template, tok));
+  return { mode, encoder: await createEncoder(tok, engine, 1) };
+}
+
+export default async function runUnit({ file, progress }: UnitTask): Promise<UnitOutcome> {
+  const counters: Counters = { items: 0, tokens: 0, bytesRead: 0 };
+  const sent: Counters = { ...counters };
+  const report = () => {
+    progress.postMessage({ items: counters.items - sent.items, tokens: counters.tokens - sent.tokens, bytesRead: counters.bytesRead - sent.bytesRead });
+    Object.assign(sent, counters);
+  };
+  try {
+    ready ??= setUp();
+    const { mode, encoder } = await ready;
+    const queue = new OrderedQueue(1);
+    let unit: UnitResult | null = null;
+    const ctx = {
+      progress: { start() {}, fileDone() {}, update: report, stop() {} },
+      // The pool stops a unit by ending its thread.
+      signal: new AbortController().signal,
+    };
+    await queueUnit(file, cfg, mode, encoder, queue, ctx, counters, async (u) => {
+      unit = u;
+    });
+    await queue.drain();
+    report();
+    return { ok: true, unit: unit! };
+  } catch (e) {
+    return { ok: false, error: toPlainError(e) };
+  } finally {
+    progress.close();
+  }
+}
