@@ -8,11 +8,36 @@ import * as path from 'node:path';
 
 /** `tmpDir` must be on the same file system as `dir`, so that the rename is atomic. */
 export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Array | string, tmpDir: string): Promise<void> {
+  const file = await createFileAtomic(dir, name, tmpDir);
+  await file.append(bytes);
+  await file.commit();
+}
+
+/** A file written in pieces that appears under its name, complete, only on `commit`. */
+export interface AtomicFile {
+  append(bytes: Uint8Array | string): Promise<void>;
+  /** fsync, rename into place, fsync the directory. */
+  commit(): Promise<void>;
+}
+
+export async function createFileAtomic(dir: string, name: string, tmpDir: string): Promise<AtomicFile> {
   await fs.mkdir(tmpDir, { recursive: true });
   const tmp = path.join(tmpDir, `${name}.partial`);
-  await writeSynced(tmp, bytes, 'w');
-  await fs.rename(tmp, path.join(dir, name));
-  await fsyncDir(dir);
+  const fh = await fs.open(tmp, 'w');
+  return {
+    append: async (bytes) => {
+      await fh.writeFile(bytes);
+    },
+    commit: async () => {
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.rename(tmp, path.join(dir, name));
+      await fsyncDir(dir);
+    },
+  };
 }
 
 /** Writes and fsyncs a file; `flag` 'wx' refuses to replace an existing one. */

@@ -1,11 +1,13 @@
 /**
- * Shards on their way out: one input's rows collected into shards of `shardRows` rows, each encoded
- * and written durably under a name derived from the input, never from time or workers.
+ * Shards on their way out: one input's rows collected into shards of `shardRows` rows, each streamed
+ * durably under a name derived from the input, never from time or workers.
  */
+import { createHash, type Hash } from 'node:crypto';
+import type { AtomicFile } from '../core/durable.ts';
 import { sha256Hex } from '../core/hash.ts';
 import type { ShardEntry } from '../schemas/manifest.ts';
-import { encodeShard, type ShardRow } from '../datasets/shards/codec.ts';
-import { writeOutputFile } from './workstate/dir.ts';
+import { BATCH_TOKENS, END_OF_STREAM, recordBatchMessage, STREAM_HEADER, type ShardRow } from '../datasets/shards/codec.ts';
+import { createOutputFile } from './workstate/dir.ts';
 
 /** Shard names derive from the input's relative path and a counter: never from time or workers. */
 export function shardName(inputRel: string, index: number): string {
@@ -19,14 +21,28 @@ export interface MaskedRow extends ShardRow {
   masked: number;
 }
 
+interface OpenShard {
+  file: string;
+  /** Opened with the shard's first batch, by the writing chain. */
+  out: AtomicFile | null;
+  hash: Hash;
+  rows: number;
+  tokens: number;
+  maskedTokens: number;
+}
+
 /**
- * Collects one input's rows and writes a shard every `shardRows` rows. One write may be in flight
- * while the next shard fills, so an fsync does not stall tokenization.
+ * Writes one input's rows as shards of `shardRows` rows, each streamed to disk one record batch at a
+ * time (see BATCH_TOKENS), so what is held is a batch, not a shard. One write may be in flight while
+ * the next batch fills, so an fsync does not stall tokenization.
  */
 export class ShardWriter {
-  private rows: MaskedRow[] = [];
+  private batch: MaskedRow[] = [];
+  private batchTokens = 0;
+  private shard: OpenShard | null = null;
+  private shardsStarted = 0;
   private readonly entries: ShardEntry[] = [];
-  private writing: Promise<void> = Promise.resolve();
+  private io: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dir: string,
@@ -35,30 +51,52 @@ export class ShardWriter {
   ) {}
 
   async add(row: MaskedRow): Promise<void> {
-    this.rows.push(row);
-    if (this.rows.length === this.shardRows) await this.flush();
+    const shard = (this.shard ??= this.open());
+    this.batch.push(row);
+    this.batchTokens += row.input_ids.length;
+    shard.rows++;
+    shard.tokens += row.input_ids.length;
+    shard.maskedTokens += row.masked;
+    if (shard.rows === this.shardRows) await this.flush(true);
+    else if (this.batchTokens >= BATCH_TOKENS) await this.flush(false);
   }
 
   async finish(): Promise<ShardEntry[]> {
-    if (this.rows.length > 0) await this.flush();
-    await this.writing;
+    if (this.shard !== null) await this.flush(true);
+    await this.io;
     return this.entries;
   }
 
-  private async flush(): Promise<void> {
-    const rows = this.rows;
-    this.rows = [];
-    const bytes = encodeShard(rows);
-    const file = shardName(this.inputRel, this.entries.length);
-    let tokens = 0;
-    let maskedTokens = 0;
-    for (const r of rows) {
-      tokens += r.input_ids.length;
-      maskedTokens += r.masked;
+  private open(): OpenShard {
+    return { file: shardName(this.inputRel, this.shardsStarted++), out: null, hash: createHash('sha256'), rows: 0, tokens: 0, maskedTokens: 0 };
+  }
+
+  private async flush(close: boolean): Promise<void> {
+    const shard = this.shard!;
+    // A shard whose last batch closed on BATCH_TOKENS just before its end gets no empty batch.
+    const message = this.batch.length > 0 ? recordBatchMessage(this.batch) : null;
+    this.batch = [];
+    this.batchTokens = 0;
+    if (close) this.shard = null;
+    await this.io;
+    this.io = this.write(shard, message, close);
+    this.io.catch(() => {}); // surfaced by the next flush or by finish()
+  }
+
+  private async write(shard: OpenShard, message: Uint8Array | null, close: boolean): Promise<void> {
+    const put = async (bytes: Uint8Array) => {
+      shard.hash.update(bytes);
+      await shard.out!.append(bytes);
+    };
+    if (shard.out === null) {
+      shard.out = await createOutputFile(this.dir, shard.file);
+      await put(STREAM_HEADER);
     }
-    this.entries.push({ file, input: this.inputRel, rows: rows.length, tokens, maskedTokens, sha256: sha256Hex(bytes) });
-    await this.writing;
-    this.writing = writeOutputFile(this.dir, file, bytes);
-    this.writing.catch(() => {}); // surfaced by the next flush or by finish()
+    if (message !== null) await put(message);
+    if (!close) return;
+    await put(END_OF_STREAM);
+    await shard.out.commit();
+    const { file, rows, tokens, maskedTokens } = shard;
+    this.entries.push({ file, input: this.inputRel, rows, tokens, maskedTokens, sha256: shard.hash.digest('hex') });
   }
 }

@@ -28,17 +28,60 @@ export const SHARD_SCHEMA = new Schema(SHARD_COLUMNS.map((name) => new Field(nam
 /** What prepare writes: Hugging Face `datasets` memory-maps shards with `pa.ipc.open_stream`, which refuses the file format. */
 export const SHARD_FORMAT: ShardFormat = 'arrow-ipc-stream';
 
-/** `format` other than SHARD_FORMAT writes what version 1 directories hold, for tests of old directories. */
-export function encodeShard(rows: readonly ShardRow[], format: ShardFormat = SHARD_FORMAT): Uint8Array {
+/**
+ * A record batch closes once it holds this many tokens (or its shard ends), so a shard of any size is
+ * written, and held, one bounded batch at a time. Part of the format: it decides the bytes.
+ */
+export const BATCH_TOKENS = 1 << 18;
+
+/** Rows cut into record batches by BATCH_TOKENS, as the shard writer cuts them. */
+export function* recordBatches(rows: readonly ShardRow[]): Generator<ShardRow[]> {
+  let batch: ShardRow[] = [];
+  let tokens = 0;
+  for (const r of rows) {
+    batch.push(r);
+    tokens += r.input_ids.length;
+    if (tokens >= BATCH_TOKENS) {
+      yield batch;
+      batch = [];
+      tokens = 0;
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+function recordBatch(rows: readonly ShardRow[]): RecordBatch {
   const children = SHARD_COLUMNS.map((col) => listColumn(rows.map((r) => r[col])));
   const struct = makeData({ type: new Struct(SHARD_SCHEMA.fields), length: rows.length, nullCount: 0, children });
-  return tableToIPC(new Table([new RecordBatch(SHARD_SCHEMA, struct)]), format === 'arrow-ipc-file' ? 'file' : 'stream');
+  return new RecordBatch(SHARD_SCHEMA, struct);
+}
+
+/** `format` other than SHARD_FORMAT writes what version 1 directories hold, for tests of old directories. */
+export function encodeShard(rows: readonly ShardRow[], format: ShardFormat = SHARD_FORMAT): Uint8Array {
+  const batches = [...recordBatches(rows)].map(recordBatch);
+  if (format === 'arrow-ipc-file') return tableToIPC(new Table(SHARD_SCHEMA, batches), 'file');
+  return Buffer.concat([STREAM_HEADER, ...batches.map(batchMessage), END_OF_STREAM]);
+}
+
+/** The stream's schema message: what a shard starts with, before its record batches. */
+export const STREAM_HEADER: Uint8Array = tableToIPC(new Table(SHARD_SCHEMA), 'stream').subarray(0, -8);
+
+/** One record batch's message, to append to a stream that began with STREAM_HEADER. */
+export function recordBatchMessage(rows: readonly ShardRow[]): Uint8Array {
+  return batchMessage(recordBatch(rows));
+}
+
+function batchMessage(batch: RecordBatch): Uint8Array {
+  const bytes = tableToIPC(new Table([batch]), 'stream');
+  // The same schema always encodes to the same header, which the batch's own stream repeats.
+  return bytes.subarray(STREAM_HEADER.length, bytes.length - END_OF_STREAM.length);
 }
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 const FILE_MAGIC = Buffer.from('ARROW1\0\0');
 const CONTINUATION = Buffer.from([0xff, 0xff, 0xff, 0xff]);
-const END_OF_STREAM = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+/** What a stream ends with. */
+export const END_OF_STREAM = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 
 /**
  * The container, read from the first bytes: a file opens with the ARROW1 magic, a stream with the

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../core/durable.ts';
+import { createFileAtomic, writeFileAtomic, type AtomicFile } from '../../core/durable.ts';
 
 export const WORK_DIR = '.meap';
 
@@ -17,6 +17,11 @@ export const workDir = (dir: string) => path.join(dir, WORK_DIR);
 /** Durably to OUT/`rel`, through OUT/.meap/tmp: the same file system, so the final rename is atomic. */
 export function writeOutputFile(out: string, rel: string, bytes: Uint8Array | string): Promise<void> {
   return writeFileAtomic(path.join(out, path.dirname(rel)), path.basename(rel), bytes, path.join(workDir(out), 'tmp'));
+}
+
+/** As writeOutputFile, for a file written in pieces. */
+export function createOutputFile(out: string, rel: string): Promise<AtomicFile> {
+  return createFileAtomic(path.join(out, path.dirname(rel)), path.basename(rel), path.join(workDir(out), 'tmp'));
 }
 
 export async function removeWorkDir(dir: string): Promise<void> {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fsyncDir, writeFileAtomic, writeSynced } from '../../core/durable.ts';
+import { createFileAtomic, fsyncDir, writeFileAtomic, writeSynced } from '../../core/durable.ts';
 import { tempDir } from '../helpers/cli.ts';
 
 let dir: string;
@@ -9,6 +9,22 @@ beforeEach(() => {
   dir = tempDir('meap-durable-');
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('createFileAtomic', () => {
+  it('appends pieces in order and shows the file only on commit', async () => {
+    const tmp = path.join(dir, 'tmp');
+    const f = await createFileAtomic(dir, 'a.bin', tmp);
+    await f.append(Uint8Array.of(1, 2));
+    await f.append('xy');
+    await f.append(new Uint8Array(100_000).fill(7));
+    expect(fs.existsSync(path.join(dir, 'a.bin'))).toBe(false);
+    await f.commit();
+    const bytes = fs.readFileSync(path.join(dir, 'a.bin'));
+    expect([...bytes.subarray(0, 4)]).toEqual([1, 2, 0x78, 0x79]);
+    expect(bytes.length).toBe(100_004);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+});
 
 describe('writeFileAtomic', () => {
   it('writes the bytes under the final name and leaves nothing in the tmp dir', async () => {

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../core/hash.ts';
-import { decodeShard } from '../../datasets/shards/codec.ts';
+import { RecordBatchStreamReader } from 'apache-arrow';
+import { BATCH_TOKENS, decodeShard, encodeShard } from '../../datasets/shards/codec.ts';
 import { isShardName, ShardWriter, shardName, type MaskedRow } from '../../pipeline/shards.ts';
 import { tempDir } from '../helpers/cli.ts';
 
@@ -72,5 +73,43 @@ describe('ShardWriter', () => {
     expect(y).toEqual(x);
     const one = await write(tempDir(), 'a.jsonl', 5, 5);
     expect(one.map((e) => [e.rows, e.tokens, e.maskedTokens])).toEqual([[5, x.reduce((s, e) => s + e.tokens, 0), x.reduce((s, e) => s + e.maskedTokens, 0)]]);
+  });
+});
+
+describe('ShardWriter with record batches', () => {
+  it('streams shards of many BATCH_TOKENS batches with exactly the bytes encodeShard gives their rows', async () => {
+    const dir = tempDir();
+    // 70 rows of 10,000 tokens: batches close every 27 rows, shards every 60 rows.
+    const big = (r: number): MaskedRow => {
+      const ids = Int32Array.from({ length: 10_000 }, (_, i) => (r * 7 + i) % 32_000);
+      return { input_ids: ids, labels: ids, position_ids: Int32Array.from({ length: 10_000 }, (_, i) => i), masked: 1 };
+    };
+    const w = new ShardWriter(dir, 'big.jsonl', 60);
+    for (let r = 0; r < 70; r++) await w.add(big(r));
+    const entries = await w.finish();
+    expect(entries.map((e) => e.rows)).toEqual([60, 10]);
+    const rows = Array.from({ length: 70 }, (_, r) => big(r));
+    entries.forEach((e, k) => {
+      const bytes = fs.readFileSync(path.join(dir, e.file));
+      const own = rows.slice(60 * k, 60 * k + e.rows).map(({ masked: _, ...r }) => r);
+      expect(Buffer.from(encodeShard(own)).equals(bytes), `shard ${k}`).toBe(true);
+      expect(e.sha256).toBe(sha256Hex(bytes));
+      // Independently of our codec: apache-arrow's stream reader sees the batches and every row.
+      const reader = RecordBatchStreamReader.from(bytes);
+      const batches = [...reader];
+      expect(batches.map((b) => b.numRows)).toEqual(k === 0 ? [27, 27, 6] : [10]);
+    });
+  });
+
+  it('writes no empty batch when a batch closes on its size right before the shard ends', async () => {
+    const dir = tempDir();
+    const n = BATCH_TOKENS / 4;
+    const ids = new Int32Array(n);
+    const w = new ShardWriter(dir, 'a.jsonl', 10);
+    for (let r = 0; r < 4; r++) await w.add({ input_ids: ids, labels: ids, position_ids: ids, masked: 0 });
+    const [e] = await w.finish();
+    const bytes = fs.readFileSync(path.join(dir, e.file));
+    expect([...RecordBatchStreamReader.from(bytes)].map((b) => b.numRows)).toEqual([4]);
+    expect(decodeShard(bytes).rows).toBe(4);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RecordBatchStreamReader, tableFromIPC } from 'apache-arrow';
-import { decodeShard, encodeShard, ipcFormatOf, SHARD_FORMAT } from '../../../datasets/shards/codec.ts';
+import { RecordBatchStreamReader, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { BATCH_TOKENS, decodeShard, encodeShard, ipcFormatOf, recordBatches, SHARD_FORMAT } from '../../../datasets/shards/codec.ts';
 
 const rows = [
   { input_ids: Int32Array.of(1, 99, 3), labels: Int32Array.of(1, 2, 3), position_ids: Int32Array.of(0, 1, 2) },
@@ -23,6 +23,20 @@ describe('shard codec', () => {
     expect(decoded.rows).toBe(3);
     expect(Array.from(decoded.columns.labels.offsets)).toEqual([0, 3, 4, 4]);
     expect(Array.from(decoded.columns.labels.values)).toEqual([1, 2, 3, 5]);
+  });
+
+  it('cuts rows into record batches of BATCH_TOKENS tokens, the same bytes as apache-arrow\'s own stream writer', () => {
+    const n = BATCH_TOKENS / 2 + 1;
+    const long = Array.from({ length: 5 }, (_, r) => {
+      const ids = Int32Array.from({ length: n }, (_, i) => r + i);
+      return { input_ids: ids, labels: ids, position_ids: ids };
+    });
+    expect([...recordBatches(long)].map((b) => b.length)).toEqual([2, 2, 1]);
+    const bytes = encodeShard(long);
+    const batches = [...RecordBatchStreamReader.from(bytes)];
+    expect(batches.map((b) => b.numRows)).toEqual([2, 2, 1]);
+    expect(Buffer.from(tableToIPC(new Table(batches), 'stream')).equals(Buffer.from(bytes))).toBe(true);
+    expect(decodeShard(bytes).columns.input_ids.values.length).toBe(5 * n);
   });
 
   it('still writes and reads the file format of version 1 directories, to the same rows', () => {
