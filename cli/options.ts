@@ -137,6 +137,11 @@ export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, flag
     if (owner !== undefined) throw new MeapError('usage', `${flag} applies to --mode ${owner} only`, {}, `drop it, or pass --mode ${owner}`);
     throw new MeapError('usage', `${flag} is not an option of this command`);
   }
+  const onlyWith = issue.code === 'custom' ? (issue.params?.onlyWith as { key: string; values: string[] } | undefined) : undefined;
+  if (onlyWith !== undefined) {
+    const other = flagOf(flags, onlyWith.key);
+    throw new MeapError('usage', `${flagOf(flags, String(issue.path[0]))} applies to ${other} ${onlyWith.values.join(' or ')} only`, {}, `drop it, or pass ${other} ${onlyWith.values[0]}`);
+  }
   const { at, message } = firstIssue(parsed.error);
   throw new MeapError('usage', `invalid option ${at}: ${message}`);
 }

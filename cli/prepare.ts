@@ -8,12 +8,13 @@
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { InputError, MeapError } from '../core/errors.ts';
 import { MODES } from '../schemas/enums.ts';
 import { DEFAULT_SPAN_LENGTH, PrepareConfigSchema, PretrainOptionsSchema, SftOptionsSchema } from '../schemas/prepare.ts';
 import { prepare } from '../pipeline/run.ts';
 import { hubOptions, type CliContext } from './context.ts';
 import { addOptions, defaultOf, givenOptions, parseConfig, type Flags } from './options.ts';
-import { prepareProgress, summarize } from './output.ts';
+import { count, prepareProgress, summarize } from './output.ts';
 
 const pretrain = PretrainOptionsSchema.shape;
 const sft = SftOptionsSchema.shape;
@@ -70,6 +71,12 @@ const PREPARE_ONLY_FLAGS: Flags = {
 
 const PREPARE_FLAGS: Flags = { ...PREPARE_ONLY_FLAGS, ...PIPELINE_FLAGS };
 
+/** A bad record stops the run; say how to skip such records instead. A file that cannot be read is no record. */
+function withSkipHint(e: unknown): unknown {
+  if (!(e instanceof InputError) || e.reason === 'unreadableFile') return e;
+  return new MeapError('input', e.message, {}, 'or pass --on-error skip to skip and count such records');
+}
+
 export function registerPrepare(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('prepare')
@@ -77,12 +84,19 @@ export function registerPrepare(program: Command, ctx: CliContext): void {
     .argument('<inputs...>', 'input files, directories or globs (.jsonl, .jsonl.zst, .json, .parquet), or hf://datasets/ORG/NAME[@REVISION]/GLOB');
   addOptions(cmd, PREPARE_FIELDS, PREPARE_FLAGS).action(async (inputs: string[], _opts: unknown, command: Command) => {
     const cfg = parseConfig(PrepareConfigSchema, { ...givenOptions(command, PREPARE_FLAGS), inputs }, PREPARE_FLAGS, modeOwning);
-    const result = await prepare(cfg, { progress: prepareProgress(cfg.progress), signal: ctx.signal, hub: hubOptions(), log: (line) => process.stderr.write(`meap: ${line}\n`) });
-    if (result.manifest !== null) process.stdout.write(summarize(result.manifest, cfg.out));
+    const result = await prepare(cfg, { progress: prepareProgress(cfg.progress), signal: ctx.signal, hub: hubOptions(), log: (line) => process.stderr.write(`meap: ${line}\n`) }).catch(
+      (e: unknown) => {
+        throw cfg.onError === 'fail' ? withSkipHint(e) : e;
+      },
+    );
+    if (result.alreadyComplete) {
+      const m = result.manifest!;
+      process.stdout.write(`${cfg.out}: already complete: nothing to do (${count(m.shards.length, 'shard')}, ${count(m.totals.rows, 'row')}; \`meap inspect ${cfg.out}\` shows the summary)\n`);
+    } else if (result.manifest !== null) process.stdout.write(summarize(result.manifest, cfg.out));
     else {
       const { index, of } = result.partition;
       process.stdout.write(
-        `${cfg.out}: partition ${index} of ${of} done (${result.unitsDone} of ${result.unitsTotal} input files); run \`meap merge ${cfg.out}\` once all ${of} partitions have finished\n`,
+        `${cfg.out}: partition ${index} of ${of} done (${result.unitsDone} of ${count(result.unitsTotal, 'input file')}); run \`meap merge ${cfg.out}\` once all ${of} partitions have finished\n`,
       );
     }
   });

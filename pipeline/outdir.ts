@@ -10,7 +10,8 @@ import type { RunFile } from '../schemas/workstate.ts';
 import { DATASET_INFO, DATASET_STATE } from './hf-dataset.ts';
 import { isShardName } from './shards.ts';
 import { WORK_DIR, removeWorkDir } from './workstate/dir.ts';
-import { describeDifference, readRunFile, writeRunFile } from './workstate/records.ts';
+import { anyPartitionHeld } from './workstate/locks.ts';
+import { anyUnitDone, describeDifference, readRunFile, writeRunFile } from './workstate/records.ts';
 
 /**
  * A new directory gets the run's settings; an unfinished one must have been started with the same
@@ -43,8 +44,13 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
     const prior = await readRunFile(out);
     if (prior !== null) {
       const diff = describeDifference(run, prior);
-      if (diff !== null) throw new MeapError('usage', `the output directory holds an unfinished run with other settings: ${diff}`, { file: out }, 'rerun that command to finish it, or pass --overwrite to start over');
-      return 'resume';
+      if (diff === null) return 'resume';
+      // A run that failed before finishing any unit holds nothing worth keeping: the fix (say
+      // --on-error skip) must not need --overwrite. Unless another partition is at work in it.
+      if ((await anyUnitDone(out)) || (await anyPartitionHeld(out))) {
+        throw new MeapError('usage', `the output directory holds an unfinished run with other settings: ${diff}`, { file: out }, 'rerun that command to finish it, or pass --overwrite to start over');
+      }
+      await Promise.all(ours.map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
     }
   } else if (ours.length > 0) {
     throw new MeapError('usage', 'the output directory holds shards without a manifest or work state', { file: out }, 'pass --overwrite to start over');

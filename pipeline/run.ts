@@ -24,7 +24,7 @@ import { openOutDir } from './outdir.ts';
 import { pretrainMode } from './pretrain-mode.ts';
 import { settingsOf } from './settings.ts';
 import { sftMode } from './sft-mode.ts';
-import { loadTemplate } from './template.ts';
+import { frameWithTemplate, loadTemplate } from './template.ts';
 import { rememberTokenizer } from './tokenize/cache.ts';
 import { createEncoder, resolveEngine } from './tokenize/engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenize/load.ts';
@@ -47,6 +47,8 @@ export interface PrepareResult {
   partition: { index: number; of: number };
   unitsDone: number;
   unitsTotal: number;
+  /** The directory was finished before this command: nothing was done. */
+  alreadyComplete: boolean;
 }
 
 export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<PrepareResult> {
@@ -56,24 +58,25 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
   if (files.length === 0) throw new MeapError('usage', 'every input is inside the output directory', { file: cfg.out }, 'write the output elsewhere');
   const partition = resolvePartition(cfg);
   const tokenizerPath = isHubUri(cfg.tokenizer) ? await fetchTokenizer(cfg.tokenizer, ctx.hub) : cfg.tokenizer;
-  const tok = await loadTokenizer(tokenizerPath, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });
-  const template = cfg.mode === 'sft' ? await loadTemplate(cfg.template, tok) : null;
+  const loaded = await loadTokenizer(tokenizerPath, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });
+  const template = cfg.mode === 'sft' ? await loadTemplate(cfg.template, loaded) : null;
+  const tok = template === null ? loaded : frameWithTemplate(loaded, template, cfg);
   const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel) };
 
   const state = await openOutDir(cfg.out, run, cfg.overwrite);
   if (state === 'complete') {
-    return { manifest: await readManifest(cfg.out), partition, unitsDone: files.length, unitsTotal: files.length };
+    return { manifest: await readManifest(cfg.out), partition, unitsDone: files.length, unitsTotal: files.length, alreadyComplete: true };
   }
   const release = await lockPartition(cfg.out, partition.index, partition.of);
   try {
-    await rememberTokenizer(tokenizerPath, tok.sha256);
+    await rememberTokenizer(tok.path, tok.sha256);
     const mine = files.filter((_, i) => i % partition.of === partition.index);
     const todo: InputFile[] = [];
     for (const f of mine) if ((await readUnitResult(cfg.out, f.rel)) === null) todo.push(f);
     const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, template!);
     await runUnits(todo, cfg, tok, mode, ctx, (unit) => writeUnitResult(cfg.out, unit));
     const manifest = partition.of === 1 ? await merge(cfg.out) : null;
-    return { manifest, partition, unitsDone: mine.length, unitsTotal: files.length };
+    return { manifest, partition, unitsDone: mine.length, unitsTotal: files.length, alreadyComplete: false };
   } finally {
     release();
   }

@@ -73,9 +73,31 @@ const PretrainConfigSchema = PretrainOptionsSchema.transform((c) => ({
   spanLength: c.mask === 'span' ? (c.spanLength ?? DEFAULT_SPAN_LENGTH) : null,
 }));
 
-/** `mode` may be left out: pre-training is the default. */
+/** Pretrain options that count only under some `--mask` strategies (the default strategy is random). */
+const ONLY_WITH_MASK: Record<string, readonly string[]> = { spanLength: ['span'], maskRatio: ['random', 'span'], seed: ['random', 'span'] };
+
+/**
+ * `mode` may be left out: pre-training is the default. An option that the chosen strategy would
+ * ignore is refused, as the other mode's options are: a run that silently masked at random after
+ * `--span-length 50` would cost a training run to find out. It is checked on the options as given,
+ * before defaults, and the issue names in `params.onlyWith` what makes the option count, for the
+ * CLI to spell.
+ */
 export const PrepareConfigSchema = z.preprocess(
-  (v) => (v !== null && typeof v === 'object' && (v as { mode?: unknown }).mode === undefined ? { ...v, mode: MODES[0] } : v),
+  (v, ctx) => {
+    if (v === null || typeof v !== 'object') return v;
+    const given = v as Record<string, unknown>;
+    const mode = given.mode ?? MODES[0];
+    if (mode === 'pretrain') {
+      const mask = given.mask ?? PretrainOptionsSchema.shape.mask.parse(undefined);
+      for (const [key, values] of Object.entries(ONLY_WITH_MASK)) {
+        if (given[key] !== undefined && typeof mask === 'string' && !values.includes(mask)) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `applies only where mask is ${values.join(' or ')}`, params: { onlyWith: { key: 'mask', values } }, input: v });
+        }
+      }
+    }
+    return { ...given, mode };
+  },
   z.discriminatedUnion('mode', [PretrainConfigSchema, SftOptionsSchema]),
 );
 

@@ -9,11 +9,13 @@
  * document then becomes ordinary pieces, as SentencePiece itself does.
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { readNamedFile, tokenizerError } from '../../core/errors.ts';
 import { isObject, resolveSpecials, type AddedToken, type Json, type SpecialIds, type SpecialOverrides } from './specials.ts';
 
 export interface LoadedTokenizer {
-  /** As given. */
+  /** The tokenizer.json read: as given, or inside the folder given. */
   path: string;
   /** Of the tokenizer.json bytes on disk. */
   sha256: string;
@@ -27,10 +29,13 @@ export interface LoadedTokenizer {
 }
 
 export async function loadTokenizer(
-  path: string,
+  given: string,
   overrides: SpecialOverrides = {},
 ): Promise<LoadedTokenizer> {
-  const bytes = await readNamedFile(path, (reason) => tokenizerError(`tokenizer file ${reason}`, path, 'pass --tokenizer the path of a Hugging Face tokenizer.json'));
+  // A model folder, as on the hub: its tokenizer.json, with the config files beside it.
+  const isDir = await stat(given).then((st) => st.isDirectory(), () => false);
+  const path = isDir ? join(given, 'tokenizer.json') : given;
+  const bytes = await readNamedFile(path, (reason) => tokenizerError(`tokenizer file ${reason}`, path, 'pass --tokenizer the path of a Hugging Face tokenizer.json or of a folder holding one'));
   const fullJson = bytes.toString('utf8');
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   let doc: unknown;

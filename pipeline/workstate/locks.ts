@@ -50,9 +50,7 @@ export async function lockPartition(dir: string, partition: number, of: number):
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const holder = await readHolder(file);
-      const age = Date.now() - (await fs.stat(file).then((st) => st.mtimeMs, () => 0));
-      const dead = holder.host === me.host ? holder.pid === undefined || !alive(holder.pid) : age > STALE_MS;
-      if (dead) {
+      if (await isStale(file, holder)) {
         await fs.rm(file, { force: true });
         continue;
       }
@@ -65,6 +63,23 @@ export async function lockPartition(dir: string, partition: number, of: number):
     }
   }
   throw new MeapError('usage', `cannot take the lock of partition ${partition}`, { file: dir });
+}
+
+/** A lock of a process on this host that is gone, or one from another host not touched for STALE_MS. */
+async function isStale(file: string, holder: { pid?: number; host?: string }): Promise<boolean> {
+  const age = Date.now() - (await fs.stat(file).then((st) => st.mtimeMs, () => 0));
+  return holder.host === os.hostname() ? holder.pid === undefined || !alive(holder.pid) : age > STALE_MS;
+}
+
+/** Whether any partition of DIR is held by a live process: its work state is then not ours to replace. */
+export async function anyPartitionHeld(dir: string): Promise<boolean> {
+  const locks = path.join(workDir(dir), LOCKS);
+  const names = await fs.readdir(locks).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.endsWith('.lock'))) {
+    const file = path.join(locks, name);
+    if (!(await isStale(file, await readHolder(file)))) return true;
+  }
+  return false;
 }
 
 function alive(pid: number): boolean {

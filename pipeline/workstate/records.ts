@@ -47,6 +47,12 @@ export function describeDifference(a: unknown, b: unknown, at = ''): string | nu
   return `${at || 'settings'}: this command gives ${show(a)}, the directory has ${show(b)}`;
 }
 
+/** Whether any unit of the run in DIR has finished: its completion record was written. */
+export async function anyUnitDone(dir: string): Promise<boolean> {
+  const names = await fs.readdir(path.join(workDir(dir), DONE)).catch(() => [] as string[]);
+  return names.some((n) => n.endsWith('.json'));
+}
+
 export async function readUnitResult(dir: string, rel: string): Promise<UnitResult | null> {
   let text: string;
   try {

@@ -346,9 +346,18 @@ describe('meap --help shows the defaults the schemas hold', () => {
   }
 });
 
-describe('meap prepare refuses an option of the other --mode', () => {
+describe('meap prepare refuses an option of the other --mode, or one its --mask ignores', () => {
   // Each is a process start: run them side by side.
   it.concurrent.for([
+    [['--span-length', '50'], '--span-length applies to --mask span only (drop it, or pass --mask span)'],
+    [['--mask', 'random', '--span-length', '50'], '--span-length applies to --mask span only (drop it, or pass --mask span)'],
+    [['--mask', 'none', '--span-length', '5'], '--span-length applies to --mask span only (drop it, or pass --mask span)'],
+    [['--mask', 'none', '--mask-ratio', '0.3'], '--mask-ratio applies to --mask random or span only (drop it, or pass --mask random)'],
+    [['--mask', 'none', '--seed', '7'], '--seed applies to --mask random or span only (drop it, or pass --mask random)'],
+    [['--mode', 'sft', '--span-length', '5'], '--span-length applies to --mode pretrain only (drop it, or pass --mode pretrain)'],
+    [['--mode', 'sft', '--exclude-set', 'x'], '--exclude-set applies to --mode pretrain only (drop it, or pass --mode pretrain)'],
+    [['--min-answer-tokens', '3'], '--min-answer-tokens applies to --mode sft only (drop it, or pass --mode sft)'],
+    [['--sft-layout', 'separate'], '--sft-layout applies to --mode sft only (drop it, or pass --mode sft)'],
     [['--pack'], '--pack applies to --mode sft only (drop it, or pass --mode sft)'],
     [['--template', 'alpaca'], '--template applies to --mode sft only (drop it, or pass --mode sft)'],
     [['--mode', 'sft', '--mask', 'span'], '--mask applies to --mode pretrain only (drop it, or pass --mode pretrain)'],

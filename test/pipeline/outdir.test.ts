@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../datasets/shards/read.ts';
@@ -41,9 +42,23 @@ describe('openOutDir', () => {
     expect(await readRunFile(out)).toEqual(runFile());
   });
 
-  it('refuses an unfinished directory started otherwise, naming the first difference', async () => {
+  it('takes new settings in an unfinished directory where no unit finished and no partition is at work', async () => {
     const out = fresh();
     await openOutDir(out, runFile(), false);
+    expect(await openOutDir(out, runFile({ seqLen: 512 }), false)).toBe('fresh');
+    expect(await readRunFile(out)).toEqual(runFile({ seqLen: 512 }));
+    // A lock of a live process (this one) is another partition at work: its settings stay.
+    fs.mkdirSync(path.join(out, '.meap', 'locks'));
+    fs.writeFileSync(path.join(out, '.meap', 'locks', 'partition-1-of-2.lock'), JSON.stringify({ pid: process.pid, host: os.hostname() }));
+    expect((await usageError(openOutDir(out, runFile(), false))).message).toContain('holds an unfinished run with other settings');
+  });
+
+  it('refuses an unfinished directory started otherwise once a unit has finished, naming the first difference', async () => {
+    const out = fresh();
+    await openOutDir(out, runFile(), false);
+    // What a finished unit leaves: its completion record.
+    fs.mkdirSync(path.join(out, '.meap', 'done'));
+    fs.writeFileSync(path.join(out, '.meap', 'done', '0123456789abcdef.json'), '{}');
     const msg = (await usageError(openOutDir(out, runFile({ seqLen: 512, seed: 3 }), false))).message;
     expect(msg).toContain('the output directory holds an unfinished run with other settings: settings.seqLen: this command gives 512, the directory has 256');
     expect((await usageError(openOutDir(out, runFile({}, ['a.jsonl']), false))).message).toContain('inputs: this command gives ["a.jsonl"]');
