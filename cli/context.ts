@@ -11,6 +11,8 @@ import { downloadProgress } from './output.ts';
 export interface CliContext {
   signal: AbortSignal;
   setExitCode(code: number): void;
+  /** What to tell the user after SIGINT/SIGTERM: what was kept, and how to go on. */
+  setInterruptNote(note: string): void;
 }
 
 /** Hub settings come from the environment (HF_ENDPOINT, HF_TOKEN, MEAP_CACHE), as Hugging Face's own tools do. */

@@ -1,12 +1,14 @@
 /**
  * The program: its commands (one file each), signal handling, and the one place where errors become
  * exit codes and one-line messages.
- * Exit codes: 0 success, 1 verification failure, 2 bad input/option/usage, 130/143 SIGINT/SIGTERM.
+ * Exit codes (the README's table): 0 success, 1 damaged output (a verification failure, or a shard or
+ * manifest that does not match itself), 2 bad input/option/usage, 130/143 SIGINT/SIGTERM, 70 a bug.
  *
  * No unit test: every exit path is a process's, so the e2e tests run them through the real CLI:
- * 0, 1 (`meap verify`) and 2 (bad options, an unknown command) in test/e2e/prepare.test.ts;
- * SIGINT → 130 and a full disk in test/e2e/resume.test.ts.
+ * test/e2e/readme-walk.test.ts walks the README's commands and every code of its exit-code table;
+ * test/e2e/prepare.test.ts and resume.test.ts cover the rest (a full disk, kills).
  */
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { MeapError } from '../core/errors.ts';
 import type { CliContext } from './context.ts';
@@ -27,15 +29,20 @@ class Interrupted extends Error {
 }
 const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('meap')
     .description('Reproducible MEAP-masked training shards from raw text corpora')
+    .version(version, '-V, --version', 'print the version of meap')
     .option('--debug', 'print stack traces of internal errors', false)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   let result = 0;
+  // What a stop leaves behind is the command's to say; prepare's is the default.
+  let interruptNote = 'partial output was not published (no manifest.json was written); rerun the same command to resume';
   const controller = new AbortController();
-  const ctx: CliContext = { signal: controller.signal, setExitCode: (code) => (result = code) };
+  const ctx: CliContext = { signal: controller.signal, setExitCode: (code) => (result = code), setInterruptNote: (note) => (interruptNote = note) };
 
   registerPrepare(program, ctx);
   registerDemo(program, ctx);
@@ -52,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     controller.abort(new Interrupted(signal));
     // Work in flight (a tokenizer batch) may not notice at once; never take more than ~1.5 s to stop.
     setTimeout(() => {
-      process.stderr.write(`meap: ${new Interrupted(signal).message}\n`);
+      process.stderr.write(`meap: ${new Interrupted(signal).message}; ${interruptNote}\n`);
       process.exit(SIGNAL_EXIT[signal]);
     }, 1500).unref();
   };
@@ -63,17 +70,17 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return result;
   } catch (e) {
-    return report(e, program.opts().debug === true || argv.includes('--debug'));
+    return report(e, program.opts().debug === true || argv.includes('--debug'), interruptNote);
   }
 }
 
-function report(e: unknown, debug: boolean): number {
+function report(e: unknown, debug: boolean, interruptNote: string): number {
   if (e instanceof CommanderError) {
     // Commander already printed the message or the help text.
     return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
   }
   if (e instanceof Interrupted) {
-    process.stderr.write(`meap: ${e.message}; partial output was not published (no manifest.json was written)\n`);
+    process.stderr.write(`meap: ${e.message}; ${interruptNote}\n`);
     return SIGNAL_EXIT[e.signal] ?? 130;
   }
   if (e instanceof MeapError) {

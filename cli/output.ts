@@ -111,7 +111,11 @@ export function downloadProgress(stream: NodeJS.WriteStream = process.stderr): D
   };
 }
 
-const n = (x: number) => x.toLocaleString('en-US');
+/** A count as every message prints it: thousands separated. */
+export const n = (x: number) => x.toLocaleString('en-US');
+
+/** "1 file", "2 files", "1,024 rows": the noun's plural is the noun plus "s" unless given. */
+export const count = (x: number, noun: string, plural = `${noun}s`) => `${n(x)} ${x === 1 ? noun : plural}`;
 
 /** The human summary printed after `prepare` and by `inspect`. */
 export function summarize(m: Manifest, dir: string): string {
@@ -126,18 +130,18 @@ export function summarize(m: Manifest, dir: string): string {
     const k = m.masking;
     lines.push(
       `  masking    ${k.strategy === 'none' ? 'none' : `${k.strategy}${k.spanLength !== null ? ` (spans of ${k.spanLength})` : ''}, ratio ${k.ratio}, seed ${m.seed}`}`,
-      `  inputs     ${m.inputs.length} files, ${n(m.totals.documents)} documents`,
+      `  inputs     ${count(m.inputs.length, 'file')}, ${count(m.totals.documents, 'document')}`,
     );
   } else {
     const k = m.masking;
     const t = m.totals;
     lines.push(
       `  masking    sft-duplicate, ratio ${k.ratio} of answers over ${k.minAnswerTokens} tokens, layout ${k.layout}${m.sft.pack ? ', packed' : ''}, template ${m.sft.template}, seed ${m.seed}`,
-      `  inputs     ${m.inputs.length} files, ${n(t.examples)} examples: ${n(t.duplicated)} duplicated, ${n(t.ntpOnly)} next-token only, ${n(t.truncated)} truncated, ${n(t.layoutFallbacks)} concat fallbacks`,
+      `  inputs     ${count(m.inputs.length, 'file')}, ${count(t.examples, 'example')}: ${n(t.duplicated)} duplicated, ${n(t.ntpOnly)} next-token only, ${n(t.truncated)} truncated, ${count(t.layoutFallbacks, 'concat fallback')}`,
     );
   }
   lines.push(
-    `  output     ${m.shards.length} shards, ${n(m.totals.rows)} rows, ${n(m.totals.tokens)} tokens, ${n(m.totals.maskedTokens)} masked (${maskedPct}%)`,
+    `  output     ${count(m.shards.length, 'shard')}, ${count(m.totals.rows, 'row')}, ${count(m.totals.tokens, 'token')}, ${n(m.totals.maskedTokens)} masked (${maskedPct}%)`,
     `  skipped    ${skipped.length === 0 ? 'none' : skipped.map(([k, v]) => `${k} ${n(v)}`).join(', ')}`,
     '',
   );

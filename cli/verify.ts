@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { verify } from '../pipeline/verify.ts';
 import type { CliContext } from './context.ts';
+import { count } from './output.ts';
 
 export function registerVerify(program: Command, ctx: CliContext): void {
   program
@@ -17,10 +18,10 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     .action(async (dir: string) => {
       const { manifest: m, problems } = await verify(dir);
       if (problems.length === 0) {
-        process.stdout.write(`${dir}: OK, ${m.shards.length} shards, ${m.totals.rows} rows, ${m.totals.tokens} tokens verified\n`);
+        process.stdout.write(`${dir}: OK, ${count(m.shards.length, 'shard')}, ${count(m.totals.rows, 'row')}, ${count(m.totals.tokens, 'token')} verified\n`);
         return;
       }
-      process.stdout.write(`${problems.map((p) => `${path.join(dir, p.file)}: ${p.problem}`).join('\n')}\n${dir}: FAILED, ${problems.length} problem(s)\n`);
+      process.stdout.write(`${problems.map((p) => `${path.join(dir, p.file)}: ${p.problem}`).join('\n')}\n${dir}: FAILED, ${count(problems.length, 'problem')}\n`);
       ctx.setExitCode(1);
     });
 }

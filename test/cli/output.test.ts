@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { downloadProgress, prepareProgress, summarize, trainProgress } from '../../cli/output.ts';
+import { count, downloadProgress, prepareProgress, summarize, trainProgress } from '../../cli/output.ts';
 import { fixtures, llama2, meapAsync, readShards, slimpajama, tempDir } from '../helpers/cli.ts';
 
 /** The least of a stream that output.ts touches. */
@@ -161,6 +161,10 @@ describe('summarize', () => {
 
   const n = (x: number) => x.toLocaleString('en-US');
 
+  it('counts: one noun in the singular, thousands separated as in every summary', () => {
+    expect([count(0, 'file'), count(1, 'file'), count(2, 'file'), count(341600, 'token'), count(1, 'sequence')]).toEqual(['0 files', '1 file', '2 files', '341,600 tokens', '1 sequence']);
+  });
+
   /** Rows, tokens and [MASK]s counted in the shards themselves, not taken from the manifest. */
   function counted(dir: string) {
     const { manifest, rows } = readShards(dir);
@@ -178,8 +182,8 @@ describe('summarize', () => {
     expect(lines[1]).toBe(`  tokenizer  sha256 ${m.tokenizer.sha256.slice(0, 12)}…, vocab 32000, [MASK] 32000, BOS 1, EOS 2 (off)`);
     expect(lines[2]).toBe('  masking    span (spans of 3), ratio 0.15, seed 0');
     // --limit 12 read twelve records: one was in the excluded set.
-    expect(lines[3]).toBe('  inputs     1 files, 11 documents');
-    expect(lines[4]).toBe(`  output     ${m.shards.length} shards, ${n(rows)} rows, ${n(tokens)} tokens, ${n(masked)} masked (${((100 * masked) / tokens).toFixed(2)}%)`);
+    expect(lines[3]).toBe('  inputs     1 file, 11 documents');
+    expect(lines[4]).toBe(`  output     ${count(m.shards.length, 'shard')}, ${n(rows)} rows, ${n(tokens)} tokens, ${n(masked)} masked (${((100 * masked) / tokens).toFixed(2)}%)`);
     expect(lines[5]).toBe('  skipped    excludedSet 1');
     expect(lines[6]).toBe('');
   });
@@ -195,8 +199,8 @@ describe('summarize', () => {
     expect(lines[2]).toBe('  masking    sft-duplicate, ratio 0.1 of answers over 50 tokens, layout concat, template alpaca, seed 0');
     expect(t.examples).toBe(20);
     expect(t.duplicated + t.ntpOnly).toBe(20);
-    expect(lines[3]).toBe(`  inputs     1 files, 20 examples: ${t.duplicated} duplicated, ${t.ntpOnly} next-token only, ${t.truncated} truncated, ${t.layoutFallbacks} concat fallbacks`);
-    expect(lines[4]).toBe(`  output     ${m.shards.length} shards, ${n(rows)} rows, ${n(tokens)} tokens, ${n(masked)} masked (${((100 * masked) / tokens).toFixed(2)}%)`);
+    expect(lines[3]).toBe(`  inputs     1 file, 20 examples: ${t.duplicated} duplicated, ${t.ntpOnly} next-token only, ${t.truncated} truncated, ${count(t.layoutFallbacks, 'concat fallback')}`);
+    expect(lines[4]).toBe(`  output     ${count(m.shards.length, 'shard')}, ${n(rows)} rows, ${n(tokens)} tokens, ${n(masked)} masked (${((100 * masked) / tokens).toFixed(2)}%)`);
     expect(lines[5]).toBe('  skipped    none');
   });
 });
