@@ -19,20 +19,41 @@ export async function readManifest(dir: string): Promise<Manifest> {
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
-    throw new MeapError('integrity', `cannot read the manifest: ${(e as NodeJS.ErrnoException).code ?? e}`, { file }, 'is this a finished `meap prepare` output directory?');
+    throw await notOutput(dir, (e as NodeJS.ErrnoException).code);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new MeapError('integrity', 'the manifest is not valid JSON', { file });
+    throw new MeapError('integrity', 'the manifest is not valid JSON', { file }, VERIFY_HINT(dir));
+  }
+  // Another tool's manifest.json names no meap format: a wrong directory (2), not a damaged one (1).
+  if (json === null || typeof json !== 'object' || (json as { format?: unknown }).format !== 'meap-shards') {
+    throw new MeapError('usage', 'not a meap output directory: its manifest.json is not meap\'s', { file: dir }, 'pass a directory that `meap prepare` wrote');
   }
   const parsed = ManifestSchema.safeParse(json);
   if (!parsed.success) {
     const { at, message } = firstIssue(parsed.error);
-    throw new MeapError('integrity', `the manifest does not match the schema at ${at || '(root)'}: ${message}`, { file });
+    throw new MeapError('integrity', `the manifest does not match the schema at ${at || '(root)'}: ${message}`, { file }, VERIFY_HINT(dir));
   }
   return parsed.data;
+}
+
+/** What a damaged directory's errors point to: the one command that names every bad file. */
+const VERIFY_HINT = (dir: string) => `run \`meap verify ${dir}\` to check every shard, then prepare the directory again`;
+
+/**
+ * A directory without a manifest is the user's mistake (exit 2), not damage: nothing at all, an
+ * unfinished run, or something else.
+ */
+async function notOutput(dir: string, code: string | undefined): Promise<MeapError> {
+  if (code !== 'ENOENT') return new MeapError('usage', `not a meap output directory: its manifest cannot be read (${code})`, { file: dir });
+  const entries = await fs.readdir(dir).catch(() => null);
+  if (entries === null) return new MeapError('usage', 'no such directory', { file: dir }, 'pass a directory that `meap prepare` wrote');
+  if (entries.includes('.meap')) {
+    return new MeapError('usage', 'the directory holds an unfinished `meap prepare` (no manifest.json yet)', { file: dir }, 'rerun that prepare command to finish it, or `meap merge` once all partitions are done');
+  }
+  return new MeapError('usage', 'not a meap output directory (no manifest.json)', { file: dir }, 'pass a directory that `meap prepare` wrote');
 }
 
 /** Version 1 manifests predate `shardFormat`: every meap that wrote them wrote Arrow IPC files. */
@@ -59,19 +80,21 @@ export async function readShard(file: string, expect: ShardCheck = {}): Promise<
   try {
     bytes = await fs.readFile(file);
   } catch (e) {
-    throw new MeapError('integrity', `cannot read the shard: ${(e as NodeJS.ErrnoException).code ?? e}`, { file });
+    throw new MeapError('integrity', `cannot read the shard: ${(e as NodeJS.ErrnoException).code ?? e}`, { file }, VERIFY_HINT(path.dirname(file)));
   }
+  // Checked before decoding: bytes that are not the ones prepare wrote can make the Arrow reader
+  // throw anything, or loop, and must never get that far.
   if (expect.sha256 !== undefined && sha256Hex(bytes) !== expect.sha256) {
-    throw new MeapError('integrity', 'the shard does not match the sha256 in its manifest', { file }, 'the file changed after `meap prepare`; prepare it again');
+    throw new MeapError('integrity', 'the shard does not match the sha256 in its manifest: it changed after `meap prepare`', { file }, VERIFY_HINT(path.dirname(file)));
   }
   let shard: DecodedShard;
   try {
     shard = decodeShard(bytes);
   } catch (e) {
-    throw new MeapError('integrity', `not a meap shard: ${(e as Error).message}`, { file });
+    throw new MeapError('integrity', `not a meap shard: ${(e as Error).message}`, { file }, VERIFY_HINT(path.dirname(file)));
   }
   if (expect.rows !== undefined && shard.rows !== expect.rows) {
-    throw new MeapError('integrity', `the shard holds ${shard.rows} rows, its manifest says ${expect.rows}`, { file });
+    throw new MeapError('integrity', `the shard holds ${shard.rows} rows, its manifest says ${expect.rows}`, { file }, VERIFY_HINT(path.dirname(file)));
   }
   return shard;
 }

@@ -63,6 +63,19 @@ describe('verify', () => {
     expect(problems[0].problem).toMatch(/^sha256 is [0-9a-f]{12}…, the manifest says [0-9a-f]{12}…$/);
   });
 
+  it('does not decode a shard whose sha256 is wrong: flipped header bytes could make the Arrow reader loop', async () => {
+    const dir = damaged((d) => {
+      const file = path.join(d, shard);
+      const bytes = fs.readFileSync(file);
+      for (let i = 8; i < 24; i++) bytes[i] ^= 0xff;
+      fs.writeFileSync(file, bytes);
+    });
+    const { problems } = await verify(dir);
+    expect(problems.map((p) => p.file)).toEqual(problems.map(() => shard));
+    expect(problems.some((p) => /^sha256 is /.test(p.problem))).toBe(true);
+    expect(problems.some((p) => /not a valid meap shard/.test(p.problem))).toBe(false);
+  });
+
   it('reports a missing shard', async () => {
     const dir = damaged((d) => fs.rmSync(path.join(d, shard)));
     expect((await verify(dir)).problems).toEqual([{ file: shard, problem: 'missing' }]);

@@ -50,18 +50,31 @@ describe('readManifest', () => {
     expect(await readManifest(out)).toEqual(manifest);
   });
 
-  it('names manifest.json when the directory is not there', async () => {
-    const dir = path.join(root, 'nowhere');
-    const file = path.join(dir, MANIFEST);
-    const e = await failure(readManifest(dir));
-    expect(e.where).toEqual({ file });
-    expect(e.message).toBe(`${file}: cannot read the manifest: ENOENT (is this a finished \`meap prepare\` output directory?)`);
+  it('refuses a directory that is not meap output as a usage error (exit 2), saying what it is', async () => {
+    const usage = async (dir: string) => {
+      const err = await readManifest(dir).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(MeapError);
+      expect((err as MeapError).exitCode).toBe(2);
+      expect((err as MeapError).where).toEqual({ file: dir });
+      return (err as MeapError).message;
+    };
+    const nowhere = path.join(root, 'nowhere');
+    expect(await usage(nowhere)).toBe(`${nowhere}: no such directory (pass a directory that \`meap prepare\` wrote)`);
+    const empty = path.join(root, 'empty');
+    fs.mkdirSync(empty);
+    expect(await usage(empty)).toBe(`${empty}: not a meap output directory (no manifest.json) (pass a directory that \`meap prepare\` wrote)`);
+    const unfinished = path.join(root, 'unfinished');
+    fs.mkdirSync(path.join(unfinished, '.meap'), { recursive: true });
+    expect(await usage(unfinished)).toContain('holds an unfinished `meap prepare` (no manifest.json yet)');
+    const other = withManifest('other-tool', '{"name": "a package"}');
+    expect(await usage(other)).toBe(`${other}: not a meap output directory: its manifest.json is not meap's (pass a directory that \`meap prepare\` wrote)`);
+    expect(await usage(withManifest('array', '[]'))).toContain("its manifest.json is not meap's");
   });
 
-  it('refuses a manifest that is not JSON', async () => {
+  it('refuses a manifest that is not JSON, pointing to meap verify', async () => {
     const dir = withManifest('not-json', '{"format": "meap-shards",');
     const e = await failure(readManifest(dir));
-    expect(e.message).toBe(`${path.join(dir, MANIFEST)}: the manifest is not valid JSON`);
+    expect(e.message).toBe(`${path.join(dir, MANIFEST)}: the manifest is not valid JSON (run \`meap verify ${dir}\` to check every shard, then prepare the directory again)`);
   });
 
   it('names where a manifest breaks the schema', async () => {
@@ -70,10 +83,7 @@ describe('readManifest', () => {
     const dir = withManifest('bad-rows', JSON.stringify(broken));
     const e = await failure(readManifest(dir));
     expect(e.where).toEqual({ file: path.join(dir, MANIFEST) });
-    expect(e.message).toMatch(/: the manifest does not match the schema at shards\.0\.rows: /);
-
-    const e2 = await failure(readManifest(withManifest('array', '[]')));
-    expect(e2.message).toMatch(/: the manifest does not match the schema at \(root\): /);
+    expect(e.message).toMatch(/: the manifest does not match the schema at shards\.0\.rows: .*\(run `meap verify /);
   });
 });
 
@@ -107,13 +117,13 @@ describe('readShard', () => {
   it('refuses a shard whose sha256 is not the manifest one', async () => {
     const e = await failure(readShard(shardFile, { sha256: '0'.repeat(64) }));
     expect(e.where).toEqual({ file: shardFile });
-    expect(e.message).toBe(`${shardFile}: the shard does not match the sha256 in its manifest (the file changed after \`meap prepare\`; prepare it again)`);
+    expect(e.message).toBe(`${shardFile}: the shard does not match the sha256 in its manifest: it changed after \`meap prepare\` (run \`meap verify ${path.dirname(shardFile)}\` to check every shard, then prepare the directory again)`);
   });
 
   it('refuses a shard whose row count is not the manifest one', async () => {
     const rows = manifest.shards[0].rows;
     const e = await failure(readShard(shardFile, { rows: rows + 1 }));
-    expect(e.message).toBe(`${shardFile}: the shard holds ${rows} rows, its manifest says ${rows + 1}`);
+    expect(e.message).toMatch(new RegExp(`^${shardFile}: the shard holds ${rows} rows, its manifest says ${rows + 1} \\(run \`meap verify `));
   });
 
   it('turns truncated bytes into a one-line integrity error naming the file, wherever the cut falls', async () => {
@@ -134,10 +144,10 @@ describe('readShard', () => {
     const foreign = path.join(root, 'foreign.arrow');
     fs.writeFileSync(foreign, tableToIPC(tableFromArrays({ text_ids: Int32Array.of(1, 2) }), 'file'));
     const e = await failure(readShard(foreign));
-    expect(e.message).toBe(`${foreign}: not a meap shard: columns are [text_ids], expected [input_ids, labels, position_ids]`);
+    expect(e.message).toBe(`${foreign}: not a meap shard: columns are [text_ids], expected [input_ids, labels, position_ids] (run \`meap verify ${root}\` to check every shard, then prepare the directory again)`);
 
     const missing = path.join(root, 'missing.arrow');
-    expect((await failure(readShard(missing))).message).toBe(`${missing}: cannot read the shard: ENOENT`);
+    expect((await failure(readShard(missing))).message).toMatch(new RegExp(`^${missing}: cannot read the shard: ENOENT \\(run \`meap verify `));
   });
 });
 
