@@ -1,6 +1,7 @@
-/** `meap inspect`: one row of a finished directory decoded, masked tokens shown as [MASK:original]. */
+/** `meap inspect`: rows of a finished directory decoded, masked tokens shown as [MASK:original]. */
 import { IGNORE_INDEX } from '../core/constants.ts';
 import { MeapError } from '../core/errors.ts';
+import type { DecodedShard } from '../datasets/shards/codec.ts';
 import { readManifest, readShard, shardPath, shardRow } from '../datasets/shards/read.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import { findTokenizer } from './tokenize/cache.ts';
@@ -21,39 +22,56 @@ export interface InspectedRow {
   text: string | null;
 }
 
-/** The manifest, and row `row` decoded (null when the directory holds no rows). */
-export async function inspect(dir: string, opts: { row: number; tokenizer?: string }): Promise<{ manifest: Manifest; row: InspectedRow | null }> {
-  const m = await readManifest(dir);
-  if (m.totals.rows === 0) return { manifest: m, row: null };
-  if (opts.row >= m.totals.rows) {
-    throw new MeapError('usage', `--row ${opts.row} is out of range: the directory holds ${m.totals.rows} rows (0 to ${m.totals.rows - 1})`);
-  }
-  let first = 0;
-  const entry = m.shards.find((s) => (first += s.rows) > opts.row)!;
-  const local = opts.row - (first - entry.rows);
-  const shard = await readShard(shardPath(dir, entry.file));
-  const rowAt = (r: number) => {
-    const { inputIds, labels, positionIds } = shardRow(shard, r);
-    return { inputIds: Array.from(inputIds), labels: Array.from(labels), positionIds: Array.from(positionIds) };
-  };
-  const { inputIds, labels, positionIds } = rowAt(local);
-  const maskId = m.tokenizer.maskTokenId;
-  const masked = inputIds.flatMap((id, i) => (id === maskId ? [i] : []));
-  // The token each position stands for: [MASK] positions keep their original in `labels`.
-  const tokens = inputIds.map((id, i) => (id === maskId ? labels[i] : id));
-  const segments =
-    m.mode === 'sft'
-      ? sftSegments({ inputIds, labels, positionIds }, maskId, local > 0 ? rowAt(local - 1) : null)
-      : [{ name: '', from: 0, to: tokens.length }];
-  const decoder = await openDecoder(m.tokenizer.sha256, opts.tokenizer);
-  const text = decoder
-    ? segments.map((g) => (g.name ? `[${g.name}] ` : '') + render(decoder, tokens, masked, g.from, g.to)).join(m.mode === 'sft' ? '\n' : '')
-    : null;
+/** Which rows: from `row`, through `last` (inclusive; null: the last row), at most `limit` of them. */
+export interface RowSelection {
+  row: number;
+  last?: number | null;
+  limit?: number;
+  tokenizer?: string;
+}
 
-  return {
-    manifest: m,
-    row: { index: opts.row, shard: entry.file, rowInShard: local, input_ids: inputIds, labels, position_ids: positionIds, masked, segments, text },
+/** The manifest and the selected rows decoded (none when the directory holds no rows); `row` is the first. */
+export async function inspect(dir: string, opts: RowSelection): Promise<{ manifest: Manifest; row: InspectedRow | null; rows: InspectedRow[] }> {
+  const m = await readManifest(dir);
+  const total = m.totals.rows;
+  if (total === 0) return { manifest: m, row: null, rows: [] };
+  if (opts.row >= total) {
+    throw new MeapError('usage', `--row ${opts.row} is out of range: the directory holds ${total} rows (0 to ${total - 1})`);
+  }
+  let last = opts.last === undefined ? opts.row + (opts.limit ?? 1) - 1 : Math.min(opts.last ?? total - 1, total - 1);
+  if (opts.limit !== undefined) last = Math.min(last, opts.row + opts.limit - 1);
+  last = Math.min(last, total - 1);
+  if (last < opts.row) throw new MeapError('usage', `--rows ${opts.row}..${opts.last} is empty: its end comes before its start`);
+
+  const decoder = await openDecoder(m.tokenizer.sha256, opts.tokenizer);
+  const shards = new Map<string, Promise<DecodedShard>>();
+  const rowAt = async (index: number) => {
+    let first = 0;
+    const entry = m.shards.find((s) => (first += s.rows) > index)!;
+    const local = index - (first - entry.rows);
+    // Checked against the manifest before decoding: a damaged shard is named, never decoded.
+    if (!shards.has(entry.file)) shards.set(entry.file, readShard(shardPath(dir, entry.file), { sha256: entry.sha256, rows: entry.rows }));
+    const { inputIds, labels, positionIds } = shardRow(await shards.get(entry.file)!, local);
+    return { entry, local, inputIds: Array.from(inputIds), labels: Array.from(labels), positionIds: Array.from(positionIds) };
   };
+  const rows: InspectedRow[] = [];
+  for (let index = opts.row; index <= last; index++) {
+    const { entry, local, inputIds, labels, positionIds } = await rowAt(index);
+    const maskId = m.tokenizer.maskTokenId;
+    const masked = inputIds.flatMap((id, i) => (id === maskId ? [i] : []));
+    // The token each position stands for: [MASK] positions keep their original in `labels`.
+    const tokens = inputIds.map((id, i) => (id === maskId ? labels[i] : id));
+    const segments =
+      m.mode === 'sft'
+        ? sftSegments({ inputIds, labels, positionIds }, maskId, local > 0 ? await rowAt(index - 1) : null)
+        : [{ name: '', from: 0, to: tokens.length }];
+    const isMasked = new Set(masked);
+    const text = decoder
+      ? segments.map((g) => (g.name ? `[${g.name}] ` : '') + render(decoder, tokens, isMasked, g.from, g.to)).join(m.mode === 'sft' ? '\n' : '')
+      : null;
+    rows.push({ index, shard: entry.file, rowInShard: local, input_ids: inputIds, labels, position_ids: positionIds, masked, segments, text });
+  }
+  return { manifest: m, row: rows[0], rows };
 }
 
 export interface Segment {
@@ -108,11 +126,14 @@ async function openDecoder(sha256: string, given?: string): Promise<Decoder | nu
 }
 
 /**
- * Decodes runs of unmasked tokens together so multi-token characters survive. Each run is decoded
- * after the token before it and that token's text cut off again, because decoders such as
- * SentencePiece's drop a run's leading space when it starts a sequence.
+ * Decodes runs of tokens together, so that multi-token characters survive: a run of unmasked tokens
+ * as text, a run of masked ones as one marker, `[MASK:original]` or `[MASK×5: original text]`. Each
+ * run is decoded after the token before it and that token's text cut off again, because decoders
+ * such as SentencePiece's drop a run's leading space when it starts a sequence. A run that still
+ * holds a broken character (one whose bytes the mask split) shows those tokens' bytes, `<0xBB>`,
+ * rather than U+FFFD.
  */
-function render(decoder: Decoder, tokens: number[], masked: number[], from: number, to: number): string {
+function render(decoder: Decoder, tokens: number[], isMasked: ReadonlySet<number>, from: number, to: number): string {
   const piece = (a: number, b: number) => {
     const ids = tokens.slice(a, b);
     if (a === 0) return decoder.decode(ids);
@@ -120,12 +141,25 @@ function render(decoder: Decoder, tokens: number[], masked: number[], from: numb
     const both = decoder.decode([tokens[a - 1], ...ids]);
     return both.startsWith(before) ? both.slice(before.length) : decoder.decode(ids);
   };
+  const readable = (a: number, b: number) => {
+    const text = piece(a, b);
+    if (text !== '' && !text.includes('\uFFFD')) return text;
+    let out = '';
+    for (let i = a; i < b; i++) {
+      // A byte of a broken character reads as U+FFFD, or as nothing after the byte before it.
+      const one = piece(i, i + 1);
+      out += one === '' || one.includes('\uFFFD') ? decoder.tokenBytes(tokens[i]) : one;
+    }
+    return out;
+  };
   let out = '';
-  let start = from;
-  for (const pos of [...masked.filter((p) => p >= from && p < to), to]) {
-    if (pos > start) out += piece(start, pos);
-    if (pos < to) out += `[MASK:${piece(pos, pos + 1)}]`;
-    start = pos + 1;
+  for (let a = from; a < to; ) {
+    const masked = isMasked.has(a);
+    let b = a + 1;
+    while (b < to && isMasked.has(b) === masked) b++;
+    if (!masked) out += readable(a, b);
+    else out += `[MASK${b - a > 1 ? `×${b - a}` : ''}:${readable(a, b)}]`;
+    a = b;
   }
   return out;
 }

@@ -81,7 +81,23 @@ describe('inspect', () => {
     });
     expect(row!.masked).toEqual(row!.input_ids.flatMap((id, i) => (id === manifest.tokenizer.maskTokenId ? [i] : [])));
     expect(row!.masked.length).toBeGreaterThan(0);
-    expect(row!.text!.match(/\[MASK:/g)).toHaveLength(row!.masked.length);
+    // A run of masked positions is one marker, [MASK×N:…]; every masked position is in one.
+    const markers = [...row!.text!.matchAll(/\[MASK(?:×(\d+))?:/g)].map((x) => Number(x[1] ?? 1));
+    expect(markers.reduce((a, b) => a + b, 0)).toBe(row!.masked.length);
+  });
+
+  it('selects rows: --row with --limit, and a range A..B or A.. clamped to the last row', async () => {
+    vi.stubEnv('MEAP_CACHE', cache);
+    const total = readShards(pretrain).rows.length;
+    const indices = async (sel: Parameters<typeof inspect>[1]) => (await inspect(pretrain, sel)).rows.map((r) => r.index);
+    expect(await indices({ row: 1 })).toEqual([1]);
+    expect(await indices({ row: 1, limit: 3 })).toEqual([1, 2, 3]);
+    expect(await indices({ row: 2, last: 4 })).toEqual([2, 3, 4]);
+    expect(await indices({ row: 2, last: 9, limit: 2 })).toEqual([2, 3]);
+    expect(await indices({ row: total - 2, last: null })).toEqual([total - 2, total - 1]);
+    expect(await indices({ row: total - 1, last: total + 5 })).toEqual([total - 1]);
+    const empty = await inspect(pretrain, { row: 3, last: 2 }).catch((e: unknown) => e);
+    expect((empty as MeapError).message).toContain('--rows 3..2 is empty');
   });
 
   it('decodes only with a tokenizer at hand: none cached gives no text', async () => {
