@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { EvalConfigSchema } from '../schemas/train.ts';
 import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
+import { count, evalProgress } from './output.ts';
 
 const FLAGS: Flags = {
   run: { flags: '--run <dir>', help: 'a run directory' },
@@ -21,11 +22,11 @@ export function registerEval(program: Command): void {
   addOptions(cmd, EvalConfigSchema.shape, FLAGS).action(async (_opts: unknown, command: Command) => {
     const cfg = parseConfig(EvalConfigSchema, givenOptions(command, FLAGS), FLAGS);
     const { evaluate } = await import('../trainer/eval.ts');
-    const r = await evaluate(cfg);
+    const r = await evaluate(cfg, { log: (line) => process.stderr.write(`meap eval: ${line}\n`), progress: evalProgress('auto') });
     process.stdout.write(
       cfg.json
         ? `${JSON.stringify(r)}\n`
-        : `${cfg.run} (step ${r.step}) on ${cfg.data.join(', ')}: mean loss ${r.meanLoss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.targets} targets in ${r.rows} rows\n`,
+        : `${cfg.run} (step ${r.step}) on ${cfg.data.join(', ')}: mean loss ${r.meanLoss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${count(r.targets, 'target')} in ${count(r.rows, 'row')}\n`,
     );
   });
 }

@@ -9,6 +9,7 @@ import type { DownloadProgress } from '../datasets/hub/http.ts';
 import type { Counters, Progress } from '../pipeline/unit.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import type { ProgressMode } from '../schemas/enums.ts';
+import type { EvalProgress } from '../trainer/eval.ts';
 import type { StepMetrics, TrainProgress } from '../trainer/metrics.ts';
 
 const LOG_EVERY_MS = 10_000;
@@ -92,6 +93,20 @@ export function trainProgress(mode: ProgressMode, stream: NodeJS.WriteStream = p
       const line = () => `meap train: step ${s.step}, loss ${s.loss.toFixed(4)}, lr ${s.lr.toExponential(2)}, ${s.tokensPerSec} tok/s`;
       m.update(s.step, { loss: s.loss.toFixed(4), lr: s.lr.toExponential(2), tps: s.tokensPerSec }, line, s.step === 1);
     },
+    stop: () => m.stop(),
+  };
+}
+
+/** `meap eval`: rows evaluated, on a bar or in a log line every 10 s. */
+export function evalProgress(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): EvalProgress {
+  const m = meter(mode, stream, '{bar} {value}/{total} rows | ETA {eta_formatted}');
+  let total = 0;
+  return {
+    start(rows) {
+      total = rows;
+      m.start(rows, 0, {});
+    },
+    update: (done) => m.update(done, {}, () => `meap eval: ${n(done)} of ${count(total, 'row')}`),
     stop: () => m.stop(),
   };
 }

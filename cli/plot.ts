@@ -17,6 +17,6 @@ export function registerPlot(program: Command): void {
     .action(async (run: string) => {
       const history = await readMetrics(run);
       if (history.length === 0) throw new MeapError('usage', 'no metrics.jsonl with any step in the run directory', { file: run });
-      process.stdout.write(`${await writeLossSvg(run, history, `meap train (${history.length} steps)`)}\n`);
+      process.stdout.write(`${await writeLossSvg(run, history)}\n`);
     });
 }

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { PRESETS, TrainConfigSchema } from '../schemas/train.ts';
 import type { CliContext } from './context.ts';
 import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
-import { trainProgress } from './output.ts';
+import { count, trainProgress } from './output.ts';
 
 const FLAGS: Flags = {
   data: { flags: '--data <dir>', help: 'a meap output directory (repeatable)' },
@@ -33,14 +33,27 @@ const FLAGS: Flags = {
   progress: { flags: '--progress <mode>', help: 'progress display' },
 };
 
+/** The command line that continues this run, quoted for a POSIX shell. */
+function resumeCommand(args: string[]): string {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  return ['meap', ...args.map(quote), ...(args.includes('--resume') ? [] : ['--resume'])].join(' ');
+}
+
 export function registerTrain(program: Command, ctx: CliContext): void {
   const cmd = program.command('train').description('train a Llama-style model with TensorFlow.js directly on meap shards (pre-training or SFT)');
   addOptions(cmd, TrainConfigSchema.shape, FLAGS).action(async (_opts: unknown, command: Command) => {
     const cfg = parseConfig(TrainConfigSchema, givenOptions(command, FLAGS), FLAGS);
+    const resume = resumeCommand(process.argv.slice(2));
+    ctx.setInterruptNote(cfg.resume ? `nothing newer than the checkpoint it resumed from was saved; continue with: ${resume}` : 'no checkpoint was saved yet; run the command again to start over');
     // TensorFlow.js loads only for the commands that need it: it would slow every other start-up.
     const { train } = await import('../trainer/loop.ts');
-    const history = await train(cfg, { signal: ctx.signal, log: (l) => process.stderr.write(`${l}\n`), progress: trainProgress(cfg.progress) });
+    const history = await train(cfg, {
+      signal: ctx.signal,
+      log: (l) => process.stderr.write(`${l}\n`),
+      progress: trainProgress(cfg.progress),
+      onCheckpoint: (dir) => ctx.setInterruptNote(`saved ${dir}; continue with: ${resume}`),
+    });
     const last = history.at(-1);
-    process.stdout.write(`${cfg.out}: ${history.length} steps${last ? `, last loss ${last.loss.toFixed(4)}` : ''}; metrics.jsonl, loss.svg and checkpoints/ written\n`);
+    process.stdout.write(`${cfg.out}: ${count(history.length, 'step')}${last ? `, last loss ${last.loss.toFixed(4)}` : ''}; metrics.jsonl, loss.svg and checkpoints/ written\n`);
   });
 }

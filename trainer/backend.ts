@@ -157,7 +157,8 @@ export async function selectBackend(choice: BackendChoice): Promise<Backend> {
   for (const c of ['gpu', 'webgpu', 'node', 'wasm', 'cpu'] as const) {
     try {
       const r = await loadAndActivate(c, true);
-      const why = skipped.length ? `; skipped ${skipped.join('; ')}` : '';
+      // The first line a run prints: the reasons are one --backend NAME away, not in it.
+      const why = skipped.length ? `; skipped ${skipped.map((x) => x.split(':')[0]).join(', ')}: --backend NAME says why` : '';
       return { ...r, detail: `${r.detail}${why}` };
     } catch (err) {
       skipped.push(`${c}: ${(err as Error).message}`);

@@ -41,6 +41,8 @@ export interface DatasetInfo {
   seqLen: number;
   /** Distinct manifest modes, in directory order. */
   modes: string[];
+  /** The directories whose rows hold [MASK] tokens, with how many. */
+  masked: { dir: string; maskedTokens: number }[];
 }
 
 export interface ShardRef {
@@ -72,6 +74,7 @@ export async function openDatasets(dirs: string[]): Promise<Dataset> {
   if (dirs.length === 0) throw configError('no dataset directories given', 'give at least one --data directory');
   const shards: ShardRef[] = [];
   const modes: string[] = [];
+  const masked: DatasetInfo['masked'] = [];
   let first: { dir: string; sha256: string; vocabSize: number; maskTokenId: number } | null = null;
   let seqLen = 0;
   for (const dir of dirs) {
@@ -90,6 +93,7 @@ export async function openDatasets(dirs: string[]): Promise<Dataset> {
       }
     }
     if (!modes.includes(m.mode)) modes.push(m.mode);
+    if (m.totals.maskedTokens > 0) masked.push({ dir, maskedTokens: m.totals.maskedTokens });
     seqLen = Math.max(seqLen, m.seqLen);
     for (const s of m.shards) {
       shards.push({ dir, file: s.file, path: shardPath(dir, s.file), rows: s.rows, sha256: s.sha256, seqLen: m.seqLen });
@@ -108,6 +112,7 @@ export async function openDatasets(dirs: string[]): Promise<Dataset> {
       vocabRows: embeddingRows(f.vocabSize, f.maskTokenId),
       seqLen,
       modes,
+      masked,
     },
     shards,
   };

@@ -21,8 +21,21 @@ export interface EvalResult {
   backend: string;
 }
 
-export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' | 'backend'>): Promise<EvalResult> {
-  const backend = await selectBackend(o.backend);
+/** Rows evaluated so far, of all. */
+export interface EvalProgress {
+  start(rows: number): void;
+  update(rowsDone: number): void;
+  stop(): void;
+}
+
+export interface EvalContext {
+  /** One-line warnings. */
+  log?: (line: string) => void;
+  progress?: EvalProgress;
+}
+
+export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' | 'backend'>, ctx: EvalContext = {}): Promise<EvalResult> {
+  // Every argument is checked before a backend loads.
   const ckpt = await loadLatestCheckpoint(o.run);
   if (ckpt === null) throw new MeapError('usage', 'no complete checkpoint in the run directory', { file: o.run }, 'train first, or point --run at a run directory');
   const ds = await openDatasets(o.data);
@@ -31,11 +44,17 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
   if (ds.info.tokenizerSha256 !== ckpt.extra.tokenizerSha256) {
     throw configError(`the held-out data was tokenized with ${ds.info.tokenizerSha256.slice(0, 12)}…, the run with ${String(ckpt.extra.tokenizerSha256).slice(0, 12)}…`);
   }
+  // [MASK] inputs make the loss that of a harder task than plain text: still a number, not a perplexity of the text.
+  for (const { dir, maskedTokens } of ds.info.masked) {
+    ctx.log?.(`warning: ${dir} holds ${maskedTokens.toLocaleString('en-US')} [MASK] tokens, so this is not the perplexity of plain text; prepare held-out data with --mask none (pretrain)`);
+  }
+  const backend = await selectBackend(o.backend);
   const model = new LlamaModel({ ...shape, vocabRows }, 0);
   model.loadWeights(ckpt.params);
   let sum = 0;
   let targets = 0;
   let rows = 0;
+  ctx.progress?.start(ds.info.rows);
   try {
     for await (const batch of sequentialBatches(ds, o.batchRows)) {
       const { sum: s, count } = model.lossSum(batch);
@@ -44,8 +63,10 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
       s.dispose();
       targets += count;
       rows += batch.rows;
+      ctx.progress?.update(rows);
     }
   } finally {
+    ctx.progress?.stop();
     model.dispose();
   }
   const meanLoss = targets > 0 ? sum / targets : NaN;

@@ -23,15 +23,16 @@ export interface TrainContext {
   signal: AbortSignal;
   log: (line: string) => void;
   progress?: TrainProgress;
+  /** Each checkpoint's directory, once it is complete. */
+  onCheckpoint?: (dir: string) => void;
 }
 
 export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMetrics[]> {
-  const backend = await selectBackend(cfg.backend);
-  ctx.log(`meap train: backend ${backend.name} (${backend.detail})`);
-  const ds = await openDatasets(cfg.data);
-  const shape = await resolveModelShape(cfg.model);
+  // Every argument is checked before a backend loads: a mistake is then the first and only line.
   const micro = cfg.microBatch ?? cfg.batchSize;
   if (micro > cfg.batchSize) throw configError(`--micro-batch ${micro} is larger than --batch-size ${cfg.batchSize}`);
+  const ds = await openDatasets(cfg.data);
+  const shape = await resolveModelShape(cfg.model);
 
   const extra = {
     model: cfg.model,
@@ -43,6 +44,8 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
     batchSize: cfg.batchSize,
   };
   const resumed = await openRunDir(cfg, extra);
+  const backend = await selectBackend(cfg.backend);
+  ctx.log(`meap train: backend ${backend.name} (${backend.detail})`);
 
   const adam = { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay };
   const engine = await createEngine(backend, { ...shape, vocabRows: ds.info.vocabRows }, { adam, seed: cfg.seed, micro, batchSize: cfg.batchSize, seqLen: ds.info.seqLen, precision: cfg.precision });
@@ -60,10 +63,12 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   await rewriteMetrics(cfg.out, history);
 
   const save = async (step: number) =>
-    saveCheckpoint(
-      cfg.out,
-      { step, params: await engine.weights(), optimizer: await engine.optimizerState(), cursor: loader.cursor(), extra },
-      cfg.keepLast,
+    ctx.onCheckpoint?.(
+      await saveCheckpoint(
+        cfg.out,
+        { step, params: await engine.weights(), optimizer: await engine.optimizerState(), cursor: loader.cursor(), extra },
+        cfg.keepLast,
+      ),
     );
   const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
   const gpuBytes = engine.gpuBytes ? () => engine.gpuBytes!() : backend.gpuBytes;
@@ -88,7 +93,7 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
     }
   } finally {
     ctx.progress?.stop();
-    await writeLossSvg(cfg.out, history, `meap train ${cfg.model}`);
+    await writeLossSvg(cfg.out, history);
     engine.dispose();
   }
   if (ctx.signal.aborted) throw ctx.signal.reason;

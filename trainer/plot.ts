@@ -8,10 +8,13 @@ import * as path from 'node:path';
 
 export const LOSS_SVG = 'loss.svg';
 
-/** Writes RUN_DIR/loss.svg; returns its path. */
-export async function writeLossSvg(runDir: string, points: { step: number; loss: number }[], title: string): Promise<string> {
+/**
+ * Writes RUN_DIR/loss.svg; returns its path. `meap train` and `meap plot` both write it, so its title
+ * comes from the history alone: a redrawn plot is the plot train drew.
+ */
+export async function writeLossSvg(runDir: string, points: { step: number; loss: number }[]): Promise<string> {
   const file = path.join(runDir, LOSS_SVG);
-  await fs.writeFile(file, lossSvg(points, title));
+  await fs.writeFile(file, lossSvg(points, `meap train: loss over ${points.length} ${points.length === 1 ? 'step' : 'steps'}`));
   return file;
 }
 
