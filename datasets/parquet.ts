@@ -4,13 +4,14 @@
  * on one file handle; the file is never loaded whole.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
+import type { AsyncBuffer, FileMetaData } from 'hyparquet';
 import { InputError, MeapError } from '../core/errors.ts';
 import { openInput, unreadable } from './bytes.ts';
 import type { InputFile, RawItem, ReadOptions } from './types.ts';
 
 export async function* readParquet(file: InputFile, opts: ReadOptions = {}): AsyncGenerator<RawItem> {
+  // Loaded on first use: every prepare worker thread would otherwise hold them, Parquet input or not.
+  const [{ parquetMetadataAsync, parquetReadObjects }, { compressors }] = await Promise.all([import('hyparquet'), import('hyparquet-compressors')]);
   const { handle, size } = await openInput(file);
   // hyparquet re-reads the footer and may fetch overlapping ranges, so raw read counts can exceed
   // the file size; the progress total is the file size, so never report past it.

@@ -102,7 +102,7 @@ async function runUnits(
     // Many files: each worker takes whole files, so nothing per token is left to this thread. One
     // file (or an engine that runs only here): this thread reads and packs, and workers tokenize.
     if (engine.engine === 'bpe' && cfg.workers > 1 && files.length > 1) {
-      await runUnitsInWorkers(files, cfg, tok, ctx, counters, finished);
+      await runUnitsInWorkers(files, cfg, tok, engine.model, ctx, counters, finished);
       return;
     }
     const encoder = await createEncoder(tok, engine, cfg.workers);

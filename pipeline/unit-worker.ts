@@ -14,13 +14,16 @@ import { OrderedQueue } from './ordered-queue.ts';
 import { pretrainMode } from './pretrain-mode.ts';
 import { sftMode } from './sft-mode.ts';
 import { loadTemplate } from './template.ts';
-import { createEncoder, resolveEngine, type Encoder } from './tokenize/engines.ts';
+import type { BpeModel } from './tokenize/bpe/model.ts';
+import { bpeEncoder, type Encoder } from './tokenize/encoder.ts';
 import type { LoadedTokenizer } from './tokenize/load.ts';
 import { queueUnit, type Counters, type Mode } from './unit.ts';
 
 export interface UnitPoolData {
   cfg: PrepareConfig;
+  /** Without plainJson: the bpe engine's tables come as `model`, on shared memory. */
   tok: LoadedTokenizer;
+  model: BpeModel;
 }
 
 export interface UnitTask {
@@ -31,15 +34,12 @@ export interface UnitTask {
 
 export type UnitOutcome = { ok: true; unit: UnitResult } | { ok: false; error: PlainError };
 
-const { cfg, tok } = workerData as UnitPoolData;
+const { cfg, tok, model } = workerData as UnitPoolData;
 
 let ready: Promise<{ mode: Mode<unknown>; encoder: Encoder }> | null = null;
 async function setUp(): Promise<{ mode: Mode<unknown>; encoder: Encoder }> {
-  const engine = resolveEngine(tok, 'bpe');
-  // The pool is only started for a tokenizer the main thread proved for the bpe engine.
-  if (engine.engine !== 'bpe') throw new Error('the unit pool needs the bpe engine');
   const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, await loadTemplate(cfg.template, tok));
-  return { mode, encoder: await createEncoder(tok, engine, 1) };
+  return { mode, encoder: bpeEncoder(model) };
 }
 
 export default async function runUnit({ file, progress }: UnitTask): Promise<UnitOutcome> {

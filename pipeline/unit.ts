@@ -16,7 +16,7 @@ import type { ShardEntry } from '../schemas/manifest.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import type { OrderedQueue } from './ordered-queue.ts';
-import type { Encoder } from './tokenize/engines.ts';
+import type { Encoder } from './tokenize/encoder.ts';
 
 /** Running totals of a `prepare`, for its progress display. */
 export interface Counters {

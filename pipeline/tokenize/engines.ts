@@ -6,15 +6,14 @@ import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { Piscina } from 'piscina';
 import { MeapError, tokenizerError } from '../../core/errors.ts';
 import type { Engine } from '../../schemas/enums.ts';
-import { BpeEncoder } from './bpe/encoder.ts';
+import { workerEntry } from '../../core/worker-entry.ts';
 import { loadBpeModel, type BpeModel } from './bpe/model.ts';
+import { bpeEncoder, type Encoder } from './encoder.ts';
+import type { PoolData } from './worker.ts';
 import { buildJsTokenizer, encodeWithJs, unpackIds } from './js.ts';
 import type { LoadedTokenizer } from './load.ts';
 
-export interface Encoder {
-  encodeBatch(texts: string[]): Promise<Int32Array[]>;
-  close(): Promise<void>;
-}
+export type { Encoder } from './encoder.ts';
 
 
 function engineError(tok: LoadedTokenizer, engine: Engine, e: unknown): MeapError {
@@ -48,14 +47,7 @@ export async function createEncoder(tok: LoadedTokenizer, engine: Engine | Resol
   const resolved = typeof engine === 'string' ? resolveEngine(tok, engine) : engine;
   if (resolved.engine === 'native') return createNativeEncoder(tok, workers);
   if (resolved.engine === 'bpe') {
-    if (workers > 1) return createPoolEncoder(tok, 'bpe', workers);
-    const bpe = new BpeEncoder(resolved.model);
-    return {
-      async encodeBatch(texts) {
-        return unpackIds(bpe.encodeMany(texts));
-      },
-      async close() {},
-    };
+    return workers > 1 ? createPoolEncoder({ engine: 'bpe', model: resolved.model }, workers) : bpeEncoder(resolved.model);
   }
   if (workers === 1) {
     let js: JsTokenizer;
@@ -77,7 +69,7 @@ export async function createEncoder(tok: LoadedTokenizer, engine: Engine | Resol
   } catch (e) {
     throw engineError(tok, 'js', e);
   }
-  return createPoolEncoder(tok, 'js', workers);
+  return createPoolEncoder({ engine: 'js', json: tok.plainJson }, workers);
 }
 
 async function createNativeEncoder(tok: LoadedTokenizer, workers: number): Promise<Encoder> {
@@ -101,13 +93,12 @@ async function createNativeEncoder(tok: LoadedTokenizer, workers: number): Promi
   };
 }
 
-async function createPoolEncoder(tok: LoadedTokenizer, engine: 'js' | 'bpe', workers: number): Promise<Encoder> {
+async function createPoolEncoder(data: PoolData, workers: number): Promise<Encoder> {
   const pool = new Piscina({
-    // A plain-JS shim: Node 20 workers cannot load .ts through execArgv.
-    filename: new URL('./worker.js', import.meta.url).href,
+    filename: await workerEntry(new URL('./worker.ts', import.meta.url)),
     minThreads: workers,
     maxThreads: workers,
-    workerData: { engine, json: tok.plainJson },
+    workerData: data,
   });
   return {
     async encodeBatch(texts) {

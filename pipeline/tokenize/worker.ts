@@ -4,22 +4,18 @@
  */
 import { move, workerData } from 'piscina';
 import { BpeEncoder } from './bpe/encoder.ts';
-import { loadBpeModel } from './bpe/model.ts';
+import type { BpeModel } from './bpe/model.ts';
 import { buildJsTokenizer, encodeWithJs, packIds } from './js.ts';
 
-const { engine, json } = workerData as { engine: 'js' | 'bpe'; json: string };
+/** The bpe engine's tables arrive on shared memory, proven by the caller; the JS engine builds from tokenizer.json. */
+export type PoolData = { engine: 'bpe'; model: BpeModel } | { engine: 'js'; json: string };
 
-function bpeEncoder(): BpeEncoder {
-  const load = loadBpeModel(json);
-  // The caller proved this same json before starting the pool.
-  if (!load.ok) throw new Error(load.why);
-  return new BpeEncoder(load.model);
-}
+const data = workerData as PoolData;
 
 const encodeMany: (texts: string[]) => Int32Array =
-  engine === 'bpe'
-    ? ((bpe) => (texts) => bpe.encodeMany(texts))(bpeEncoder())
-    : ((tok) => (texts) => packIds(texts.map((t) => encodeWithJs(tok, t))))(buildJsTokenizer(json));
+  data.engine === 'bpe'
+    ? ((bpe) => (texts) => bpe.encodeMany(texts))(new BpeEncoder(data.model))
+    : ((tok) => (texts) => packIds(texts.map((t) => encodeWithJs(tok, t))))(buildJsTokenizer(data.json));
 
 export default function encode({ texts }: { texts: string[] }) {
   const packed = encodeMany(texts);

@@ -156,6 +156,9 @@ describe('sft determinism and inputs', () => {
     const run = (input: string, workers: string) => treeDigest(prepareSft(llama2, ['--workers', workers], input).out);
     const a = run(alpaca('json'), '1');
     expect(run(alpaca('json'), '2')).toEqual(a);
+    // Two files: at --workers 2 each goes to a worker thread whole.
+    const both = (workers: string) => treeDigest(prepareSft(llama2, ['--workers', workers, alpaca('parquet')], alpaca('json')).out);
+    expect(both('2')).toEqual(both('1'));
     const rowsOf = (input: string) => prepareSft(llama2, ['--min-answer-tokens', '100000'], input).rows.map((r) => Array.from(r.inputIds).join(','));
     const json = rowsOf(alpaca('json'));
     expect(rowsOf(alpaca('jsonl'))).toEqual(json);

@@ -7,6 +7,8 @@
 import { wellFormed } from '../js.ts';
 import { SPIECE, type BpeModel } from './model.ts';
 import { MergeScratch, mergeWord } from './merge.ts';
+import { PairTable } from './pairs.ts';
+import { StringTable } from './strings.ts';
 
 /** Pieces longer than this are not cached: long pieces rarely repeat (Rust's limit is the same). */
 const MAX_CACHED_CHARS = 256;
@@ -19,7 +21,7 @@ export interface BpeLimits {
   cacheIds: number;
 }
 
-export const DEFAULT_LIMITS: BpeLimits = { cacheEntries: 1 << 18, cacheIds: 1 << 21 };
+export const DEFAULT_LIMITS: BpeLimits = { cacheEntries: 1 << 16, cacheIds: 1 << 19 };
 
 export class BpeEncoder {
   /** Piece → its id when it is one token, else −(offset + 1) of [length, ...ids] in `arena`. */
@@ -32,12 +34,18 @@ export class BpeEncoder {
   private readonly utf8 = new TextEncoder();
   private bytes = new Uint8Array(1024);
   private readonly spieceId: number;
+  private readonly vocab: StringTable;
+  private readonly merges: PairTable;
+  private readonly split: RegExp | null;
 
   constructor(
     private readonly model: BpeModel,
     private readonly limits: BpeLimits = DEFAULT_LIMITS,
   ) {
-    this.spieceId = model.vocab.get(SPIECE) ?? -1;
+    this.vocab = new StringTable(model.vocab);
+    this.merges = new PairTable(model.merges);
+    this.split = model.split === null ? null : new RegExp(model.split, 'gu');
+    this.spieceId = this.vocab.get(SPIECE) ?? -1;
   }
 
   /** One text's ids. */
@@ -72,7 +80,7 @@ export class BpeEncoder {
   /** Pieces of "▁" + text with spaces as "▁": cut before each "▁" that follows something else. */
   private sentencePiece(text: string): void {
     if (this.model.ignoreMerges) {
-      const whole = this.model.vocab.get(SPIECE + text.replaceAll(' ', SPIECE));
+      const whole = this.vocab.get(SPIECE + text.replaceAll(' ', SPIECE));
       if (whole !== undefined) return this.emit(whole);
     }
     let start = 0;
@@ -91,7 +99,7 @@ export class BpeEncoder {
   }
 
   private byteLevel(text: string): void {
-    const re = this.model.split!;
+    const re = this.split!;
     re.lastIndex = 0;
     let last = 0;
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
@@ -144,7 +152,8 @@ export class BpeEncoder {
 
   /** Initial symbols as Rust's merge_word makes them: chars, else their bytes, else (fused) unk. */
   private sentencePieceIds(p: string): Int32Array {
-    const { vocab, byteFallback, unkId, fuseUnk, merges } = this.model;
+    const { byteFallback, unkId, fuseUnk } = this.model;
+    const { vocab, merges } = this;
     const s = this.scratch;
     s.reserve(4 * p.length);
     let n = 0;
@@ -174,7 +183,8 @@ export class BpeEncoder {
   }
 
   private byteLevelIds(p: string): Int32Array {
-    const { byteIds, byteChars, vocab, ignoreMerges, merges } = this.model;
+    const { byteIds, byteChars, ignoreMerges } = this.model;
+    const { vocab, merges } = this;
     if (this.bytes.length < 3 * p.length) this.bytes = new Uint8Array(3 * p.length);
     const n = this.utf8.encodeInto(p, this.bytes).written;
     if (ignoreMerges) {

@@ -15,26 +15,31 @@
  */
 import { isObject } from '../specials.ts';
 import { onigSource } from '../regex.ts';
-import { PairTable } from './pairs.ts';
+import { PairTable, type PairTableData } from './pairs.ts';
+import { StringTable, type StringTableData } from './strings.ts';
 
 export const SPIECE = '\u2581';
 
 /** The GPT-2 regex the ByteLevel pre-tokenizer uses when `use_regex` is on (tokenizers' byte_level.rs). */
 const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
+/**
+ * Plain data, so that it crosses to worker threads; its two big tables sit on shared memory, so
+ * it crosses without a copy (see shared.ts).
+ */
 export interface BpeModel {
   kind: 'sentencepiece' | 'bytelevel';
-  vocab: Map<string, number>;
-  merges: PairTable;
+  vocab: StringTableData;
+  merges: PairTableData;
   ignoreMerges: boolean;
   /** SentencePiece-style: byte → id of `<0xXX>`, or -1. */
   byteFallback: Int32Array | null;
   unkId: number | null;
   fuseUnk: boolean;
-  /** ByteLevel: byte → id of its byte-level character; the split regex (global, unicode). */
+  /** ByteLevel: byte → id of its byte-level character; the split regex's source (flags `gu`). */
   byteIds: Int32Array | null;
   byteChars: string[] | null;
-  split: RegExp | null;
+  split: string | null;
 }
 
 export type BpeLoad = { ok: true; model: BpeModel } | { ok: false; why: string };
@@ -128,7 +133,7 @@ export function loadBpeModel(plainJson: string): BpeLoad {
   }
   const list = parseMerges(m.merges);
   if (list === null) return no('the merges are not pairs');
-  const merges = new PairTable(list.length);
+  const merges = PairTable.create(list.length);
   for (let rank = 0; rank < list.length; rank++) {
     const [a, b] = list[rank];
     const ai = vocab.get(a);
@@ -138,8 +143,8 @@ export function loadBpeModel(plainJson: string): BpeLoad {
     merges.set(ai, bi, rank, ni);
   }
   const base = {
-    vocab,
-    merges,
+    vocab: StringTable.from(vocab).data,
+    merges: merges.data,
     ignoreMerges: m.ignore_merges === true,
     unkId: typeof m.unk_token === 'string' ? (vocab.get(m.unk_token) ?? null) : null,
     fuseUnk: m.fuse_unk === true,
@@ -168,9 +173,9 @@ export function loadBpeModel(plainJson: string): BpeLoad {
     if (id === undefined) return no(`byte ${b} has no byte-level token`);
     byteIds[b] = id;
   }
-  let split: RegExp;
+  const split = onigSource(expandCaseless(pattern), 'u');
   try {
-    split = new RegExp(onigSource(expandCaseless(pattern), 'u'), 'gu');
+    new RegExp(split, 'gu');
   } catch (e) {
     return no(`its split regex does not compile here (${(e as Error).message})`);
   }

@@ -1,8 +1,19 @@
 /**
- * The merge table: (left id, right id) → (rank, new id), open addressing over typed arrays. A
+ * The merge table: (left id, right id) → (rank, new id), open addressing over typed arrays on shared
+ * memory, so every worker thread reads the one table the main thread built instead of a copy. A
  * cache miss looks up every adjacent pair of a word, and a Map keyed by numbers above 2^30 (any
- * vocab over 32768) boxes each key.
+ * vocab over 32768) would box each key.
  */
+import { sharedInt32 } from './shared.ts';
+
+/** The table as data: what crosses to worker threads (shared, not copied). */
+export interface PairTableData {
+  left: Int32Array;
+  right: Int32Array;
+  rank: Int32Array;
+  newId: Int32Array;
+}
+
 export class PairTable {
   private readonly left: Int32Array;
   private readonly right: Int32Array;
@@ -10,14 +21,18 @@ export class PairTable {
   private readonly newIdOf: Int32Array;
   private readonly mask: number;
 
-  constructor(capacityHint: number) {
+  constructor(readonly data: PairTableData) {
+    ({ left: this.left, right: this.right, rank: this.rankOf, newId: this.newIdOf } = data);
+    this.mask = this.left.length - 1;
+  }
+
+  /** An empty table with room for `pairs` pairs. */
+  static create(pairs: number): PairTable {
     let cap = 16;
-    while (cap < 2 * capacityHint) cap *= 2;
-    this.mask = cap - 1;
-    this.left = new Int32Array(cap).fill(-1);
-    this.right = new Int32Array(cap);
-    this.rankOf = new Int32Array(cap);
-    this.newIdOf = new Int32Array(cap);
+    while (cap < 2 * pairs) cap *= 2;
+    const left = sharedInt32(cap);
+    left.fill(-1);
+    return new PairTable({ left, right: sharedInt32(cap), rank: sharedInt32(cap), newId: sharedInt32(cap) });
   }
 
   private slot(a: number, b: number): number {

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { createEncoder } from '../../../pipeline/tokenize/engines.ts';
+import { createEncoder, resolveEngine } from '../../../pipeline/tokenize/engines.ts';
 import { DOCS, ROOT, TOK, TOK_NAMES, useTempDirs, useTokenizers, type TokName } from './helpers.ts';
 
 // The Unicode spaces on which JS's `\s` and Oniguruma's disagree or might.
@@ -73,7 +73,7 @@ describe('native and js engines agree', () => {
   }
 
   it('refuses a worker count below one, for either engine', async () => {
-    for (const engine of ['native', 'js'] as const) {
+    for (const engine of ['bpe', 'native', 'js'] as const) {
       await expect(createEncoder(loaded.gpt2, engine, 0)).rejects.toThrow(RangeError);
       await expect(createEncoder(loaded.gpt2, engine, 1.5)).rejects.toThrow(RangeError);
     }
@@ -101,6 +101,34 @@ describe('worker count does not change ids', () => {
       }
     });
   }
+
+  for (const name of TOK_NAMES) {
+    it(`${name}: bpe engine, in this thread and on a pool of 2, with the pool's tables shared`, async () => {
+      const one = await createEncoder(loaded[name], 'bpe', 1);
+      const two = await createEncoder(loaded[name], 'bpe', 2);
+      try {
+        expect(sha(await one.encodeBatch(DOCS))).toBe(sha(nativeIds[name]));
+        expect(sha(await two.encodeBatch(DOCS))).toBe(sha(nativeIds[name]));
+        expect(await two.encodeBatch([])).toEqual([]);
+      } finally {
+        await two.close();
+        await one.close();
+      }
+    });
+  }
+
+  it('bpe falls back to native, with the reason, where its split is not proven', async () => {
+    const doc = JSON.parse(loaded.llama2.plainJson);
+    doc.normalizer.normalizers.unshift({ type: 'NFKC' });
+    const tok = { ...loaded.llama2, plainJson: JSON.stringify(doc) };
+    const resolved = resolveEngine(tok, 'bpe');
+    expect(resolved).toEqual({ engine: 'native', fallback: expect.stringContaining('neither SentencePiece-style nor ByteLevel') });
+    expect(resolveEngine(loaded.gpt2, 'bpe').engine).toBe('bpe');
+    expect(resolveEngine(loaded.gpt2, 'js')).toEqual({ engine: 'js' });
+    const enc = await createEncoder(tok, resolved, 1);
+    const [ids] = await enc.encodeBatch(['ﬁ ligature']);
+    expect(ids.length).toBeGreaterThan(0);
+  });
 
   it('native engine, 1 thread (in a fresh process: rayon sizes its pool once) and 2 threads', async () => {
     const d = tmp();

@@ -21,7 +21,7 @@ function naive(word: number[], merges: Map<string, [number, number]>): number[] 
 describe('mergeWord', () => {
   it('merges a hand example by rank, leftmost first', () => {
     // a=0 b=1; ab=2 (rank 0), aab=3 (rank 1)
-    const t = new PairTable(2);
+    const t = PairTable.create(2);
     t.set(0, 1, 0, 2);
     t.set(0, 2, 1, 3);
     const s = new MergeScratch();
@@ -35,7 +35,7 @@ describe('mergeWord', () => {
     const table = fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 })), { selector: ([a, b]) => `${a},${b}`, maxLength: 30 });
     fc.assert(
       fc.property(table, fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 300 }), (pairs, word) => {
-        const t = new PairTable(pairs.length);
+        const t = PairTable.create(pairs.length);
         const ref = new Map<string, [number, number]>();
         pairs.forEach(([a, b], rank) => {
           t.set(a, b, rank, 6 + rank);

@@ -3,7 +3,7 @@ import { PairTable } from '../../../../pipeline/tokenize/bpe/pairs.ts';
 
 describe('PairTable', () => {
   it('finds what was set, misses the rest, and keeps the last of a repeated pair', () => {
-    const t = new PairTable(3);
+    const t = PairTable.create(3);
     t.set(1, 2, 0, 10);
     t.set(2, 1, 1, 11);
     t.set(1, 2, 5, 12);
@@ -15,7 +15,7 @@ describe('PairTable', () => {
   });
 
   it('holds many pairs with large ids', () => {
-    const t = new PairTable(5000);
+    const t = PairTable.create(5000);
     for (let i = 0; i < 5000; i++) t.set(i * 7919, 128_000 - i, i, i + 1);
     for (let i = 0; i < 5000; i++) expect(t.newId(t.find(i * 7919, 128_000 - i))).toBe(i + 1);
   });

@@ -1,0 +1,28 @@
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { describe, expect, it } from 'vitest';
+import { workerEntry } from '../../core/worker-entry.ts';
+
+describe('workerEntry', () => {
+  it('bundles a TypeScript module into plain JavaScript a worker loads without tsx, once per content', async () => {
+    const entry = new URL('../../pipeline/tokenize/worker.ts', import.meta.url);
+    const href = await workerEntry(entry);
+    expect(href).toMatch(/\/node_modules\/\.cache\/meap\/worker-[0-9a-f]{16}\.mjs$/);
+    expect(await workerEntry(entry)).toBe(href);
+    const code = fs.readFileSync(fileURLToPath(href), 'utf8');
+    expect(code).not.toMatch(/from ["']\.\.?\//); // our modules are inside; packages stay imports
+    // A plain worker (no loader registered) loads it and runs the bpe engine from shared tables.
+    const { loadTokenizer } = await import('../../pipeline/tokenize/load.ts');
+    const { loadBpeModel } = await import('../../pipeline/tokenize/bpe/model.ts');
+    const load = loadBpeModel((await loadTokenizer(fileURLToPath(new URL('../../../shared/fixtures/tokenizers/gpt2/tokenizer.json', import.meta.url)))).plainJson);
+    if (!load.ok) throw new Error(load.why);
+    const pool = new Piscina({ filename: href, maxThreads: 1, workerData: { engine: 'bpe', model: load.model } });
+    try {
+      const packed = (await pool.run({ texts: ['Hello world'] })) as Int32Array;
+      expect(Array.from(packed)).toEqual([1, 2, 15496, 995]);
+    } finally {
+      await pool.destroy();
+    }
+  });
+});
