@@ -178,7 +178,7 @@ describe('summarize', () => {
     expect(m.mode).toBe('pretrain');
     const lines = summarize(m, pretrain).split('\n');
     expect(lines).toHaveLength(7);
-    expect(lines[0]).toBe(`${pretrain}: meap-shards v1, mode pretrain, seqLen 64`);
+    expect(lines[0]).toBe(`${pretrain}: meap-shards v${m.version}, mode pretrain, seqLen 64`);
     expect(lines[1]).toBe(`  tokenizer  sha256 ${m.tokenizer.sha256.slice(0, 12)}…, vocab 32000, [MASK] 32000, BOS 1, EOS 2 (off)`);
     expect(lines[2]).toBe('  masking    span (spans of 3), ratio 0.15, seed 0');
     // --limit 12 read twelve records: one was in the excluded set.
@@ -194,7 +194,7 @@ describe('summarize', () => {
     const t = m.totals;
     const lines = summarize(m, sft).split('\n');
     expect(lines).toHaveLength(7);
-    expect(lines[0]).toBe(`${sft}: meap-shards v1, mode sft, seqLen 128`);
+    expect(lines[0]).toBe(`${sft}: meap-shards v${m.version}, mode sft, seqLen 128`);
     expect(lines[1]).toMatch(/, BOS 1, EOS 2$/);
     expect(lines[2]).toBe('  masking    sft-duplicate, ratio 0.1 of answers over 50 tokens, layout concat, template alpaca, seed 0');
     expect(t.examples).toBe(20);
