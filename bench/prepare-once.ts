@@ -3,8 +3,8 @@ import { PrepareConfigSchema } from '../schemas/prepare.ts';
 import { prepareProgress } from '../cli/output.ts';
 import { prepare } from '../pipeline/run.ts';
 
-const [input, out, tokenizer, workers, mask = 'random'] = process.argv.slice(2);
-const cfg = PrepareConfigSchema.parse({ inputs: [input], out, tokenizer, workers: Number(workers), mask, progress: 'none', overwrite: true });
+const [input, out, tokenizer, workers, mask = 'random', engine = 'bpe'] = process.argv.slice(2);
+const cfg = PrepareConfigSchema.parse({ inputs: [input], out, tokenizer, workers: Number(workers), mask, engine, progress: 'none', overwrite: true });
 const t0 = performance.now();
 const m = (await prepare(cfg, { progress: prepareProgress('none'), signal: new AbortController().signal, hub: {} })).manifest!;
 const seconds = (performance.now() - t0) / 1000;

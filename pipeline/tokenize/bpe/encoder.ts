@@ -23,15 +23,57 @@ export interface BpeLimits {
 
 export const DEFAULT_LIMITS: BpeLimits = { cacheEntries: 1 << 16, cacheIds: 1 << 19 };
 
+/** One generation of the piece cache: piece → its id when it is one token, else −(offset + 1) of [length, ...ids] in `arena`. */
+class Generation {
+  readonly map = new Map<string, number>();
+  arena = new Int32Array(1 << 12);
+  used = 0;
+
+  constructor(private readonly limits: BpeLimits) {}
+
+  full(extraIds: number): boolean {
+    return this.map.size >= this.limits.cacheEntries || this.used + extraIds + 1 > this.limits.cacheIds;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.used = 0;
+  }
+
+  set(p: string, ids: Int32Array): void {
+    const length = ids.length;
+    if (length === 1) {
+      this.map.set(p, ids[0]);
+      return;
+    }
+    const need = this.used + length + 1;
+    if (need > this.arena.length) {
+      const grown = new Int32Array(Math.max(need, this.arena.length * 2));
+      grown.set(this.arena.subarray(0, this.used));
+      this.arena = grown;
+    }
+    this.arena[this.used] = length;
+    this.arena.set(ids, this.used + 1);
+    this.map.set(p, -(this.used + 1));
+    this.used = need;
+  }
+}
+
 export class BpeEncoder {
-  /** Piece → its id when it is one token, else −(offset + 1) of [length, ...ids] in `arena`. */
-  private cache = new Map<string, number>();
-  private arena = new Int32Array(1 << 16);
-  private arenaUsed = 0;
+  /**
+   * Two generations: pieces go into `young`; when it fills it becomes `old` and a fresh one starts,
+   * and a piece found in `old` moves back to `young`. Frequent pieces so survive what a text full
+   * of one-off pieces (LaTeX, code, URLs) would otherwise flush.
+   */
+  private young: Generation;
+  private old: Generation;
+  /** Code point → id of that one character in the vocab, or −1: read once per character, not per miss. */
+  private readonly charIds = new Map<number, number>();
+  private readonly utf8Bytes = new Uint8Array(4);
   private out = new Int32Array(1 << 16);
   private outLen = 0;
   private readonly scratch = new MergeScratch();
-  private readonly utf8 = new TextEncoder();
+  private readonly textEncoder = new TextEncoder();
   private bytes = new Uint8Array(1024);
   private readonly spieceId: number;
   private readonly vocab: StringTable;
@@ -40,12 +82,14 @@ export class BpeEncoder {
 
   constructor(
     private readonly model: BpeModel,
-    private readonly limits: BpeLimits = DEFAULT_LIMITS,
+    limits: BpeLimits = DEFAULT_LIMITS,
   ) {
     this.vocab = new StringTable(model.vocab);
     this.merges = new PairTable(model.merges);
     this.split = model.split === null ? null : new RegExp(model.split, 'gu');
     this.spieceId = this.vocab.get(SPIECE) ?? -1;
+    this.young = new Generation(limits);
+    this.old = new Generation(limits);
   }
 
   /** One text's ids. */
@@ -115,78 +159,110 @@ export class BpeEncoder {
   }
 
   private piece(p: string): void {
-    const hit = this.cache.get(p);
+    const hit = this.young.map.get(p);
     if (hit !== undefined) {
       if (hit >= 0) this.emit(hit);
-      else this.emitArena(-hit - 1);
+      else this.emitArena(this.young.arena, -hit - 1);
       return;
     }
-    const ids = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(p) : this.byteLevelIds(p);
-    if (p.length <= MAX_CACHED_CHARS) this.remember(p, ids);
+    const old = this.old.map.get(p);
+    let ids: Int32Array;
+    if (old === undefined) ids = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(p) : this.byteLevelIds(p);
+    else if (old >= 0) ids = Int32Array.of(old);
+    else ids = this.old.arena.slice(-old, -old + this.old.arena[-old - 1]);
+    if (p.length <= MAX_CACHED_CHARS) {
+      // Copied out of `old` above: making room may empty it.
+      this.makeRoom(ids.length);
+      this.young.set(p, ids);
+    }
     this.reserve(this.outLen + ids.length);
     this.out.set(ids, this.outLen);
     this.outLen += ids.length;
   }
 
-  private remember(p: string, ids: Int32Array): void {
-    const { cacheEntries, cacheIds } = this.limits;
-    if (this.cache.size >= cacheEntries || this.arenaUsed + ids.length + 1 > cacheIds) {
-      this.cache.clear();
-      this.arenaUsed = 0;
+  /** Before `ids` more go into `young`: a full young generation becomes the old one. */
+  private makeRoom(ids: number): void {
+    if (!this.young.full(ids)) return;
+    const spent = this.old;
+    spent.clear();
+    this.old = this.young;
+    this.young = spent;
+  }
+
+  private charId(cp: number): number {
+    let id = this.charIds.get(cp);
+    if (id === undefined) {
+      id = cp === 32 ? this.spieceId : (this.vocab.get(String.fromCodePoint(cp)) ?? -1);
+      this.charIds.set(cp, id);
     }
-    if (ids.length === 1) {
-      this.cache.set(p, ids[0]);
-      return;
+    return id;
+  }
+
+  /** The code point's UTF-8 bytes into utf8Bytes; returns how many. */
+  private utf8(cp: number): number {
+    const b = this.utf8Bytes;
+    if (cp < 0x80) {
+      b[0] = cp;
+      return 1;
     }
-    const need = this.arenaUsed + ids.length + 1;
-    if (need > this.arena.length) {
-      const grown = new Int32Array(Math.min(cacheIds, Math.max(need, this.arena.length * 2)));
-      grown.set(this.arena.subarray(0, this.arenaUsed));
-      this.arena = grown;
+    if (cp < 0x800) {
+      b[0] = 0xc0 | (cp >> 6);
+      b[1] = 0x80 | (cp & 63);
+      return 2;
     }
-    this.arena[this.arenaUsed] = ids.length;
-    this.arena.set(ids, this.arenaUsed + 1);
-    this.cache.set(p, -(this.arenaUsed + 1));
-    this.arenaUsed = need;
+    if (cp < 0x10000) {
+      b[0] = 0xe0 | (cp >> 12);
+      b[1] = 0x80 | ((cp >> 6) & 63);
+      b[2] = 0x80 | (cp & 63);
+      return 3;
+    }
+    b[0] = 0xf0 | (cp >> 18);
+    b[1] = 0x80 | ((cp >> 12) & 63);
+    b[2] = 0x80 | ((cp >> 6) & 63);
+    b[3] = 0x80 | (cp & 63);
+    return 4;
   }
 
   /** Initial symbols as Rust's merge_word makes them: chars, else their bytes, else (fused) unk. */
   private sentencePieceIds(p: string): Int32Array {
     const { byteFallback, unkId, fuseUnk } = this.model;
-    const { vocab, merges } = this;
     const s = this.scratch;
     s.reserve(4 * p.length);
     let n = 0;
     let unk = false;
-    for (const ch of p) {
-      const id = ch === ' ' ? this.spieceId : vocab.get(ch);
-      if (id !== undefined) {
+    for (let i = 0; i < p.length; i++) {
+      const cp = p.codePointAt(i)!;
+      if (cp > 0xffff) i++;
+      const id = this.charId(cp);
+      if (id >= 0) {
         if (unk) s.ids[n++] = unkId!;
         unk = false;
         s.ids[n++] = id;
         continue;
       }
       if (byteFallback !== null) {
-        const bytes = this.utf8.encode(ch);
-        if (bytes.every((b) => byteFallback[b] >= 0)) {
+        const len = this.utf8(cp);
+        let all = true;
+        for (let k = 0; k < len; k++) all &&= byteFallback[this.utf8Bytes[k]] >= 0;
+        if (all) {
           // As in Rust, a pending unk is not flushed before byte tokens.
-          for (const b of bytes) s.ids[n++] = byteFallback[b];
+          for (let k = 0; k < len; k++) s.ids[n++] = byteFallback[this.utf8Bytes[k]];
           continue;
         }
       }
-      if (unkId === null) throw new Error(`no token for ${JSON.stringify(ch)} and no unk token`);
+      if (unkId === null) throw new Error(`no token for U+${cp.toString(16)} and no unk token`);
       if (unk && !fuseUnk) s.ids[n++] = unkId;
       unk = true;
     }
     if (unk) s.ids[n++] = unkId!;
-    return mergeWord(s, n, merges);
+    return mergeWord(s, n, this.merges);
   }
 
   private byteLevelIds(p: string): Int32Array {
     const { byteIds, byteChars, ignoreMerges } = this.model;
     const { vocab, merges } = this;
     if (this.bytes.length < 3 * p.length) this.bytes = new Uint8Array(3 * p.length);
-    const n = this.utf8.encodeInto(p, this.bytes).written;
+    const n = this.textEncoder.encodeInto(p, this.bytes).written;
     if (ignoreMerges) {
       let mapped = '';
       for (let i = 0; i < n; i++) mapped += byteChars![this.bytes[i]];
@@ -204,10 +280,10 @@ export class BpeEncoder {
     this.out[this.outLen++] = id;
   }
 
-  private emitArena(at: number): void {
-    const len = this.arena[at];
+  private emitArena(arena: Int32Array, at: number): void {
+    const len = arena[at];
     this.reserve(this.outLen + len);
-    for (let i = 0; i < len; i++) this.out[this.outLen + i] = this.arena[at + 1 + i];
+    for (let i = 0; i < len; i++) this.out[this.outLen + i] = arena[at + 1 + i];
     this.outLen += len;
   }
 
