@@ -60,3 +60,13 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
   return 'fresh';
 }
 
+/**
+ * After a failed run: work state in which no unit finished holds nothing worth resuming, so it goes
+ * (the directory itself stays), and the corrected command starts clean. Kept while another
+ * partition is at work in it.
+ */
+export async function discardIfNothingDone(out: string): Promise<void> {
+  if ((await anyUnitDone(out)) || (await anyPartitionHeld(out))) return;
+  const entries = await fs.readdir(out).catch(() => [] as string[]);
+  await Promise.all(entries.filter((e) => e === WORK_DIR || isShardName(e)).map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
+}

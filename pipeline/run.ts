@@ -20,7 +20,7 @@ import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import { merge } from './merge.ts';
 import { OrderedQueue } from './ordered-queue.ts';
-import { openOutDir } from './outdir.ts';
+import { discardIfNothingDone, openOutDir } from './outdir.ts';
 import { pretrainMode } from './pretrain-mode.ts';
 import { settingsOf } from './settings.ts';
 import { sftMode } from './sft-mode.ts';
@@ -77,6 +77,10 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
     await runUnits(todo, cfg, tok, mode, ctx, (unit) => writeUnitResult(cfg.out, unit));
     const manifest = partition.of === 1 ? await merge(cfg.out) : null;
     return { manifest, partition, unitsDone: mine.length, unitsTotal: files.length, alreadyComplete: false };
+  } catch (e) {
+    release();
+    await discardIfNothingDone(cfg.out);
+    throw e;
   } finally {
     release();
   }

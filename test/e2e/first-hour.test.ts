@@ -21,6 +21,8 @@ describe('first hour', () => {
     const failed = meap(args);
     expect(failed.code).toBe(2);
     expect(failed.stderr).toMatch(/^meap: error: bad\.jsonl:7: line is not valid JSON: .* \(or pass --on-error skip to skip and count such records\)\n$/);
+    // No file was finished: nothing is left behind but the directory.
+    expect(fs.readdirSync(out)).toEqual([]);
     const fixed = meap([...args, '--on-error', 'skip']);
     expect(fixed.code, fixed.stderr).toBe(0);
     expect(fixed.stdout).toMatch(/skipped {4}invalidJson 1/);

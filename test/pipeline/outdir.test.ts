@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../datasets/shards/read.ts';
-import { openOutDir } from '../../pipeline/outdir.ts';
+import { discardIfNothingDone, openOutDir } from '../../pipeline/outdir.ts';
 import { readRunFile } from '../../pipeline/workstate/records.ts';
 import type { RunFile } from '../../schemas/workstate.ts';
 import { tempDir, treeDigest } from '../helpers/cli.ts';
@@ -112,5 +112,21 @@ describe('openOutDir', () => {
     const file = path.join(tempDir(), 'file');
     fs.writeFileSync(file, '');
     expect((await usageError(openOutDir(file, runFile(), false))).message).toContain('cannot use the output directory: ENOTDIR');
+  });
+});
+
+describe('discardIfNothingDone', () => {
+  it('removes the work state and shards of a run in which no unit finished, and keeps one where a unit did', async () => {
+    const out = path.join(tempDir(), 'out');
+    await openOutDir(out, runFile(), false);
+    fs.writeFileSync(path.join(out, 'part-0123456789abcdef-00000.arrow'), 'half a unit');
+    await discardIfNothingDone(out);
+    expect(fs.readdirSync(out)).toEqual([]);
+
+    await openOutDir(out, runFile(), false);
+    fs.mkdirSync(path.join(out, '.meap', 'done'));
+    fs.writeFileSync(path.join(out, '.meap', 'done', '0123456789abcdef.json'), '{}');
+    await discardIfNothingDone(out);
+    expect(fs.readdirSync(out)).toEqual(['.meap']);
   });
 });
