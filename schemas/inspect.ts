@@ -1,4 +1,4 @@
-/** `meap inspect`: rows of a finished directory, decoded. Covered by test/e2e/first-hour.test.ts and test/e2e/prepare.test.ts, through the CLI. */
+/** `meap inspect`: rows of a finished directory, decoded. Tested in test/schemas/inspect.test.ts, and through the CLI in test/e2e/first-hour.test.ts and readme-walk.test.ts. */
 import { z } from 'zod';
 
 export const InspectConfigSchema = z.strictObject({

@@ -81,6 +81,21 @@ describe('PrepareConfigSchema', () => {
     },
   );
 
+  it.each([
+    [{ spanLength: 50 }, 'spanLength', ['span']],
+    [{ mask: 'random', spanLength: 50 }, 'spanLength', ['span']],
+    [{ mask: 'none', spanLength: 5 }, 'spanLength', ['span']],
+    [{ mask: 'none', maskRatio: 0.3 }, 'maskRatio', ['random', 'span']],
+    [{ mask: 'none', seed: 7 }, 'seed', ['random', 'span']],
+  ])('refuses %j: the chosen --mask ignores it', (given, key, values) => {
+    expect(issues({ ...base, ...given })).toContainEqual(expect.objectContaining({ code: 'custom', path: [key], params: { onlyWith: { key: 'mask', values } } }));
+  });
+
+  it('takes the strategy options where the strategy reads them, and leaves them to their defaults otherwise', () => {
+    expect(PrepareConfigSchema.parse({ ...base, mask: 'span', spanLength: 50, maskRatio: 0.3, seed: 7 })).toMatchObject({ spanLength: 50, maskRatio: 0.3, seed: 7 });
+    expect(PrepareConfigSchema.parse({ ...base, mask: 'none' })).toMatchObject({ mask: 'none', spanLength: null });
+  });
+
   it('refuses a key neither mode knows', () => {
     expect(issues({ ...base, seq_len: 8 })[0]).toMatchObject({ code: 'unrecognized_keys', keys: ['seq_len'] });
   });

@@ -34,4 +34,16 @@ describe('special tokens in text stay text', () => {
     expect(g.decode([50256])).toBe('<|endoftext|>');
     expect(g.tokenText(995)).toBe(' world');
   });
+
+  it('tokenBytes: a byte-fallback or byte-level piece as <0xBB> per byte, any other piece as itself', async () => {
+    const dec = await createDecoder(loaded.llama2);
+    // Llama-2's byte-fallback pieces <0x00>..<0xFF> are ids 3..258.
+    expect(dec.tokenBytes(3 + 0xbb)).toBe('<0xBB>');
+    expect(dec.tokenBytes(1)).toBe('<s>');
+    const g = await createDecoder(loaded.gpt2);
+    const [ids] = await nativeEnc.gpt2.encodeBatch(['\u00e4']);
+    expect(ids.length).toBe(1);
+    expect(g.tokenBytes(ids[0])).toBe('<0xC3><0xA4>');
+    expect(g.tokenBytes(995)).toBe('<0x20><0x77><0x6F><0x72><0x6C><0x64>');
+  });
 });

@@ -2,10 +2,12 @@
  * Documents are encoded with `plainJson`, so special-token text in a document stays text.
  * How special ids are chosen, and loadTokenizer's errors, are in specials.test.ts.
  */
+import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createDecoder } from '../../../pipeline/tokenize/decode.ts';
 import { createEncoder } from '../../../pipeline/tokenize/engines.ts';
-import { TOK_NAMES, useTokenizers } from './helpers.ts';
+import { loadTokenizer } from '../../../pipeline/tokenize/load.ts';
+import { TOK, TOK_NAMES, useTokenizers } from './helpers.ts';
 
 /** Text that real corpora contain (WikiText, code, chat dumps) and that must stay text. */
 const SPECIAL_TEXT = [
@@ -43,4 +45,13 @@ describe('special tokens in text stay text', () => {
       for (const ids of nativeIds[name]) expect(ids.some((id) => tok.specialIds.has(id))).toBe(false);
     });
   }
+});
+
+describe('a model folder', () => {
+  it('loads the tokenizer.json it holds, with the config files beside it', async () => {
+    const byFolder = await loadTokenizer(dirname(TOK.llama2));
+    expect(byFolder.path).toBe(TOK.llama2);
+    expect(byFolder.sha256).toBe(loaded.llama2.sha256);
+    expect(byFolder.specials).toEqual(loaded.llama2.specials);
+  });
 });
