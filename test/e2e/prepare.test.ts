@@ -303,7 +303,7 @@ describe('meap verify', () => {
     expect(meap(args).code).toBe(0);
     const again = meap([...args, '--overwrite']);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout).toContain('1 files');
+    expect(again.stdout).toContain('1 file,');
   });
 
   it('treats a reader closing the pipe early (`| head`) as normal, not as a crash', async () => {
