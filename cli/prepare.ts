@@ -28,7 +28,7 @@ const modeOwning = (key: string) => (Object.hasOwn(pretrain, key) && !Object.has
 /** How documents become masked rows: shared by `prepare` and `demo`. */
 export const PIPELINE_FLAGS: Flags = {
   engine: { flags: '--engine <engine>', help: "tokenizer engine: bpe (meap's own; native where it does not apply), native (Rust `tokenizers`) or js (`@huggingface/tokenizers`); identical ids" },
-  workers: { flags: '--workers <n>', help: 'tokenizer threads (output is identical for any value)', defaultHelp: `the core count, ${availableParallelism()} here` },
+  workers: { flags: '--workers <n>', help: "worker threads: whole input files each, or one file's tokenizer batches (output is identical for any value)", defaultHelp: `the core count, ${availableParallelism()} here` },
   seqLen: { flags: '--seq-len <n>', help: 'tokens per packed row' },
   mask: { flags: '--mask <strategy>', help: 'masking strategy' },
   maskRatio: {
