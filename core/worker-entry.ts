@@ -1,23 +1,22 @@
 /**
  * A worker thread's entry as plain JavaScript: the TypeScript module and what it imports of ours,
- * bundled by esbuild (which tsx runs on too), cached by content under node_modules/.cache/meap, where
- * the packages it imports resolve. Without it every thread registers tsx, whose loader runs on a
- * thread of its own: some 40 MB a worker, which 16 workers cannot afford under 1 GB.
+ * bundled by esbuild (which tsx runs on too), its packages imported by absolute file URL, cached by
+ * content under $MEAP_CACHE/workers (any user can write there, wherever meap is installed). Without
+ * it every thread registers tsx, whose loader runs on a thread of its own: some 40 MB a worker.
  *
  * Covered by test/core/worker-entry.test.ts; the pools of pipeline/tokenize/engines.ts and
  * pipeline/unit-pool.ts start every worker through it.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { isBuiltin } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { threadId } from 'node:worker_threads';
 import { build } from 'esbuild';
+import { cacheRoot } from './cache.ts';
 
-const require = createRequire(import.meta.url);
-/** The node_modules that holds esbuild, and so (hoisted or not) the packages a bundle imports. */
-const cacheDir = () => path.join(path.resolve(path.dirname(require.resolve('esbuild')), '../..'), '.cache', 'meap');
+const cacheDir = () => path.join(cacheRoot(), 'workers');
 
 const built = new Map<string, Promise<string>>();
 
@@ -32,7 +31,15 @@ async function bundle(entry: URL): Promise<string> {
   const result = await build({
     entryPoints: [fileURLToPath(entry)],
     bundle: true,
-    packages: 'external',
+    plugins: [
+      {
+        name: 'packages-by-url',
+        setup(b) {
+          // Packages stay imports, by URL, so that the bundle loads from any directory.
+          b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: isBuiltin(args.path) ? args.path : import.meta.resolve(args.path), external: true }));
+        },
+      },
+    ],
     platform: 'node',
     format: 'esm',
     target: 'node20',

@@ -1,17 +1,21 @@
 import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { describe, expect, it } from 'vitest';
+import { cacheRoot } from '../../core/cache.ts';
 import { workerEntry } from '../../core/worker-entry.ts';
 
 describe('workerEntry', () => {
   it('bundles a TypeScript module into plain JavaScript a worker loads without tsx, once per content', async () => {
     const entry = new URL('../../pipeline/tokenize/worker.ts', import.meta.url);
     const href = await workerEntry(entry);
-    expect(href).toMatch(/\/node_modules\/\.cache\/meap\/worker-[0-9a-f]{16}\.mjs$/);
+    expect(href).toBe(pathToFileURL(path.join(cacheRoot(), 'workers', path.basename(fileURLToPath(href)))).href);
+    expect(href).toMatch(/\/worker-[0-9a-f]{16}\.mjs$/);
     expect(await workerEntry(entry)).toBe(href);
     const code = fs.readFileSync(fileURLToPath(href), 'utf8');
-    expect(code).not.toMatch(/from ["']\.\.?\//); // our modules are inside; packages stay imports
+    expect(code).not.toMatch(/from ["']\.\.?\//); // our modules are inside
+    expect(code).toMatch(/from "file:\/\/[^"]*apache-arrow|from "file:\/\/[^"]*piscina/); // packages stay imports, by URL
     // A plain worker (no loader registered) loads it and runs the bpe engine from shared tables.
     const { loadTokenizer } = await import('../../pipeline/tokenize/load.ts');
     const { loadBpeModel } = await import('../../pipeline/tokenize/bpe/model.ts');
