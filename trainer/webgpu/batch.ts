@@ -7,6 +7,7 @@
  */
 import { IGNORE_INDEX } from '../../core/constants.ts';
 import type { Batch } from '../data.ts';
+import { embeddingSegments } from './kernels/embedding.ts';
 
 export interface KernelBatch {
   rows: number;
@@ -67,22 +68,6 @@ export function kernelBatch(batch: Batch, rows: number, length: number): KernelB
       }
     }
   }
-  const { order, segStart, segId } = segmentsById(ids);
+  const { order, segStart, segId } = embeddingSegments(ids);
   return { rows, length, ids, positions, docStart, docEnd, targets, count, order, segStart, segId, segments: segId.length };
-}
-
-/** Token indices grouped by id (stable), for a scatter-add that needs no atomics and sums in a fixed order. */
-export function segmentsById(ids: Int32Array): { order: Int32Array; segStart: Int32Array; segId: Int32Array } {
-  const order = Int32Array.from(ids.keys());
-  order.sort((a, b) => ids[a] - ids[b] || a - b);
-  const starts: number[] = [];
-  const segIds: number[] = [];
-  for (let i = 0; i < order.length; i++) {
-    if (i === 0 || ids[order[i]] !== ids[order[i - 1]]) {
-      starts.push(i);
-      segIds.push(ids[order[i]]);
-    }
-  }
-  starts.push(order.length);
-  return { order, segStart: Int32Array.from(starts), segId: Int32Array.from(segIds) };
 }
