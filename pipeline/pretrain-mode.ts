@@ -11,13 +11,13 @@ import type { PretrainConfig } from '../schemas/prepare.ts';
 import { maskRow, type MaskSpec } from './mask.ts';
 import { Packer, type PackedRow } from './pack.ts';
 import { ShardWriter } from './shards.ts';
-import type { LoadedTokenizer } from './tokenize/load.ts';
+import type { TokenizerInfo } from './tokenize/load.ts';
 import type { Counters, Mapped, Mode, Sink } from './unit.ts';
 
 /** Filters, not errors: counted whatever --on-error says. */
 const ALWAYS_SKIPPED = new Set(['emptyText', 'excludedSet']);
 
-export function pretrainMode(cfg: PretrainConfig, tok: LoadedTokenizer): Mode<null> {
+export function pretrainMode(cfg: PretrainConfig, tok: TokenizerInfo): Mode<null> {
   const excludeSets = new Set(cfg.excludeSets);
   return {
     map(value: unknown, where: Location): Mapped<null> {
@@ -38,7 +38,7 @@ class PretrainSink implements Sink<null> {
 
   constructor(
     private readonly cfg: PretrainConfig,
-    tok: LoadedTokenizer,
+    tok: TokenizerInfo,
     file: InputFile,
     private readonly sha256: string,
     private readonly counters: Counters,

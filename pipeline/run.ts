@@ -24,7 +24,8 @@ import { discardIfNothingDone, openOutDir } from './outdir.ts';
 import { pretrainMode } from './pretrain-mode.ts';
 import { settingsOf } from './settings.ts';
 import { sftMode } from './sft-mode.ts';
-import { frameWithTemplate, loadTemplate } from './template.ts';
+import { compileTemplate, frameWithTemplate, type TemplateSource } from './template.ts';
+import { readTemplate } from './template-file.ts';
 import { rememberTokenizer } from './tokenize/cache.ts';
 import { createEncoder, resolveEngine } from './tokenize/engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenize/load.ts';
@@ -59,7 +60,8 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
   const partition = resolvePartition(cfg);
   const tokenizerPath = isHubUri(cfg.tokenizer) ? await fetchTokenizer(cfg.tokenizer, ctx.hub) : cfg.tokenizer;
   const loaded = await loadTokenizer(tokenizerPath, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });
-  const template = cfg.mode === 'sft' ? await loadTemplate(cfg.template, loaded) : null;
+  const templateSource = cfg.mode === 'sft' ? await readTemplate(cfg.template) : null;
+  const template = templateSource === null ? null : compileTemplate(templateSource, loaded);
   const tok = template === null ? loaded : frameWithTemplate(loaded, template, cfg);
   const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel) };
 
@@ -74,7 +76,7 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
     const todo: InputFile[] = [];
     for (const f of mine) if ((await readUnitResult(cfg.out, f.rel)) === null) todo.push(f);
     const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, template!);
-    await runUnits(todo, cfg, tok, mode, ctx, (unit) => writeUnitResult(cfg.out, unit));
+    await runUnits(todo, cfg, tok, templateSource, mode, ctx, (unit) => writeUnitResult(cfg.out, unit));
     const manifest = partition.of === 1 ? await merge(cfg.out) : null;
     return { manifest, partition, unitsDone: mine.length, unitsTotal: files.length, alreadyComplete: false };
   } catch (e) {
@@ -90,6 +92,7 @@ async function runUnits(
   files: InputFile[],
   cfg: PrepareConfig,
   tok: LoadedTokenizer,
+  template: TemplateSource | null,
   mode: Mode<unknown>,
   ctx: PrepareContext,
   onUnit: (unit: UnitResult) => Promise<void>,
@@ -106,7 +109,7 @@ async function runUnits(
     // Many files: each worker takes whole files, so nothing per token is left to this thread. One
     // file (or an engine that runs only here): this thread reads and packs, and workers tokenize.
     if (engine.engine === 'bpe' && cfg.workers > 1 && files.length > 1) {
-      await runUnitsInWorkers(files, cfg, tok, engine.model, ctx, counters, finished);
+      await runUnitsInWorkers(files, cfg, tok, template, engine.model, ctx, counters, finished);
       return;
     }
     const encoder = await createEncoder(tok, engine, cfg.workers);

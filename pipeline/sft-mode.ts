@@ -14,10 +14,10 @@ import type { SftConfig } from '../schemas/prepare.ts';
 import { ShardWriter } from './shards.ts';
 import { buildExample, SftPacker, type SftSequence, type SftSpec } from './sft.ts';
 import type { CompiledTemplate, PromptPiece } from './template.ts';
-import type { LoadedTokenizer } from './tokenize/load.ts';
+import type { TokenizerInfo } from './tokenize/load.ts';
 import type { Counters, Mapped, Mode, Sink } from './unit.ts';
 
-export function sftMode(cfg: SftConfig, tok: LoadedTokenizer, template: CompiledTemplate): Mode<PromptPiece[]> {
+export function sftMode(cfg: SftConfig, tok: TokenizerInfo, template: CompiledTemplate): Mode<PromptPiece[]> {
   const spec: SftSpec = {
     seqLen: cfg.seqLen,
     ratio: cfg.maskRatio,

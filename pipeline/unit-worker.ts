@@ -13,16 +13,18 @@ import type { UnitResult } from '../schemas/workstate.ts';
 import { OrderedQueue } from './ordered-queue.ts';
 import { pretrainMode } from './pretrain-mode.ts';
 import { sftMode } from './sft-mode.ts';
-import { loadTemplate } from './template.ts';
+import { compileTemplate, type TemplateSource } from './template.ts';
 import type { BpeModel } from './tokenize/bpe/model.ts';
 import { bpeEncoder, type Encoder } from './tokenize/encoder.ts';
-import type { LoadedTokenizer } from './tokenize/load.ts';
+import type { TokenizerInfo } from './tokenize/load.ts';
 import { queueUnit, type Counters, type Mode } from './unit.ts';
 
 export interface UnitPoolData {
   cfg: PrepareConfig;
-  /** Without plainJson: the bpe engine's tables come as `model`, on shared memory. */
-  tok: LoadedTokenizer;
+  tok: TokenizerInfo;
+  /** SFT: the template the main thread read, compiled here. */
+  template: TemplateSource | null;
+  /** The bpe engine's tables, on shared memory. */
   model: BpeModel;
 }
 
@@ -34,11 +36,11 @@ export interface UnitTask {
 
 export type UnitOutcome = { ok: true; unit: UnitResult } | { ok: false; error: PlainError };
 
-const { cfg, tok, model } = workerData as UnitPoolData;
+const { cfg, tok, template, model } = workerData as UnitPoolData;
 
-let ready: Promise<{ mode: Mode<unknown>; encoder: Encoder }> | null = null;
-async function setUp(): Promise<{ mode: Mode<unknown>; encoder: Encoder }> {
-  const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, await loadTemplate(cfg.template, tok));
+let ready: { mode: Mode<unknown>; encoder: Encoder } | null = null;
+function setUp(): { mode: Mode<unknown>; encoder: Encoder } {
+  const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, compileTemplate(template!, tok));
   return { mode, encoder: bpeEncoder(model) };
 }
 
@@ -51,7 +53,7 @@ export default async function runUnit({ file, progress }: UnitTask): Promise<Uni
   };
   try {
     ready ??= setUp();
-    const { mode, encoder } = await ready;
+    const { mode, encoder } = ready;
     const queue = new OrderedQueue(1);
     let unit: UnitResult | null = null;
     const ctx = {

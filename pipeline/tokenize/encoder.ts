@@ -4,7 +4,7 @@
  */
 import { BpeEncoder } from './bpe/encoder.ts';
 import type { BpeModel } from './bpe/model.ts';
-import { unpackIds } from './js.ts';
+import { unpackIds } from './ids.ts';
 
 export interface Encoder {
   encodeBatch(texts: string[]): Promise<Int32Array[]>;

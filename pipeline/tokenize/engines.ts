@@ -10,7 +10,8 @@ import { workerEntry } from '../../core/worker-entry.ts';
 import { loadBpeModel, type BpeModel } from './bpe/model.ts';
 import { bpeEncoder, type Encoder } from './encoder.ts';
 import type { PoolData } from './worker.ts';
-import { buildJsTokenizer, encodeWithJs, unpackIds } from './js.ts';
+import { unpackIds } from './ids.ts';
+import { buildJsTokenizer, encodeWithJs } from './js.ts';
 import type { LoadedTokenizer } from './load.ts';
 
 export type { Encoder } from './encoder.ts';

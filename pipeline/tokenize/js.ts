@@ -1,5 +1,6 @@
 /** The pure-JS engine (`@huggingface/tokenizers`), made to split and encode exactly as the Rust one. */
 import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
+import { wellFormed } from './ids.ts';
 import { patchWhitespace } from './regex.ts';
 
 /** A @huggingface/tokenizers Tokenizer that splits text exactly as the Rust library does. */
@@ -10,39 +11,7 @@ export function buildJsTokenizer(json: string, config: Record<string, unknown> =
   return tok;
 }
 
-/** Rust strings cannot hold lone surrogates: the native binding turns them into U+FFFD, so the other engines do too. */
-export function wellFormed(text: string): string {
-  return text.isWellFormed() ? text : text.toWellFormed();
-}
-
 export function encodeWithJs(tok: JsTokenizer, text: string): Int32Array {
   const t = wellFormed(text);
   return t.length === 0 ? new Int32Array(0) : Int32Array.from(tok.encode(t, { add_special_tokens: false }).ids);
-}
-
-/** Several encodings in one buffer, so a worker can hand them back without copying: [n, len_1..len_n, ids...]. */
-export function packIds(list: Int32Array[]): Int32Array {
-  let total = 1 + list.length;
-  for (const a of list) total += a.length;
-  const out = new Int32Array(total);
-  out[0] = list.length;
-  let at = 1 + list.length;
-  list.forEach((a, i) => {
-    out[1 + i] = a.length;
-    out.set(a, at);
-    at += a.length;
-  });
-  return out;
-}
-
-export function unpackIds(packed: Int32Array): Int32Array[] {
-  const n = packed[0];
-  const out: Int32Array[] = [];
-  let at = 1 + n;
-  for (let i = 0; i < n; i++) {
-    const len = packed[1 + i];
-    out.push(packed.subarray(at, at + len));
-    at += len;
-  }
-  return out;
 }

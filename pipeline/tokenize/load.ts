@@ -14,7 +14,11 @@ import { join } from 'node:path';
 import { readNamedFile, tokenizerError } from '../../core/errors.ts';
 import { isObject, resolveSpecials, type AddedToken, type Json, type SpecialIds, type SpecialOverrides } from './specials.ts';
 
-export interface LoadedTokenizer {
+/**
+ * What packing, masking and templates need of a tokenizer: its ids, without its JSON. A unit worker
+ * gets only this (and the bpe engine's shared tables), not megabytes of JSON per thread.
+ */
+export interface TokenizerInfo {
   /** The tokenizer.json read: as given, or inside the folder given. */
   path: string;
   /** Of the tokenizer.json bytes on disk. */
@@ -22,6 +26,11 @@ export interface LoadedTokenizer {
   specials: SpecialIds;
   /** Ids of all special added tokens, plus bos/eos/mask. */
   specialIds: ReadonlySet<number>;
+  /** content → id of the special added tokens: the only strings a tokenizer emits as one id whatever surrounds them. */
+  specialTokens: ReadonlyMap<string, number>;
+}
+
+export interface LoadedTokenizer extends TokenizerInfo {
   /** tokenizer.json with special added tokens and post_processor removed: what documents are encoded with. */
   plainJson: string;
   /** The original, for decoding with special tokens shown. */
@@ -109,6 +118,7 @@ export async function loadTokenizer(
     sha256,
     specials: { bosId, eosId, maskTokenId, vocabSize },
     specialIds,
+    specialTokens: new Map(added.filter((t) => t.special === true).map((t) => [t.content, t.id])),
     plainJson: JSON.stringify(plain),
     fullJson,
   };

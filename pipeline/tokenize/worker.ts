@@ -5,7 +5,8 @@
 import { move, workerData } from 'piscina';
 import { BpeEncoder } from './bpe/encoder.ts';
 import type { BpeModel } from './bpe/model.ts';
-import { buildJsTokenizer, encodeWithJs, packIds } from './js.ts';
+import { packIds } from './ids.ts';
+import { buildJsTokenizer, encodeWithJs } from './js.ts';
 
 /** The bpe engine's tables arrive on shared memory, proven by the caller; the JS engine builds from tokenizer.json. */
 export type PoolData = { engine: 'bpe'; model: BpeModel } | { engine: 'js'; json: string };

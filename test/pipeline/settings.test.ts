@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { settingsOf } from '../../pipeline/settings.ts';
-import { loadTemplate } from '../../pipeline/template.ts';
+import { loadTemplate } from '../../pipeline/template-file.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../../pipeline/tokenize/load.ts';
 import { PrepareConfigSchema, type PrepareConfigInput } from '../../schemas/prepare.ts';
 import { RunSettingsSchema } from '../../schemas/settings.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_TEMPLATES } from '../../pipeline/template.ts';
-import { TemplateFileSchema, parsePrompt } from '../../schemas/template.ts';
+import { BUILTIN_TEMPLATES } from '../../pipeline/template-file.ts';
+import { parsePrompt } from '../../schemas/prompt.ts';
+import { TemplateFileSchema } from '../../schemas/template.ts';
 
 describe('template schema', () => {
   const issue = (t: unknown) => {

@@ -3,7 +3,7 @@
  * (piece-cache.ts). Documents repeat their words, so most pieces are cache hits: a hash of the piece's
  * characters, a compare and a copy.
  */
-import { wellFormed } from '../js.ts';
+import { wellFormed } from '../ids.ts';
 import { SPIECE, type BpeModel } from './model.ts';
 import { MergeScratch, mergeWord } from './merge.ts';
 import { PairTable } from './pairs.ts';
@@ -54,7 +54,7 @@ export class BpeEncoder {
     return this.out.slice(0, this.outLen);
   }
 
-  /** Several texts' ids in one transferable buffer: [n, len_1..len_n, ids...] (js.ts's packIds layout). */
+  /** Several texts' ids in one transferable buffer: [n, len_1..len_n, ids...] (ids.ts's packIds layout). */
   encodeMany(texts: readonly string[]): Int32Array {
     const n = texts.length;
     this.outLen = 0;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { packIds, unpackIds, wellFormed } from '../../../pipeline/tokenize/js.ts';
+import { packIds, unpackIds, wellFormed } from '../../../pipeline/tokenize/ids.ts';
 
 const lists = (packed: Int32Array) => unpackIds(packed).map((a) => Array.from(a));
 
