@@ -16,6 +16,8 @@ export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Arr
 /** A file written in pieces that appears under its name, complete, only on `commit`. */
 export interface AtomicFile {
   append(bytes: Uint8Array | string): Promise<void>;
+  /** The pieces in order, in one writev: no copy into one buffer. */
+  appendParts(parts: readonly Uint8Array[]): Promise<void>;
   /** fsync, rename into place, fsync the directory. */
   commit(): Promise<void>;
 }
@@ -27,6 +29,10 @@ export async function createFileAtomic(dir: string, name: string, tmpDir: string
   return {
     append: async (bytes) => {
       await fh.writeFile(bytes);
+    },
+    // libuv writes every piece, in batches of IOV_MAX, retrying short writes.
+    appendParts: async (parts) => {
+      await fh.writev(parts as Uint8Array[]);
     },
     commit: async () => {
       try {

@@ -5,7 +5,8 @@
  */
 import { sha256Hex } from '../core/hash.ts';
 import { HfDatasetInfoSchema, HfStateSchema } from '../schemas/hf-dataset.ts';
-import { SHARD_COLUMNS, type Manifest } from '../schemas/manifest.ts';
+import type { Manifest } from '../schemas/manifest.ts';
+import { SHARD_COLUMNS } from '../schemas/shard-columns.ts';
 
 export const DATASET_INFO = 'dataset_info.json';
 export const DATASET_STATE = 'state.json';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { MeapError } from '../core/errors.ts';
-import { SHARD_FORMAT } from '../datasets/shards/codec.ts';
+import { SHARD_FORMAT } from '../datasets/shards/stream.ts';
 import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
 import { SFT_MASK_STRATEGY, type PretrainMaskStrategy } from '../schemas/enums.ts';
 import { ManifestSchema, type Manifest } from '../schemas/manifest.ts';

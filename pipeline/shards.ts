@@ -6,7 +6,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { AtomicFile } from '../core/durable.ts';
 import { sha256Hex } from '../core/hash.ts';
 import type { ShardEntry } from '../schemas/manifest.ts';
-import { BATCH_TOKENS, END_OF_STREAM, recordBatchMessage, STREAM_HEADER, type ShardRow } from '../datasets/shards/codec.ts';
+import { BATCH_TOKENS, END_OF_STREAM, recordBatchParts, STREAM_HEADER, type ShardRow } from '../datasets/shards/stream.ts';
 import { createOutputFile } from './workstate/dir.ts';
 
 /** Shard names derive from the input's relative path and a counter: never from time or workers. */
@@ -74,7 +74,7 @@ export class ShardWriter {
   private async flush(close: boolean): Promise<void> {
     const shard = this.shard!;
     // A shard whose last batch closed on BATCH_TOKENS just before its end gets no empty batch.
-    const message = this.batch.length > 0 ? recordBatchMessage(this.batch) : null;
+    const message = this.batch.length > 0 ? recordBatchParts(this.batch) : null;
     this.batch = [];
     this.batchTokens = 0;
     if (close) this.shard = null;
@@ -83,18 +83,12 @@ export class ShardWriter {
     this.io.catch(() => {}); // surfaced by the next flush or by finish()
   }
 
-  private async write(shard: OpenShard, message: Uint8Array | null, close: boolean): Promise<void> {
-    const put = async (bytes: Uint8Array) => {
-      shard.hash.update(bytes);
-      await shard.out!.append(bytes);
-    };
-    if (shard.out === null) {
-      shard.out = await createOutputFile(this.dir, shard.file);
-      await put(STREAM_HEADER);
-    }
-    if (message !== null) await put(message);
+  private async write(shard: OpenShard, message: Uint8Array[] | null, close: boolean): Promise<void> {
+    const parts = [...(shard.out === null ? [STREAM_HEADER] : []), ...(message ?? []), ...(close ? [END_OF_STREAM] : [])];
+    shard.out ??= await createOutputFile(this.dir, shard.file);
+    for (const p of parts) shard.hash.update(p);
+    await shard.out.appendParts(parts);
     if (!close) return;
-    await put(END_OF_STREAM);
     await shard.out.commit();
     const { file, rows, tokens, maskedTokens } = shard;
     this.entries.push({ file, input: this.inputRel, rows, tokens, maskedTokens, sha256: shard.hash.digest('hex') });

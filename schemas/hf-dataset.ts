@@ -7,7 +7,7 @@
  * Covered by test/pipeline/hf-dataset.test.ts.
  */
 import { z } from 'zod';
-import { SHARD_COLUMNS, type ShardColumn } from './manifest.ts';
+import { SHARD_COLUMNS, type ShardColumn } from './shard-columns.ts';
 import { Count, RelativePath } from './primitives.ts';
 
 /** `List(Value("int32"))` as `datasets.utils.py_utils.asdict` gives it: fields at their defaults are left out. */

@@ -92,6 +92,3 @@ export type PretrainInput = PretrainManifest['inputs'][number];
 export type SftInput = SftManifest['inputs'][number];
 export type Masking = z.infer<typeof MaskingSchema>;
 
-/** The three columns every shard holds, in this order, each List<Int32>. */
-export const SHARD_COLUMNS = ['input_ids', 'labels', 'position_ids'] as const;
-export type ShardColumn = (typeof SHARD_COLUMNS)[number];

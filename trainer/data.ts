@@ -18,7 +18,7 @@ import { sha256Hex } from '../core/hash.ts';
 import { Rng } from '../core/rng.ts';
 import type { DecodedShard } from '../datasets/shards/codec.ts';
 import { readManifest, readShard as readShardFile, shardPath } from '../datasets/shards/read.ts';
-import type { ShardColumn } from '../schemas/manifest.ts';
+import type { ShardColumn } from '../schemas/shard-columns.ts';
 import { embeddingRows } from '../schemas/train.ts';
 
 /** Flat row-major [rows × length]; padding is inputIds 0, labels −100, positionIds 0. */

@@ -3,52 +3,14 @@
  * bytes. prepare encodes with it; verify, inspect and the trainer decode with it, in either container.
  * Built from flat buffers with makeData rather than per-value builders, which are far slower.
  */
-import {
-  DataType,
-  Field,
-  Int32,
-  List,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  makeData,
-  tableFromIPC,
-  tableToIPC,
-  type Data,
-} from 'apache-arrow';
-import { SHARD_COLUMNS, type ShardColumn, type ShardFormat } from '../../schemas/manifest.ts';
-
-export type ShardRow = Record<ShardColumn, Int32Array>;
+import { DataType, Field, Int32, List, RecordBatch, Schema, Struct, Table, makeData, tableFromIPC, tableToIPC, type Data } from 'apache-arrow';
+import type { ShardFormat } from '../../schemas/manifest.ts';
+import { SHARD_COLUMNS, type ShardColumn } from '../../schemas/shard-columns.ts';
+import { END_OF_STREAM, recordBatchParts, recordBatches, SHARD_FORMAT, STREAM_HEADER, type ShardRow } from './stream.ts';
 
 const listOfInt32 = () => new List(new Field('item', new Int32(), false));
 
-export const SHARD_SCHEMA = new Schema(SHARD_COLUMNS.map((name) => new Field(name, listOfInt32(), false)));
-
-/** What prepare writes: Hugging Face `datasets` memory-maps shards with `pa.ipc.open_stream`, which refuses the file format. */
-export const SHARD_FORMAT: ShardFormat = 'arrow-ipc-stream';
-
-/**
- * A record batch closes once it holds this many tokens (or its shard ends), so a shard of any size is
- * written, and held, one bounded batch at a time. Part of the format: it decides the bytes.
- */
-export const BATCH_TOKENS = 1 << 18;
-
-/** Rows cut into record batches by BATCH_TOKENS, as the shard writer cuts them. */
-export function* recordBatches(rows: readonly ShardRow[]): Generator<ShardRow[]> {
-  let batch: ShardRow[] = [];
-  let tokens = 0;
-  for (const r of rows) {
-    batch.push(r);
-    tokens += r.input_ids.length;
-    if (tokens >= BATCH_TOKENS) {
-      yield batch;
-      batch = [];
-      tokens = 0;
-    }
-  }
-  if (batch.length > 0) yield batch;
-}
+const SHARD_SCHEMA = new Schema(SHARD_COLUMNS.map((name) => new Field(name, listOfInt32(), false)));
 
 function recordBatch(rows: readonly ShardRow[]): RecordBatch {
   const children = SHARD_COLUMNS.map((col) => listColumn(rows.map((r) => r[col])));
@@ -58,30 +20,13 @@ function recordBatch(rows: readonly ShardRow[]): RecordBatch {
 
 /** `format` other than SHARD_FORMAT writes what version 1 directories hold, for tests of old directories. */
 export function encodeShard(rows: readonly ShardRow[], format: ShardFormat = SHARD_FORMAT): Uint8Array {
-  const batches = [...recordBatches(rows)].map(recordBatch);
-  if (format === 'arrow-ipc-file') return tableToIPC(new Table(SHARD_SCHEMA, batches), 'file');
-  return Buffer.concat([STREAM_HEADER, ...batches.map(batchMessage), END_OF_STREAM]);
-}
-
-/** The stream's schema message: what a shard starts with, before its record batches. */
-export const STREAM_HEADER: Uint8Array = tableToIPC(new Table(SHARD_SCHEMA), 'stream').subarray(0, -8);
-
-/** One record batch's message, to append to a stream that began with STREAM_HEADER. */
-export function recordBatchMessage(rows: readonly ShardRow[]): Uint8Array {
-  return batchMessage(recordBatch(rows));
-}
-
-function batchMessage(batch: RecordBatch): Uint8Array {
-  const bytes = tableToIPC(new Table([batch]), 'stream');
-  // The same schema always encodes to the same header, which the batch's own stream repeats.
-  return bytes.subarray(STREAM_HEADER.length, bytes.length - END_OF_STREAM.length);
+  if (format === 'arrow-ipc-file') return tableToIPC(new Table(SHARD_SCHEMA, [...recordBatches(rows)].map(recordBatch)), 'file');
+  return Buffer.concat([STREAM_HEADER, ...[...recordBatches(rows)].flatMap(recordBatchParts), END_OF_STREAM]);
 }
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 const FILE_MAGIC = Buffer.from('ARROW1\0\0');
 const CONTINUATION = Buffer.from([0xff, 0xff, 0xff, 0xff]);
-/** What a stream ends with. */
-export const END_OF_STREAM = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 
 /**
  * The container, read from the first bytes: a file opens with the ARROW1 magic, a stream with the
@@ -150,6 +95,8 @@ function flatten(parts: Data<List<Int32>>[]): { offsets: Int32Array; values: Int
   const values = new Int32Array(total);
   let r = 0;
   for (const d of parts) {
+    // A shard of no batches reads as one empty part without children.
+    if (d.length === 0) continue;
     const base = d.valueOffsets[d.offset];
     const c = d.children[0];
     const child = (c.values as Int32Array).subarray(c.offset);

@@ -8,7 +8,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { MeapError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
-import { SHARD_FORMAT, ipcFormatOf } from '../../datasets/shards/codec.ts';
+import { ipcFormatOf } from '../../datasets/shards/codec.ts';
+import { SHARD_FORMAT } from '../../datasets/shards/stream.ts';
 import { RunFileSchema, UnitResultSchema, type RunFile, type UnitResult } from '../../schemas/workstate.ts';
 import { WORK_DIR, workDir, writeOutputFile } from './dir.ts';
 

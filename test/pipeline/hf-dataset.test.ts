@@ -5,7 +5,8 @@ import { sha256Hex } from '../../core/hash.ts';
 import { readManifest } from '../../datasets/shards/read.ts';
 import { DATASET_INFO, DATASET_STATE, hfDatasetFiles } from '../../pipeline/hf-dataset.ts';
 import { HfDatasetInfoSchema, HfStateSchema } from '../../schemas/hf-dataset.ts';
-import { SHARD_COLUMNS, type Manifest } from '../../schemas/manifest.ts';
+import type { Manifest } from '../../schemas/manifest.ts';
+import { SHARD_COLUMNS } from '../../schemas/shard-columns.ts';
 import { prepareDir } from './helpers.ts';
 
 let dir: string;

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../core/hash.ts';
 import { RecordBatchStreamReader } from 'apache-arrow';
-import { BATCH_TOKENS, decodeShard, encodeShard } from '../../datasets/shards/codec.ts';
+import { decodeShard, encodeShard } from '../../datasets/shards/codec.ts';
+import { BATCH_TOKENS } from '../../datasets/shards/stream.ts';
 import { isShardName, ShardWriter, shardName, type MaskedRow } from '../../pipeline/shards.ts';
 import { tempDir } from '../helpers/cli.ts';
 

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManifestSchema, PretrainManifestSchema, SHARD_COLUMNS, type Manifest } from '../../schemas/manifest.ts';
+import { ManifestSchema, PretrainManifestSchema, type Manifest } from '../../schemas/manifest.ts';
+import { SHARD_COLUMNS } from '../../schemas/shard-columns.ts';
 import { Count, RelativePath, Sha256 } from '../../schemas/primitives.ts';
 import { RunSettingsSchema } from '../../schemas/settings.ts';
 import { gpt2, meap, readShards, slimpajama, tempDir } from '../helpers/cli.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RecordBatchStreamReader, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
-import { BATCH_TOKENS, decodeShard, encodeShard, ipcFormatOf, recordBatches, SHARD_FORMAT } from '../../../datasets/shards/codec.ts';
+import { decodeShard, encodeShard, ipcFormatOf } from '../../../datasets/shards/codec.ts';
+import { BATCH_TOKENS, recordBatches, SHARD_FORMAT } from '../../../datasets/shards/stream.ts';
 
 const rows = [
   { input_ids: Int32Array.of(1, 99, 3), labels: Int32Array.of(1, 2, 3), position_ids: Int32Array.of(0, 1, 2) },
