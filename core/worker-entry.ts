@@ -27,6 +27,22 @@ export function workerEntry(entry: URL): Promise<string> {
   return built.get(key)!;
 }
 
+const HOOK_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
+
+/**
+ * The parent's Node options for a worker, without its module hooks (`--import tsx`, `--loader ...`):
+ * the bundle needs none, and a thread that inherits tsx starts a loader thread of its own.
+ */
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i].split('=')[0];
+    if (!HOOK_FLAGS.has(flag)) out.push(execArgv[i]);
+    else if (!execArgv[i].includes('=')) i++;
+  }
+  return out;
+}
+
 async function bundle(entry: URL): Promise<string> {
   const result = await build({
     entryPoints: [fileURLToPath(entry)],

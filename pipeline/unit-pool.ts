@@ -9,7 +9,7 @@ import { setMaxListeners } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { fromPlainError } from '../core/errors.ts';
-import { workerEntry } from '../core/worker-entry.ts';
+import { workerEntry, workerExecArgv } from '../core/worker-entry.ts';
 import type { InputFile } from '../datasets/types.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
@@ -41,6 +41,7 @@ export async function runUnitsInWorkers(
     minThreads: threads,
     maxThreads: threads,
     workerData: data,
+    execArgv: workerExecArgv(),
     // A small young generation: each thread's garbage is collected sooner, which at 16 threads is the
     // difference between staying under 1 GB and not, for a few per cent of speed.
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },

@@ -6,7 +6,7 @@ import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { Piscina } from 'piscina';
 import { MeapError, tokenizerError } from '../../core/errors.ts';
 import type { Engine } from '../../schemas/enums.ts';
-import { workerEntry } from '../../core/worker-entry.ts';
+import { workerEntry, workerExecArgv } from '../../core/worker-entry.ts';
 import { loadBpeModel, type BpeModel } from './bpe/model.ts';
 import { bpeEncoder, type Encoder } from './encoder.ts';
 import type { PoolData } from './worker.ts';
@@ -100,6 +100,7 @@ async function createPoolEncoder(data: PoolData, workers: number): Promise<Encod
     minThreads: workers,
     maxThreads: workers,
     workerData: data,
+    execArgv: workerExecArgv(),
   });
   return {
     async encodeBatch(texts) {

@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { describe, expect, it } from 'vitest';
 import { cacheRoot } from '../../core/cache.ts';
-import { workerEntry } from '../../core/worker-entry.ts';
+import { workerEntry, workerExecArgv } from '../../core/worker-entry.ts';
 
 describe('workerEntry', () => {
   it('bundles a TypeScript module into plain JavaScript a worker loads without tsx, once per content', async () => {
@@ -28,5 +28,21 @@ describe('workerEntry', () => {
     } finally {
       await pool.destroy();
     }
+  });
+
+  it('keeps zod, apache-arrow and the tokenizer libraries out of the unit worker, which runs once per core', async () => {
+    // Each costs every thread megabytes; the bpe engine and datasets/shards/stream.ts need none of them.
+    const code = fs.readFileSync(fileURLToPath(await workerEntry(new URL('../../pipeline/unit-worker.ts', import.meta.url))), 'utf8');
+    const packages = [...code.matchAll(/from "file:\/\/[^"]*\/node_modules\/((?:@[^/"]+\/)?[^/"]+)\//g)].map((m) => m[1]);
+    expect(packages.length).toBeGreaterThan(0);
+    for (const heavy of ['zod', 'apache-arrow', '@huggingface/tokenizers', 'tokenizers']) expect(packages).not.toContain(heavy);
+  });
+
+  it('starts workers with the parent\'s Node options less its module hooks', () => {
+    expect(workerExecArgv(['--import', 'tsx', '--enable-source-maps', '--loader=x.mjs', '-r', 'a.cjs', '--require=b.cjs', '--experimental-loader', 'y', '--max-semi-space-size=4'])).toEqual([
+      '--enable-source-maps',
+      '--max-semi-space-size=4',
+    ]);
+    expect(workerExecArgv([])).toEqual([]);
   });
 });
