@@ -1,6 +1,7 @@
 /**
- * The shard codec, the one definition of the format: rows of three List<Int32> columns ↔ Arrow IPC
- * bytes. prepare encodes with it; verify, inspect and the trainer decode with it, in either container.
+ * Reading shards with apache-arrow: Arrow IPC bytes → rows of the three List<Int32> columns, in either
+ * container; verify, inspect and the trainer decode with it. prepare writes with stream.ts, and
+ * encodeShard gives its bytes for whole rows at once (and version 1's file container, for tests).
  * Built from flat buffers with makeData rather than per-value builders, which are far slower.
  */
 import { DataType, Field, Int32, List, RecordBatch, Schema, Struct, Table, makeData, tableFromIPC, tableToIPC, type Data } from 'apache-arrow';
