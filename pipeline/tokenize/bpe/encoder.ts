@@ -19,6 +19,9 @@ export interface BpeLimits {
   cacheIds: number;
 }
 
+/** Scratch buffers grown past this many entries are dropped after the call. */
+const KEEP = 1 << 20;
+
 export const DEFAULT_LIMITS: BpeLimits = { cacheEntries: 1 << 16, cacheIds: 1 << 19 };
 
 export class BpeEncoder {
@@ -28,7 +31,7 @@ export class BpeEncoder {
   private readonly utf8Bytes = new Uint8Array(4);
   private out = new Int32Array(1 << 16);
   private outLen = 0;
-  private readonly scratch = new MergeScratch();
+  private scratch = new MergeScratch();
   private readonly textEncoder = new TextEncoder();
   private bytes = new Uint8Array(1024);
   private readonly spieceId: number;
@@ -51,7 +54,7 @@ export class BpeEncoder {
   encode(text: string): Int32Array {
     this.outLen = 0;
     this.encodeInto(text);
-    return this.out.slice(0, this.outLen);
+    return this.result();
   }
 
   /** Several texts' ids in one transferable buffer: [n, len_1..len_n, ids...] (ids.ts's packIds layout). */
@@ -66,7 +69,7 @@ export class BpeEncoder {
       this.encodeInto(texts[i]);
       this.out[1 + i] = this.outLen - before;
     }
-    return this.out.slice(0, this.outLen);
+    return this.result();
   }
 
   private encodeInto(raw: string): void {
@@ -226,6 +229,15 @@ export class BpeEncoder {
   private emit(id: number): void {
     if (this.outLen === this.out.length) this.reserve(this.outLen + 1);
     this.out[this.outLen++] = id;
+  }
+
+  private result(): Int32Array {
+    const ids = this.out.slice(0, this.outLen);
+    // One huge document or piece must not leave its buffers to the thread for the rest of the run.
+    if (this.out.length > KEEP) this.out = new Int32Array(1 << 16);
+    if (this.scratch.ids.length > KEEP) this.scratch = new MergeScratch();
+    if (this.bytes.length > KEEP) this.bytes = new Uint8Array(1024);
+    return ids;
   }
 
   private reserve(n: number): void {
