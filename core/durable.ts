@@ -9,15 +9,14 @@ import * as path from 'node:path';
 /** `tmpDir` must be on the same file system as `dir`, so that the rename is atomic. */
 export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Array | string, tmpDir: string): Promise<void> {
   const file = await createFileAtomic(dir, name, tmpDir);
-  await file.append(bytes);
+  await file.append([typeof bytes === 'string' ? Buffer.from(bytes) : bytes]);
   await file.commit();
 }
 
 /** A file written in pieces that appears under its name, complete, only on `commit`. */
 export interface AtomicFile {
-  append(bytes: Uint8Array | string): Promise<void>;
   /** The pieces in order, in one writev: no copy into one buffer. */
-  appendParts(parts: readonly Uint8Array[]): Promise<void>;
+  append(parts: readonly Uint8Array[]): Promise<void>;
   /** fsync, rename into place, fsync the directory. */
   commit(): Promise<void>;
 }
@@ -27,11 +26,8 @@ export async function createFileAtomic(dir: string, name: string, tmpDir: string
   const tmp = path.join(tmpDir, `${name}.partial`);
   const fh = await fs.open(tmp, 'w');
   return {
-    append: async (bytes) => {
-      await fh.writeFile(bytes);
-    },
     // libuv writes every piece, in batches of IOV_MAX, retrying short writes.
-    appendParts: async (parts) => {
+    append: async (parts) => {
       await fh.writev(parts as Uint8Array[]);
     },
     commit: async () => {

@@ -87,7 +87,7 @@ export class ShardWriter {
     const parts = [...(shard.out === null ? [STREAM_HEADER] : []), ...(message ?? []), ...(close ? [END_OF_STREAM] : [])];
     shard.out ??= await createOutputFile(this.dir, shard.file);
     for (const p of parts) shard.hash.update(p);
-    await shard.out.appendParts(parts);
+    await shard.out.append(parts);
     if (!close) return;
     await shard.out.commit();
     const { file, rows, tokens, maskedTokens } = shard;

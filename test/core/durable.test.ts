@@ -14,9 +14,8 @@ describe('createFileAtomic', () => {
   it('appends pieces in order and shows the file only on commit', async () => {
     const tmp = path.join(dir, 'tmp');
     const f = await createFileAtomic(dir, 'a.bin', tmp);
-    await f.append(Uint8Array.of(1, 2));
-    await f.append('xy');
-    await f.append(new Uint8Array(100_000).fill(7));
+    await f.append([Uint8Array.of(1, 2), Buffer.from('xy')]);
+    await f.append([new Uint8Array(0), new Uint8Array(100_000).fill(7)]);
     expect(fs.existsSync(path.join(dir, 'a.bin'))).toBe(false);
     await f.commit();
     const bytes = fs.readFileSync(path.join(dir, 'a.bin'));
