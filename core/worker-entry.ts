@@ -30,17 +30,13 @@ export function workerEntry(entry: URL): Promise<string> {
 const HOOK_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
 
 /**
- * The parent's Node options for a worker, without its module hooks (`--import tsx`, `--loader ...`):
- * the bundle needs none, and a thread that inherits tsx starts a loader thread of its own.
+ * A worker's Node options: the parent's (Node's default), unless the parent runs module hooks
+ * (`--import tsx`: the tests, the bench, `npx tsx`), which a bundle does not need and which would start
+ * a tsx loader thread per worker; then none. Not the parent's less its hooks: Node refuses an explicit
+ * list that holds V8 options such as --max-old-space-size, which it passes on only by default.
  */
-export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const flag = execArgv[i].split('=')[0];
-    if (!HOOK_FLAGS.has(flag)) out.push(execArgv[i]);
-    else if (!execArgv[i].includes('=')) i++;
-  }
-  return out;
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] | undefined {
+  return execArgv.some((a) => HOOK_FLAGS.has(a.split('=')[0])) ? [] : undefined;
 }
 
 async function bundle(entry: URL): Promise<string> {
