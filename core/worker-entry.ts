@@ -5,15 +5,16 @@
  * it every thread registers tsx, whose loader runs on a thread of its own: some 40 MB a worker.
  *
  * Covered by test/core/worker-entry.test.ts; the pools of pipeline/tokenize/engines.ts and
- * pipeline/unit-pool.ts start every worker through it.
+ * pipeline/unit-pool.ts start every worker through workerPool.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { threadId } from 'node:worker_threads';
+import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { build } from 'esbuild';
+import { Piscina } from 'piscina';
 import { cacheRoot } from './cache.ts';
 
 const cacheDir = () => path.join(cacheRoot(), 'workers');
@@ -37,6 +38,11 @@ const HOOK_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experi
  */
 export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] | undefined {
   return execArgv.some((a) => HOOK_FLAGS.has(a.split('=')[0])) ? [] : undefined;
+}
+
+/** A pool of exactly `threads` threads running `entry` (a .ts module URL), each given `workerData`. */
+export async function workerPool(entry: URL, threads: number, workerData: unknown, resourceLimits?: ResourceLimits): Promise<Piscina> {
+  return new Piscina({ filename: await workerEntry(entry), minThreads: threads, maxThreads: threads, workerData, execArgv: workerExecArgv(), resourceLimits });
 }
 
 async function bundle(entry: URL): Promise<string> {

@@ -7,9 +7,8 @@
  */
 import { setMaxListeners } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import { fromPlainError } from '../core/errors.ts';
-import { workerEntry, workerExecArgv } from '../core/worker-entry.ts';
+import { workerPool } from '../core/worker-entry.ts';
 import type { InputFile } from '../datasets/types.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
@@ -36,16 +35,9 @@ export async function runUnitsInWorkers(
   // each of them some 15 MB.
   const { plainJson: _plain, fullJson: _full, ...info } = tok;
   const data: UnitPoolData = { cfg, tok: info, template, model };
-  const pool = new Piscina({
-    filename: await workerEntry(new URL('./unit-worker.ts', import.meta.url)),
-    minThreads: threads,
-    maxThreads: threads,
-    workerData: data,
-    execArgv: workerExecArgv(),
-    // A small young generation: each thread's garbage is collected sooner, which at 16 threads is the
-    // difference between staying under 1 GB and not, for a few per cent of speed.
-    resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-  });
+  // A small young generation: each thread's garbage is collected sooner, which at 16 threads is the
+  // difference between staying under 1 GB and not, for a few per cent of speed.
+  const pool = await workerPool(new URL('./unit-worker.ts', import.meta.url), threads, data, { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB });
   // Aborting a running task ends its thread: a unit stopped half way records nothing and is redone on resume.
   const stop = new AbortController();
   // Every queued task listens to it.

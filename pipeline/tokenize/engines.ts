@@ -3,10 +3,9 @@
  * (rayon threads) and the pure-JS one (a worker pool). All three give identical ids.
  */
 import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
-import { Piscina } from 'piscina';
 import { MeapError, tokenizerError } from '../../core/errors.ts';
 import type { Engine } from '../../schemas/enums.ts';
-import { workerEntry, workerExecArgv } from '../../core/worker-entry.ts';
+import { workerPool } from '../../core/worker-entry.ts';
 import { loadBpeModel, type BpeModel } from './bpe/model.ts';
 import { bpeEncoder, type Encoder } from './encoder.ts';
 import type { PoolData } from './worker.ts';
@@ -95,13 +94,7 @@ async function createNativeEncoder(tok: LoadedTokenizer, workers: number): Promi
 }
 
 async function createPoolEncoder(data: PoolData, workers: number): Promise<Encoder> {
-  const pool = new Piscina({
-    filename: await workerEntry(new URL('./worker.ts', import.meta.url)),
-    minThreads: workers,
-    maxThreads: workers,
-    workerData: data,
-    execArgv: workerExecArgv(),
-  });
+  const pool = await workerPool(new URL('./worker.ts', import.meta.url), workers, data);
   return {
     async encodeBatch(texts) {
       if (texts.length === 0) return [];
