@@ -6,6 +6,7 @@
  * survive what a text full of one-off pieces (LaTeX, code, URLs) would flush. What the cache holds
  * never changes an id. Covered by test/pipeline/tokenize/bpe/encoder.test.ts (tiny limits too).
  */
+import { hashOf } from './shared.ts';
 
 export interface CacheLimits {
   /** Pieces per generation. */
@@ -16,12 +17,6 @@ export interface CacheLimits {
 
 /** Pieces longer than this are not cached: long pieces rarely repeat (Rust's limit is the same). */
 export const MAX_CACHED_CHARS = 256;
-
-function hashOf(text: string, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h | 0;
-}
 
 class Generation {
   private readonly slots: Int32Array;

@@ -3,7 +3,7 @@
  * one array, found through an open-addressing table of hashes. Read only on cache misses, so a
  * lookup hashing its key is fine; what matters is that 16 threads do not hold 16 copies.
  */
-import { sharedInt32, sharedUint16 } from './shared.ts';
+import { hashOf, sharedInt32, sharedUint16 } from './shared.ts';
 
 export interface StringTableData {
   units: Uint16Array;
@@ -14,23 +14,11 @@ export interface StringTableData {
   value: Int32Array;
 }
 
-function hash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 export class StringTable {
-  private readonly d: StringTableData;
   private readonly mask: number;
 
-  constructor(data: StringTableData) {
-    this.d = data;
+  constructor(readonly data: StringTableData) {
     this.mask = data.slots.length - 1;
-  }
-
-  get data(): StringTableData {
-    return this.d;
   }
 
   /** Entries in insertion order; a repeated key keeps its first value, as the vocab Map did. */
@@ -46,20 +34,20 @@ export class StringTable {
     let at = 0;
     list.forEach(([k, v], e) => {
       const slot = t.slotOf(k);
-      if (t.d.slots[slot] !== -1) return;
-      for (let i = 0; i < k.length; i++) t.d.units[at + i] = k.charCodeAt(i);
-      t.d.start[e] = at;
-      t.d.length[e] = k.length;
-      t.d.value[e] = v;
-      t.d.slots[slot] = e;
+      if (t.data.slots[slot] !== -1) return;
+      for (let i = 0; i < k.length; i++) t.data.units[at + i] = k.charCodeAt(i);
+      t.data.start[e] = at;
+      t.data.length[e] = k.length;
+      t.data.value[e] = v;
+      t.data.slots[slot] = e;
       at += k.length;
     });
     return t;
   }
 
   get(key: string): number | undefined {
-    const e = this.d.slots[this.slotOf(key)];
-    return e === -1 ? undefined : this.d.value[e];
+    const e = this.data.slots[this.slotOf(key)];
+    return e === -1 ? undefined : this.data.value[e];
   }
 
   has(key: string): boolean {
@@ -68,8 +56,8 @@ export class StringTable {
 
   /** The slot holding `key`, or the empty slot where it would go. */
   private slotOf(key: string): number {
-    const { slots, start, length, units } = this.d;
-    let i = hash(key) & this.mask;
+    const { slots, start, length, units } = this.data;
+    let i = hashOf(key) & this.mask;
     for (;;) {
       const e = slots[i];
       if (e === -1) return i;
