@@ -13,9 +13,6 @@ import { unpackIds } from './ids.ts';
 import { buildJsTokenizer, encodeWithJs } from './js.ts';
 import type { LoadedTokenizer } from './load.ts';
 
-export type { Encoder } from './encoder.ts';
-
-
 function engineError(tok: LoadedTokenizer, engine: Engine, e: unknown): MeapError {
   if (e instanceof MeapError) return e;
   const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];

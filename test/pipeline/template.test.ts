@@ -10,7 +10,8 @@ import { MeapError } from '../../core/errors.ts';
 import { frameWithTemplate, type CompiledTemplate, type PromptPiece } from '../../pipeline/template.ts';
 import { BUILTIN_TEMPLATES, loadTemplate } from '../../pipeline/template-file.ts';
 import { type Example } from '../../datasets/types.ts';
-import { createEncoder, type Encoder } from '../../pipeline/tokenize/engines.ts';
+import type { Encoder } from '../../pipeline/tokenize/encoder.ts';
+import { createEncoder } from '../../pipeline/tokenize/engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../../pipeline/tokenize/load.ts';
 import { fixture, readAll, values } from '../datasets/helpers.ts';
 

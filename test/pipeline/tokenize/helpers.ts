@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { createEncoder, type Encoder } from '../../../pipeline/tokenize/engines.ts';
+import type { Encoder } from '../../../pipeline/tokenize/encoder.ts';
+import { createEncoder } from '../../../pipeline/tokenize/engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../../../pipeline/tokenize/load.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
