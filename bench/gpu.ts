@@ -27,6 +27,7 @@ import { selectBackend, type Backend } from '../trainer/backend.ts';
 import { createEngine } from '../trainer/create-engine.ts';
 import { Loader, openDatasets } from '../trainer/data.ts';
 import { startWebgpu } from '../trainer/webgpu/device.ts';
+import { FIXTURES as fixtures } from './fixtures.ts';
 
 type Preset = keyof typeof PRESETS;
 const ROWS = 8;
@@ -125,7 +126,6 @@ async function child(preset: Preset, backendName: 'webgpu' | 'wasm', dirs: { dat
 /** Shards from the fixtures, when no directories are given: 1024-token rows, and 128-token rows for the reference. */
 function prepareShards(): { data: string; small: string } {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const fixtures = path.resolve(here, '../../shared/fixtures');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meap-bench-gpu-'));
   const prep = (seqLen: number) => {
     const out = path.join(tmp, `seq${seqLen}`);

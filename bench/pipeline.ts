@@ -16,9 +16,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FIXTURES as fixtures, fixtureTexts } from './fixtures.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const fixtures = path.resolve(here, '../../shared/fixtures');
 const TOKENIZERS = {
   llama2: path.join(fixtures, 'tokenizers/llama2/tokenizer.json'),
   gpt2: path.join(fixtures, 'tokenizers/gpt2/tokenizer.json'),
@@ -31,17 +31,10 @@ const cores = os.availableParallelism();
 const TARGET_TEXT_BYTES = Number(process.env.BENCH_TEXT_MB ?? Math.max(50, 30 * cores)) * 1e6;
 const machine = `${cores} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`;
 
-const fixtureTexts = (name: string) =>
-  fs
-    .readFileSync(path.join(fixtures, 'slimpajama', `${name}.jsonl`), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l).text as string);
-
 function buildCorpus(dir: string): { files: number; textBytes: number } {
   const chunks = ['chunk_0', 'chunk_1'].map((c) => ({
     zst: path.join(fixtures, 'slimpajama', `${c}.jsonl.zst`),
-    textBytes: fixtureTexts(c).reduce((s, t) => s + Buffer.byteLength(t), 0),
+    textBytes: fixtureTexts(`slimpajama/${c}.jsonl`).reduce((s, t) => s + Buffer.byteLength(t), 0),
   }));
   let textBytes = 0;
   let files = 0;
@@ -146,7 +139,7 @@ try {
   });
 
   // 3. One 8,000,000-character document: real text, and a run with no space to cut at.
-  const text = fixtureTexts('chunk_0').join('\n');
+  const text = fixtureTexts('slimpajama/chunk_0.jsonl').join('\n');
   const docs = { english: text.repeat(Math.ceil(8e6 / text.length)).slice(0, 8e6), 'cjk-no-spaces': '据中文日本語のテキスト'.repeat(8e5).slice(0, 8e6) };
   for (const [kind, doc] of Object.entries(docs)) {
     const dir = path.join(tmp, `doc-${kind}`);

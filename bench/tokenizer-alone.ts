@@ -9,24 +9,17 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decompress } from 'fzstd';
 import { createEncoder } from '../pipeline/tokenize/engines.ts';
 import { loadTokenizer } from '../pipeline/tokenize/load.ts';
 import type { Engine } from '../schemas/enums.ts';
+import { FIXTURES, fixtureTexts, jsonlTexts } from './fixtures.ts';
 
 const [engine, tokenizerPath, corpus] = process.argv.slice(2) as [Engine, string, string?];
-const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/fixtures');
-const lines = (text: string) =>
-  text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l).text as string);
 
 function distinctTexts(): string[] {
-  const jsonl = (file: string) => lines(fs.readFileSync(path.join(fixtures, file), 'utf8'));
-  const alpaca = JSON.parse(fs.readFileSync(path.join(fixtures, 'alpaca/alpaca_head128.json'), 'utf8')) as Array<Record<string, string>>;
-  return [...jsonl('slimpajama/chunk_0.jsonl'), ...jsonl('slimpajama/chunk_1.jsonl'), ...jsonl('redpajama/arxiv20.jsonl'), ...alpaca.flatMap((r) => [r.instruction, r.input, r.output])];
+  const alpaca = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'alpaca/alpaca_head128.json'), 'utf8')) as Array<Record<string, string>>;
+  return [...fixtureTexts('slimpajama/chunk_0.jsonl'), ...fixtureTexts('slimpajama/chunk_1.jsonl'), ...fixtureTexts('redpajama/arxiv20.jsonl'), ...alpaca.flatMap((r) => [r.instruction, r.input, r.output])];
 }
 
 /** Every file's texts; copies of one file share one parse. */
@@ -38,7 +31,7 @@ function corpusTexts(dir: string): string[][] {
     .map((file) => {
       const bytes = fs.readFileSync(path.join(dir, file));
       const key = `${bytes.length}:${bytes.subarray(0, 256).toString('hex')}`;
-      if (!parsed.has(key)) parsed.set(key, lines(new TextDecoder().decode(decompress(bytes))));
+      if (!parsed.has(key)) parsed.set(key, jsonlTexts(new TextDecoder().decode(decompress(bytes))));
       return parsed.get(key)!;
     });
 }
