@@ -16,7 +16,10 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     .description('re-hash every shard and check its schema and counts against the manifest (exit 1 on any failure)')
     .argument('<dir>', 'a meap output directory')
     .action(async (dir: string) => {
-      const { manifest: m, problems } = await verify(dir);
+      const { manifest: m, problems, hfCacheFiles } = await verify(dir);
+      if (hfCacheFiles.length > 0) {
+        process.stderr.write(`meap verify: ${dir}: ${count(hfCacheFiles.length, 'Hugging Face datasets cache file')} (${hfCacheFiles.slice(0, 2).join(', ')}${hfCacheFiles.length > 2 ? ', …' : ''}), written by map/filter/shuffle, ignored: not part of the dataset\n`);
+      }
       if (problems.length === 0) {
         process.stdout.write(`${dir}: OK, ${count(m.shards.length, 'shard')}, ${count(m.totals.rows, 'row')}, ${count(m.totals.tokens, 'token')} verified\n`);
         return;

@@ -11,6 +11,14 @@ import { SHARD_COLUMNS } from '../schemas/shard-columns.ts';
 export const DATASET_INFO = 'dataset_info.json';
 export const DATASET_STATE = 'state.json';
 
+/**
+ * The cache files `datasets` writes beside the data it loaded from disk (`cache-<fingerprint>.arrow`,
+ * with `_00000_of_00004` per process): `map`, `filter` and `shuffle` on a `load_from_disk` dataset
+ * put them in the meap directory. They derive from the shards, so meap names them and leaves them be,
+ * never reading them as shards nor failing on them.
+ */
+export const isHfCacheFile = (name: string) => /^cache-[\w.-]+\.arrow$/.test(name);
+
 /** The two files by name, from the manifest and the exact bytes of manifest.json (for the fingerprint). */
 export function hfDatasetFiles(manifest: Manifest, manifestText: string): Record<typeof DATASET_INFO | typeof DATASET_STATE, string> {
   const info = HfDatasetInfoSchema.parse({

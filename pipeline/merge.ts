@@ -13,6 +13,7 @@ import { ManifestSchema, type Manifest } from '../schemas/manifest.ts';
 import type { RunSettings } from '../schemas/settings.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import { hfDatasetFiles } from './hf-dataset.ts';
+import { isShardName } from './shards.ts';
 import { addCounts, sortKeys } from './unit.ts';
 import { removeWorkDir, writeOutputFile } from './workstate/dir.ts';
 import { readRunFile, readUnitResult } from './workstate/records.ts';
@@ -40,7 +41,7 @@ export async function merge(dir: string): Promise<Manifest> {
   const manifest = run.settings.mode === 'sft' ? sftManifest(run.settings, units) : pretrainManifest(run.settings, units);
   // Shards of an earlier, overwritten attempt that no record lists would make the directory ambiguous.
   const listed = new Set(manifest.shards.map((s) => s.file));
-  for (const name of await fs.readdir(dir)) if (name.endsWith('.arrow') && !listed.has(name)) await fs.rm(path.join(dir, name), { force: true });
+  for (const name of await fs.readdir(dir)) if (isShardName(name) && !listed.has(name)) await fs.rm(path.join(dir, name), { force: true });
   const text = serializeManifest(manifest);
   // The manifest last: it is what marks the directory finished.
   for (const [name, content] of Object.entries(hfDatasetFiles(manifest, text))) await writeOutputFile(dir, name, content);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { MeapError } from '../core/errors.ts';
 import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
 import type { RunFile } from '../schemas/workstate.ts';
-import { DATASET_INFO, DATASET_STATE } from './hf-dataset.ts';
+import { DATASET_INFO, DATASET_STATE, isHfCacheFile } from './hf-dataset.ts';
 import { isShardName } from './shards.ts';
 import { WORK_DIR, removeWorkDir } from './workstate/dir.ts';
 import { anyPartitionHeld } from './workstate/locks.ts';
@@ -26,7 +26,8 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
       throw new MeapError('usage', `cannot use the output directory: ${(e as NodeJS.ErrnoException).code}`, { file: out });
     }
   }
-  const ours = entries.filter((e) => e === MANIFEST || e === WORK_DIR || e === DATASET_INFO || e === DATASET_STATE || isShardName(e));
+  // Hugging Face's cache files derive from the shards, so they count as ours: --overwrite removes them with the shards.
+  const ours = entries.filter((e) => e === MANIFEST || e === WORK_DIR || e === DATASET_INFO || e === DATASET_STATE || isShardName(e) || isHfCacheFile(e));
   const foreign = entries.filter((e) => !ours.includes(e));
   if (foreign.length > 0) {
     throw new MeapError('usage', `the output directory holds files meap did not write (${foreign.slice(0, 3).join(', ')})`, { file: out }, 'choose an empty or new directory');

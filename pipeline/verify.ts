@@ -10,12 +10,14 @@ import { decodeShard, ipcFormatOf } from '../datasets/shards/codec.ts';
 import { MANIFEST, readManifest, shardFormatOf } from '../datasets/shards/read.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import { RelativePath } from '../schemas/primitives.ts';
-import { hfDatasetFiles } from './hf-dataset.ts';
+import { hfDatasetFiles, isHfCacheFile } from './hf-dataset.ts';
 
 export interface VerifyReport {
   manifest: Manifest;
   /** Every problem found, each naming its file relative to the directory; none means verified. */
   problems: { file: string; problem: string }[];
+  /** Hugging Face `datasets` cache files beside the shards: not part of the dataset, not a problem. */
+  hfCacheFiles: string[];
 }
 
 export async function verify(dir: string): Promise<VerifyReport> {
@@ -56,11 +58,13 @@ export async function verify(dir: string): Promise<VerifyReport> {
   checkTotals(manifest, bad);
   const hfFiles = manifest.version === 2 ? await checkHfFiles(dir, manifest, bad) : [];
   const listed = new Set([MANIFEST, ...hfFiles, ...manifest.shards.map((s) => s.file)]);
-  for (const name of await fs.readdir(dir)) {
-    if (!listed.has(name)) bad(name, 'is not listed in the manifest (left over from another run?)');
+  const hfCacheFiles: string[] = [];
+  for (const name of (await fs.readdir(dir)).sort()) {
+    if (isHfCacheFile(name) && !listed.has(name)) hfCacheFiles.push(name);
+    else if (!listed.has(name)) bad(name, 'is not listed in the manifest (left over from another run?)');
   }
 
-  return { manifest, problems };
+  return { manifest, problems, hfCacheFiles };
 }
 
 /** Masked tokens are counted as [MASK] ids in input_ids: text never produces that id. */

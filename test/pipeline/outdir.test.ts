@@ -92,6 +92,17 @@ describe('openOutDir', () => {
     expect(treeDigest(out)).toEqual(before);
   });
 
+  it("takes Hugging Face's cache files (from map/filter/shuffle on load_from_disk) as part of a finished directory, and --overwrite removes them", async () => {
+    const out = copyOfFinished();
+    const cache = ['cache-01d9b637a36879e2.arrow', 'cache-7035509236ec4c95_00000_of_00002.arrow'];
+    for (const name of cache) fs.writeFileSync(path.join(out, name), 'x');
+    const before = treeDigest(out);
+    expect(await openOutDir(out, finishedRun, false)).toBe('complete');
+    expect(treeDigest(out)).toEqual(before);
+    expect(await openOutDir(out, { ...finishedRun, settings: { ...finishedRun.settings, seed: 9 } }, true)).toBe('fresh');
+    expect(fs.readdirSync(out)).toEqual(['.meap']);
+  });
+
   it('refuses a finished directory prepared otherwise, naming the difference', async () => {
     const out = copyOfFinished();
     const other = { ...finishedRun, settings: { ...finishedRun.settings, maskRatio: 0.5 } };

@@ -50,6 +50,16 @@ describe('verify', () => {
     expect((await verify(dir)).problems).toEqual([{ file: 'notes.txt', problem: expect.stringMatching(/not listed in the manifest/) }]);
   });
 
+  it("names Hugging Face's cache files apart and finds no problem in them", async () => {
+    const dir = damaged((d) => {
+      fs.writeFileSync(path.join(d, 'cache-271001630465c983.arrow'), 'x');
+      fs.writeFileSync(path.join(d, 'cache-0a_00001_of_00002.arrow'), 'x');
+    });
+    const r = await verify(dir);
+    expect(r.problems).toEqual([]);
+    expect(r.hfCacheFiles).toEqual(['cache-0a_00001_of_00002.arrow', 'cache-271001630465c983.arrow']);
+  });
+
   it('reports a flipped byte against that shard alone', async () => {
     const dir = damaged((d) => {
       const file = path.join(d, shard);
