@@ -118,13 +118,45 @@ export async function openDatasets(dirs: string[]): Promise<Dataset> {
   };
 }
 
-/** In place; the classic descending Fisher–Yates, one `below` draw per position i ≥ 1. */
-function shuffle(a: Uint32Array, rng: Rng): void {
-  for (let i = a.length - 1; i > 0; i--) {
+/** Shards decoded at a time by `meap train`'s loader. */
+const WINDOW_SHARDS = 4;
+
+/** 0 … n−1 permuted by the classic descending Fisher–Yates, one `below` draw per position i ≥ 1. */
+function permutation(n: number, rng: Rng): Uint32Array {
+  const a = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  for (let i = n - 1; i > 0; i--) {
     const j = rng.below(i + 1);
     const t = a[i];
     a[i] = a[j];
     a[j] = t;
+  }
+  return a;
+}
+
+const shardPermutation = (seed: number, epoch: number, shards: number) => permutation(shards, Rng.forRow(seed, SHARD_ORDER_TAG, epoch));
+const rowPermutation = (seed: number, epoch: number, window: number, rows: number) => permutation(rows, Rng.forRow(seed, rowOrderTag(epoch), window));
+
+/**
+ * The rows the loader yields, as global row indices (every directory's rows in manifest order,
+ * directories in the order given), epoch after epoch: what `meap order` prints. It needs only the
+ * manifests' row counts, and is the same computation the Loader makes (tested against it).
+ */
+export function* trainingOrder(ds: Dataset, seed: number, epochs: number, windowShards = WINDOW_SHARDS): Generator<number> {
+  const first: number[] = [];
+  let rows = 0;
+  for (const s of ds.shards) {
+    first.push(rows);
+    rows += s.rows;
+  }
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const order = shardPermutation(seed, epoch, ds.shards.length);
+    for (let w = 0; w * windowShards < order.length; w++) {
+      const shards = Array.from(order.subarray(w * windowShards, (w + 1) * windowShards));
+      const global: number[] = [];
+      for (const k of shards) for (let r = 0; r < ds.shards[k].rows; r++) global.push(first[k] + r);
+      for (const i of rowPermutation(seed, epoch, w, global.length)) yield global[i];
+    }
   }
 }
 
@@ -149,7 +181,7 @@ export class Loader {
 
   constructor(ds: Dataset, o: { seed: number; windowShards?: number }) {
     if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw configError(`the loader seed must be a non-negative integer, got ${o.seed}`);
-    const w = o.windowShards ?? 4;
+    const w = o.windowShards ?? WINDOW_SHARDS;
     if (!Number.isSafeInteger(w) || w < 1) throw configError(`windowShards must be a positive integer, got ${w}`);
     if (ds.info.rows === 0) throw configError('the dataset holds no rows');
     this.ds = ds;
@@ -221,10 +253,7 @@ export class Loader {
 
   private shardOrder(epoch: number): Uint32Array {
     if (this.orderEpoch !== epoch) {
-      const order = new Uint32Array(this.ds.shards.length);
-      for (let i = 0; i < order.length; i++) order[i] = i;
-      shuffle(order, Rng.forRow(this.seed, SHARD_ORDER_TAG, epoch));
-      this.order = order;
+      this.order = shardPermutation(this.seed, epoch, this.ds.shards.length);
       this.orderEpoch = epoch;
     }
     return this.order;
@@ -236,9 +265,7 @@ export class Loader {
     const vocabRows = this.ds.info.vocabRows;
     const shards = await Promise.all(refs.map((ref) => readShard(ref, vocabRows)));
     const total = shards.reduce((n, s) => n + s.rows, 0);
-    const perm = new Uint32Array(total);
-    for (let i = 0; i < total; i++) perm[i] = i;
-    shuffle(perm, Rng.forRow(this.seed, rowOrderTag(epoch), window));
+    const perm = rowPermutation(this.seed, epoch, window, total);
     const starts = [0];
     for (const s of shards) starts.push(starts[starts.length - 1] + s.rows);
     const shardOf = new Uint32Array(total);

@@ -11,7 +11,7 @@ import { decodeShard, encodeShard } from '../../datasets/shards/codec.ts';
 import type { ShardRow } from '../../datasets/shards/stream.ts';
 import { MeapError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
-import { Loader, openDatasets, sequentialBatches, type Batch, type Dataset } from '../../trainer/data.ts';
+import { Loader, openDatasets, sequentialBatches, trainingOrder, type Batch, type Dataset } from '../../trainer/data.ts';
 import { fixtures, gpt2, llama2, meap, readShards, slimpajama, tempDir } from '../helpers/cli.ts';
 
 const alpaca = path.join(fixtures, 'alpaca', 'alpaca_head128.json');
@@ -122,6 +122,16 @@ describe('trainer data loader', () => {
     for (let i = 0; i < ds.info.rows; i++) next.push(hashOne(await loader.next(1)));
     expect(counts(next)).toEqual(counts(expected));
     expect(next).not.toEqual(got);
+  });
+
+  it('trainingOrder names, from the manifests alone, the rows the Loader yields, epoch after epoch', async () => {
+    const byIndex = directHashes([pre, sft]);
+    for (const [seed, windowShards] of [[7, undefined], [2, 3]] as const) {
+      const loader = new Loader(ds, { seed, windowShards });
+      const got: string[] = [];
+      for (let i = 0; i < 2 * ds.info.rows; i++) got.push(hashOne(await loader.next(1)));
+      expect([...trainingOrder(ds, seed, 2, windowShards)].map((i) => byIndex[i])).toEqual(got);
+    }
   });
 
   it('takes rows window by window: with windowShards 1 each shard is yielded whole before the next', async () => {
