@@ -17,4 +17,6 @@ if [ "$(cat .venv/.meap-requirements.sha256 2>/dev/null)" != "$(sha256sum intero
   echo "meap: error: .venv was built from another interop/requirements.txt; run npm run setup:interop" >&2
   exit 1
 fi
+# Paths given (test/interop/test_x.py) choose the tests; otherwise all of test/interop/.
+for arg in "$@"; do case $arg in test/*) exec .venv/bin/python -m pytest "$@" ;; esac; done
 exec .venv/bin/python -m pytest test/interop "$@"
