@@ -15,8 +15,10 @@ import type { CliContext } from './context.ts';
 import { registerDemo } from './demo.ts';
 import { registerDownload } from './download.ts';
 import { registerEval } from './eval.ts';
+import { registerExport } from './export.ts';
 import { registerInspect } from './inspect.ts';
 import { registerMerge } from './merge.ts';
+import { registerOrder } from './order.ts';
 import { registerPlot } from './plot.ts';
 import { registerPrepare } from './prepare.ts';
 import { registerTrain } from './train.ts';
@@ -53,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
   registerTrain(program, ctx);
   registerPlot(program);
   registerEval(program);
+  registerExport(program);
+  registerOrder(program);
 
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal]);

@@ -5,7 +5,7 @@
  * after SIGKILL, refusals); its options' defaults are checked in test/cli/options.test.ts.
  */
 import type { Command } from 'commander';
-import { PRESETS, TrainConfigSchema } from '../schemas/train.ts';
+import { DEFAULT_MODEL, PRESETS, TrainConfigSchema } from '../schemas/train.ts';
 import type { CliContext } from './context.ts';
 import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
 import { count, trainProgress } from './output.ts';
@@ -13,8 +13,13 @@ import { count, trainProgress } from './output.ts';
 const FLAGS: Flags = {
   data: { flags: '--data <dir>', help: 'a meap output directory (repeatable)' },
   out: { flags: '--out <dir>', help: 'run directory: checkpoints/, metrics.jsonl, loss.svg' },
-  model: { flags: '--model <preset|file>', help: `model: ${Object.keys(PRESETS).join(', ')}, or FILE.json {layers, hidden, intermediate, heads, kvHeads, ropeBase, normEps}` },
-  steps: { flags: '--steps <n>', help: 'optimizer steps' },
+  model: {
+    flags: '--model <preset|file>',
+    help: `model: ${Object.keys(PRESETS).join(', ')}, or FILE.json {layers, hidden, intermediate, heads, kvHeads, ropeBase, normEps}`,
+    defaultHelp: `${DEFAULT_MODEL}, or with --init the checkpoint's shape`,
+  },
+  init: { flags: '--init <dir>', help: 'start from a Hugging Face Llama checkpoint (config.json, model.safetensors or its index); the embedding gains its [MASK] row where it lacks one' },
+  steps: { flags: '--steps <n>', help: 'optimizer steps (0: write the step-0 checkpoint of the initial weights)' },
   batchSize: { flags: '--batch-size <n>', help: 'rows per optimizer step' },
   microBatch: { flags: '--micro-batch <n>', help: 'rows per forward/backward pass; gradients accumulate up to --batch-size (default: --batch-size)' },
   lr: { flags: '--lr <x>', help: 'peak learning rate' },

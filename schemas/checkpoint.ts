@@ -4,11 +4,13 @@
  */
 import { z } from 'zod';
 import { Count, Sha256 } from './primitives.ts';
+import { TokenizerInfoSchema } from './settings.ts';
+import { ModelShapeSchema } from './train.ts';
 
 /** The blob beside state.json: every parameter, then every m, then every v, float32 little-endian. */
 export const CHECKPOINT_TENSORS = 'tensors.bin';
 
-/** Where one tensor sits in the blob, in float32 values. */
+/** Where one tensor sits in the blob: `offset` in bytes from its start, `length` in float32 values (4 bytes each). */
 const Span = z.object({ offset: Count, length: Count });
 
 export const CheckpointStateSchema = z.object({
@@ -22,3 +24,17 @@ export const CheckpointStateSchema = z.object({
   extra: z.record(z.string(), z.unknown()),
 });
 export type CheckpointStateJson = z.infer<typeof CheckpointStateSchema>;
+
+/**
+ * What `meap export` reads of a `meap train` checkpoint's `extra`. `tokenizer`, `seqLen` and
+ * `maxPositionEmbeddings` came with export: older checkpoints lack them.
+ */
+export const TrainExtraSchema = z.looseObject({
+  shape: ModelShapeSchema,
+  vocabRows: z.number().int().positive(),
+  tokenizerSha256: Sha256,
+  tokenizer: TokenizerInfoSchema.omit({ sha256: true }).optional(),
+  seqLen: z.number().int().positive().optional(),
+  maxPositionEmbeddings: z.number().int().positive().optional(),
+});
+export type TrainExtra = z.output<typeof TrainExtraSchema>;

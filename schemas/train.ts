@@ -39,11 +39,18 @@ export function embeddingRows(vocabSize: number, maskTokenId: number): number {
   return Math.ceil(Math.max(vocabSize + 1, maskTokenId + 1) / 64) * 64;
 }
 
+/** `--model` when neither it nor `--init` is given. */
+export const DEFAULT_MODEL = 'tiny';
+
 export const TrainConfigSchema = z.strictObject({
   data: z.array(z.string().min(1)).min(1, 'give at least one --data directory'),
   out: z.string().min(1),
-  model: z.string().min(1).default('tiny'),
-  steps: z.number().int().min(1),
+  /** A preset or a shape file; absent: DEFAULT_MODEL, or with `init` the checkpoint's own shape. */
+  model: z.string().min(1).optional(),
+  /** A Hugging Face Llama folder (config.json and safetensors) whose weights a fresh run starts from. */
+  init: z.string().min(1).optional(),
+  /** 0 writes the step-0 checkpoint (the initial or imported weights) and trains nothing. */
+  steps: z.number().int().min(0),
   batchSize: z.number().int().min(1).default(8),
   /** Rows per forward/backward pass; gradients accumulate up to batchSize. Defaults to batchSize. */
   microBatch: z.number().int().min(1).optional(),
@@ -65,6 +72,14 @@ export const TrainConfigSchema = z.strictObject({
 });
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
 
+/** `meap order`: the rows `meap train --seed S` reads, in its order; the data and seed are train's. */
+export const OrderConfigSchema = z.strictObject({
+  data: TrainConfigSchema.shape.data,
+  seed: TrainConfigSchema.shape.seed,
+  epochs: z.number().int().min(1).default(1),
+});
+export type OrderConfig = z.output<typeof OrderConfigSchema>;
+
 /** `meap eval`: a run's latest checkpoint against held-out shards. */
 export const EvalConfigSchema = z.strictObject({
   run: z.string().min(1),
@@ -74,3 +89,27 @@ export const EvalConfigSchema = z.strictObject({
   json: z.boolean().default(false),
 });
 export type EvalConfig = z.output<typeof EvalConfigSchema>;
+
+/** A size as huggingface_hub's `parse_size_to_int` reads it (decimal units), or a byte count. */
+const SHARD_SIZE = /^(\d+(?:\.\d+)?)\s*(TB|GB|MB|KB)?$/i;
+const SIZE_UNITS: Record<string, number> = { TB: 1e12, GB: 1e9, MB: 1e6, KB: 1e3 };
+
+/** `meap export`: a run's checkpoint as a Hugging Face Llama folder. */
+export const ExportConfigSchema = z.strictObject({
+  run: z.string().min(1),
+  out: z.string().min(1),
+  /** A checkpoint's step; absent: the latest. */
+  step: z.number().int().min(0).optional(),
+  /** The run's tokenizer.json (or a folder holding one); absent: prepare's cached copy, by the sha256 the checkpoint records. */
+  tokenizer: z.string().min(1).optional(),
+  /** Transformers' `save_pretrained` default: past it the weights are sharded with an index. */
+  maxShardSize: z.string().regex(SHARD_SIZE, 'write a size such as 50GB, 500MB or a byte count').default('50GB'),
+});
+export type ExportConfig = z.output<typeof ExportConfigSchema>;
+
+/** The bytes of a `maxShardSize` (5GB is 5·10⁹, as in huggingface_hub). */
+export function shardSizeBytes(size: string): number {
+  const m = SHARD_SIZE.exec(size.trim());
+  if (m === null) throw new RangeError(`not a size: ${size}`);
+  return Math.floor(Number(m[1]) * (m[2] === undefined ? 1 : SIZE_UNITS[m[2].toUpperCase()]));
+}

@@ -11,12 +11,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fsyncDir, writeSynced } from '../core/durable.ts';
 import { firstIssue } from '../core/errors.ts';
 import { CHECKPOINT_TENSORS as TENSORS, CheckpointStateSchema as StateSchema, type CheckpointStateJson as StateJson } from '../schemas/checkpoint.ts';
 import type { Cursor } from './data.ts';
+import { LITTLE_ENDIAN, leBytes } from './le-float32.ts';
 
 export interface CheckpointState {
   /** Optimizer steps completed. */
@@ -185,6 +185,34 @@ async function retire(root: string, name: string): Promise<void> {
 }
 
 async function readCheckpoint(dir: string): Promise<CheckpointState> {
+  const s = await readCheckpointState(dir);
+  const data: Float32Array[] = [];
+  await streamTensors(dir, s, (_, t) => {
+    data.push(t);
+  });
+  const np = s.params.length;
+  const nm = s.optimizer.m.length;
+  return {
+    step: s.step,
+    params: s.params.map((p, i) => ({ name: p.name, shape: p.shape, data: data[i] })),
+    optimizer: { step: s.optimizer.step, m: data.slice(np, np + nm), v: data.slice(np + nm) },
+    cursor: s.cursor,
+    extra: s.extra,
+  };
+}
+
+/** The final-named checkpoint directories of a run, newest step first (none: an empty list). */
+export async function checkpointDirs(runDir: string): Promise<string[]> {
+  const root = path.join(runDir, CHECKPOINTS);
+  const names = await fs.readdir(root).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw e;
+  });
+  return stepDirs(names).map((n) => path.join(root, n));
+}
+
+/** A checkpoint's state.json, checked against itself: contiguous spans, shapes that match their lengths. */
+export async function readCheckpointState(dir: string): Promise<StateJson> {
   let json: unknown;
   try {
     json = JSON.parse(await fs.readFile(path.join(dir, STATE), 'utf8'));
@@ -197,9 +225,8 @@ async function readCheckpoint(dir: string): Promise<CheckpointState> {
     throw new Error(`${STATE} does not match the schema at ${at || '(root)'}: ${message}`);
   }
   const s = parsed.data;
-  const spans = [...s.params, ...s.optimizer.m, ...s.optimizer.v];
   let end = 0;
-  for (const sp of spans) {
+  for (const sp of [...s.params, ...s.optimizer.m, ...s.optimizer.v]) {
     if (sp.offset !== end) throw new Error(`${STATE}: tensor offsets are not contiguous at byte ${sp.offset}`);
     end += sp.length * 4;
   }
@@ -207,29 +234,7 @@ async function readCheckpoint(dir: string): Promise<CheckpointState> {
   for (const p of s.params) {
     if (p.shape.reduce((a, b) => a * b, 1) !== p.length) throw new Error(`${STATE}: parameter ${p.name} has shape [${p.shape}] but ${p.length} values`);
   }
-  const data = await readTensors(path.join(dir, TENSORS), spans, s.tensors.bytes, s.tensors.sha256);
-  const np = s.params.length;
-  const nm = s.optimizer.m.length;
-  return {
-    step: s.step,
-    params: s.params.map((p, i) => ({ name: p.name, shape: p.shape, data: data[i] })),
-    optimizer: { step: s.optimizer.step, m: data.slice(np, np + nm), v: data.slice(np + nm) },
-    cursor: s.cursor,
-    extra: s.extra,
-  };
-}
-
-const LITTLE_ENDIAN = os.endianness() === 'LE';
-
-/** The tensor's bytes as float32 little-endian; a copy only on big-endian hosts. */
-function leBytes(t: Float32Array): Uint8Array {
-  const view = new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
-  if (LITTLE_ENDIAN) return view;
-  const out = new Uint8Array(view);
-  for (let i = 0; i < out.length; i += 4) {
-    [out[i], out[i + 1], out[i + 2], out[i + 3]] = [out[i + 3], out[i + 2], out[i + 1], out[i]];
-  }
-  return out;
+  return s;
 }
 
 async function writeTensors(file: string, tensors: Float32Array[]) {
@@ -259,16 +264,21 @@ async function writeTensors(file: string, tensors: Float32Array[]) {
   return { spans, bytes: pos, sha256: hash.digest('hex') };
 }
 
-async function readTensors(file: string, spans: { offset: number; length: number }[], bytes: number, sha256: string): Promise<Float32Array[]> {
-  const fh = await fs.open(file, 'r').catch((e: NodeJS.ErrnoException) => {
+/**
+ * The blob's tensors in order (params, then m, then v), one at a time: each is handed to `visit`
+ * before the next is read, so a caller that keeps none holds one tensor at most. The sha256 is
+ * checked after the last, so nothing made of the tensors may be published before this resolves.
+ */
+export async function streamTensors(dir: string, s: StateJson, visit: (index: number, t: Float32Array) => Promise<void> | void): Promise<void> {
+  const spans = [...s.params, ...s.optimizer.m, ...s.optimizer.v];
+  const fh = await fs.open(path.join(dir, TENSORS), 'r').catch((e: NodeJS.ErrnoException) => {
     throw new Error(`cannot open ${TENSORS}: ${e.code ?? e.message}`);
   });
   try {
     const size = (await fh.stat()).size;
-    if (size !== bytes) throw new Error(`${TENSORS} holds ${size} bytes, ${STATE} says ${bytes}`);
+    if (size !== s.tensors.bytes) throw new Error(`${TENSORS} holds ${size} bytes, ${STATE} says ${s.tensors.bytes}`);
     const hash = createHash('sha256');
-    const out: Float32Array[] = [];
-    for (const sp of spans) {
+    for (const [i, sp] of spans.entries()) {
       const t = new Float32Array(sp.length);
       const view = new Uint8Array(t.buffer);
       let done = 0;
@@ -280,12 +290,10 @@ async function readTensors(file: string, spans: { offset: number; length: number
         done += bytesRead;
       }
       if (!LITTLE_ENDIAN) view.set(leBytes(t));
-      out.push(t);
+      await visit(i, t);
     }
-    if (hash.digest('hex') !== sha256) throw new Error(`${TENSORS} does not match the sha256 in ${STATE}`);
-    return out;
+    if (hash.digest('hex') !== s.tensors.sha256) throw new Error(`${TENSORS} does not match the sha256 in ${STATE}`);
   } finally {
     await fh.close();
   }
 }
-

@@ -36,6 +36,9 @@ export interface DatasetInfo {
   tokenizerSha256: string;
   vocabSize: number;
   maskTokenId: number;
+  /** The first directory's (a Hugging Face export's bos/eos ids). */
+  bosId: number | null;
+  eosId: number | null;
   vocabRows: number;
   /** The longest seqLen of the directories: no row is longer. */
   seqLen: number;
@@ -75,11 +78,11 @@ export async function openDatasets(dirs: string[]): Promise<Dataset> {
   const shards: ShardRef[] = [];
   const modes: string[] = [];
   const masked: DatasetInfo['masked'] = [];
-  let first: { dir: string; sha256: string; vocabSize: number; maskTokenId: number } | null = null;
+  let first: { dir: string; sha256: string; vocabSize: number; maskTokenId: number; bosId: number | null; eosId: number | null } | null = null;
   let seqLen = 0;
   for (const dir of dirs) {
     const m = await readManifest(dir);
-    const tok = { dir, sha256: m.tokenizer.sha256, vocabSize: m.tokenizer.vocabSize, maskTokenId: m.tokenizer.maskTokenId };
+    const tok = { dir, sha256: m.tokenizer.sha256, vocabSize: m.tokenizer.vocabSize, maskTokenId: m.tokenizer.maskTokenId, bosId: m.tokenizer.bosId, eosId: m.tokenizer.eosId };
     if (first === null) first = tok;
     else {
       const diffs = (['sha256', 'vocabSize', 'maskTokenId'] as const)
@@ -109,6 +112,8 @@ export async function openDatasets(dirs: string[]): Promise<Dataset> {
       tokenizerSha256: f.sha256,
       vocabSize: f.vocabSize,
       maskTokenId: f.maskTokenId,
+      bosId: f.bosId,
+      eosId: f.eosId,
       vocabRows: embeddingRows(f.vocabSize, f.maskTokenId),
       seqLen,
       modes,

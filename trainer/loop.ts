@@ -8,11 +8,12 @@
  * Covered by test/e2e/train.test.ts and test/e2e/train-webgpu.test.ts.
  */
 import { configError } from '../core/errors.ts';
-import type { TrainConfig } from '../schemas/train.ts';
+import { DEFAULT_MODEL, type TrainConfig } from '../schemas/train.ts';
 import { selectBackend } from './backend.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { Loader, openDatasets } from './data.ts';
 import { createEngine } from './create-engine.ts';
+import { checkModelOption, openInit } from './init.ts';
 import { appendMetrics, readMetrics, rewriteMetrics, type StepMetrics, type TrainProgress } from './metrics.ts';
 import { resolveModelShape } from './model-shape.ts';
 import { writeLossSvg } from './plot.ts';
@@ -32,16 +33,24 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   const micro = cfg.microBatch ?? cfg.batchSize;
   if (micro > cfg.batchSize) throw configError(`--micro-batch ${micro} is larger than --batch-size ${cfg.batchSize}`);
   const ds = await openDatasets(cfg.data);
-  const shape = await resolveModelShape(cfg.model);
+  const init = cfg.init === undefined ? null : await openInit(cfg.init, ds.info);
+  const shape = init === null ? await resolveModelShape(cfg.model ?? DEFAULT_MODEL) : init.hf.shape;
+  if (init !== null && cfg.model !== undefined) checkModelOption(init.dir, cfg.model, await resolveModelShape(cfg.model), shape);
 
+  const { vocabSize, maskTokenId, bosId, eosId } = ds.info;
   const extra = {
-    model: cfg.model,
+    init: cfg.init,
+    model: init === null ? (cfg.model ?? DEFAULT_MODEL) : (cfg.model ?? null),
     shape,
     vocabRows: ds.info.vocabRows,
     tokenizerSha256: ds.info.tokenizerSha256,
     seed: cfg.seed,
     steps: cfg.steps,
     batchSize: cfg.batchSize,
+    // What `meap export` writes into config.json and the tokenizer files.
+    tokenizer: { vocabSize, maskTokenId, bosId, eosId },
+    seqLen: ds.info.seqLen,
+    maxPositionEmbeddings: init?.hf.maxPositionEmbeddings ?? ds.info.seqLen,
   };
   const resumed = await openRunDir(cfg, extra);
   const backend = await selectBackend(cfg.backend);
@@ -58,6 +67,10 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
     loader.restore(resumed.cursor);
     start = resumed.step;
     ctx.log(`meap train: resumed from step ${start}`);
+  } else if (init !== null) {
+    engine.loadWeights(await init.weights(cfg.seed));
+    const grown = init.rows < init.vocabRows ? `; embedding and LM head grown from ${init.rows} to ${init.vocabRows} rows for [MASK]` : '';
+    ctx.log(`meap train: initialised from ${init.dir}${grown}`);
   }
   const history = await readMetrics(cfg.out, start);
   await rewriteMetrics(cfg.out, history);
@@ -75,6 +88,7 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
 
   ctx.progress?.start(cfg.steps, start);
   try {
+    if (cfg.steps === 0 && resumed === null) await save(0);
     for (let step = start; step < cfg.steps; step++) {
       if (ctx.signal.aborted) break;
       const t0 = performance.now();

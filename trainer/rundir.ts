@@ -20,7 +20,7 @@ export async function openRunDir(cfg: TrainConfig, extra: Record<string, unknown
   await fs.mkdir(cfg.out, { recursive: true });
   const ckpt = await loadLatestCheckpoint(cfg.out);
   if (ckpt === null) return null;
-  for (const key of ['model', 'vocabRows', 'tokenizerSha256', 'seed', 'batchSize'] as const) {
+  for (const key of ['init', 'model', 'vocabRows', 'tokenizerSha256', 'seed', 'batchSize'] as const) {
     const was = JSON.stringify(ckpt.extra[key]);
     const now = JSON.stringify(extra[key]);
     if (was !== now) {

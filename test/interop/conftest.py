@@ -6,6 +6,7 @@ each one prepares its shards with `meap prepare` exactly as a user would.
 """
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,39 @@ def meap_rows(directory):
     """Every row as meap's own reader decodes it (`meap inspect --json`), in manifest order."""
     out = meap("inspect", directory, "--rows", "0..", "--json").stdout
     return [{k: row[k] for k in ("input_ids", "labels", "position_ids")} for row in json.loads(out)["rows"]]
+
+
+def readme_python_blocks(section):
+    """The ```python blocks of README.md's `## {section}`, in order: what the README tells users to run."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {section}\n")
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```python\n(.*?)```", text[start : end if end >= 0 else None], re.S)
+
+
+def causal_lm_loss(model, rows, batch=16):
+    """Transformers' summed next-token cross-entropy over meap rows, and how many targets it scored.
+
+    Rows go in as meap trains on them: packed documents kept apart by position_ids alone (no
+    attention_mask, no cache, which is when Transformers masks across position_ids restarts), padded
+    to the longest row with input 0, position 0 and label -100.
+    """
+    import torch
+
+    total, targets = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(rows), batch):
+            chunk = rows[i : i + batch]
+            width = max(len(r["input_ids"]) for r in chunk)
+            pad = lambda key, fill: torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in chunk])
+            labels = pad("labels", -100)
+            logits = model(input_ids=pad("input_ids", 0), position_ids=pad("position_ids", 0), use_cache=False).logits
+            shifted = labels[:, 1:]
+            total += torch.nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]).double(), shifted.reshape(-1), ignore_index=-100, reduction="sum"
+            ).item()
+            targets += int((shifted != -100).sum())
+    return total, targets
 
 
 def manifest(directory):

@@ -1,0 +1,194 @@
+/**
+ * `meap export RUN --out DIR`: a checkpoint as a folder `LlamaForCausalLM.from_pretrained` and
+ * `AutoTokenizer.from_pretrained` load with no custom code: config.json, the weights as float32
+ * safetensors (model.safetensors, or shards and model.safetensors.index.json past --max-shard-size),
+ * generation_config.json and the tokenizer files with [MASK] (hf-tokenizer.ts).
+ *
+ * Memory stays at one tensor: the parameters are read from tensors.bin one at a time, in the blob's
+ * order, and written as they come (a matrix transposed a block at a time); the AdamW moments are
+ * read only to check the blob's sha256. Everything is written under a temporary sibling of --out,
+ * fsynced, and renamed into place once the sha256 has matched, so an --out that exists is complete.
+ *
+ * Covered by test/trainer/export.test.ts and, through Transformers, test/interop/test_export.py.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { fsyncDir, writeSynced } from '../core/durable.ts';
+import { MeapError, configError, parseOrThrow, usageError } from '../core/errors.ts';
+import { sha256Hex } from '../core/hash.ts';
+import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
+import { embeddingRows, shardSizeBytes, type ExportConfig } from '../schemas/train.ts';
+import { checkpointDirs, readCheckpointState, stepDirName, streamTensors } from './checkpoint.ts';
+import { CONFIG, GENERATION_CONFIG, HF_DEFAULTS, generationConfig, hfName, hfShape, llamaConfig, llamaParams, transposeRows } from './hf-llama.ts';
+import { SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, tokenizerFiles, type TokenizerIds } from './hf-tokenizer.ts';
+import { SAFETENSORS_INDEX, SafetensorsWriter, indexJson, planShards, type TensorSpec } from './safetensors.ts';
+
+export interface ExportContext {
+  /** The run's tokenizer.json: the one `--tokenizer` names, else prepare's cached copy of this sha256; null when there is none. */
+  tokenizerFile(sha256: string): Promise<string | null>;
+  /** For checkpoints that predate the recorded ids: the ids prepare gives this tokenizer by default. */
+  tokenizerIds(file: string): Promise<TokenizerIds>;
+}
+
+export interface ExportResult {
+  out: string;
+  step: number;
+  /** The weight files, in order. */
+  weightFiles: string[];
+  tensors: number;
+  parameters: number;
+}
+
+// A transposed block of at most this many bytes: memory is one tensor plus one block.
+const BLOCK_BYTES = 16 << 20;
+
+export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' | 'maxShardSize'>, ctx: ExportContext): Promise<ExportResult> {
+  const dir = await pickCheckpoint(cfg.run, cfg.step);
+  const state = await readCheckpointState(dir).catch((e: Error) => {
+    throw new MeapError('integrity', e.message, { file: dir }, 'pass --step N for another checkpoint');
+  });
+  const extra = parseOrThrow(TrainExtraSchema, state.extra, (at, message) =>
+    new MeapError('integrity', `state.json extra.${at}: ${message}`, { file: dir }, 'this is not a checkpoint `meap train` wrote'),
+  );
+  const specs = hfTensors(state, extra.shape, extra.vocabRows, dir);
+  await checkOut(cfg.out);
+
+  const tokFile = await ctx.tokenizerFile(extra.tokenizerSha256);
+  if (tokFile === null) {
+    throw usageError(`no copy of the run's tokenizer (sha256 ${extra.tokenizerSha256.slice(0, 12)}…) is cached here`, 'pass --tokenizer PATH, the tokenizer.json the shards were prepared with');
+  }
+  const tokBytes = await fs.readFile(tokFile).catch((e: NodeJS.ErrnoException) => {
+    throw new MeapError('usage', e.code === 'ENOENT' ? 'not found' : `cannot be read (${e.code ?? e.message})`, { file: tokFile });
+  });
+  const tokSha = sha256Hex(tokBytes);
+  if (tokSha !== extra.tokenizerSha256) {
+    throw new MeapError('usage', `this tokenizer has sha256 ${tokSha.slice(0, 12)}…, the run was trained on shards tokenized with ${extra.tokenizerSha256.slice(0, 12)}…`, { file: tokFile }, 'pass the tokenizer.json the shards were prepared with');
+  }
+  const ids = extra.tokenizer ?? (await ctx.tokenizerIds(tokFile));
+  if (embeddingRows(ids.vocabSize, ids.maskTokenId) !== extra.vocabRows) {
+    throw configError(`the tokenizer's ${ids.vocabSize} tokens and [MASK] at id ${ids.maskTokenId} make ${embeddingRows(ids.vocabSize, ids.maskTokenId)} embedding rows, the run has ${extra.vocabRows}`, 'the run was prepared with other ids (--mask-token-id): export it with a meap that records them');
+  }
+  const beside = (name: string) => readJsonObject(path.join(path.dirname(tokFile), name));
+  const tokenizer = tokenizerFiles({ json: tokBytes.toString('utf8'), config: await beside(TOKENIZER_CONFIG), specialTokensMap: await beside(SPECIAL_TOKENS_MAP) }, ids);
+
+  const shards = planShards(specs, shardSizeBytes(cfg.maxShardSize));
+  const parent = path.dirname(path.resolve(cfg.out));
+  await fs.mkdir(parent, { recursive: true });
+  const tmp = path.join(parent, `.${path.basename(cfg.out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await fs.mkdir(tmp);
+  try {
+    await writeWeights(dir, state, specs, shards, tmp);
+    const files: Record<string, string> = {
+      [CONFIG]: json(llamaConfig({ shape: extra.shape, vocabRows: extra.vocabRows, bosId: ids.bosId, eosId: ids.eosId, maxPositionEmbeddings: extra.maxPositionEmbeddings ?? extra.seqLen ?? HF_DEFAULTS.maxPositionEmbeddings })),
+      [GENERATION_CONFIG]: json(generationConfig(ids.bosId, ids.eosId)),
+      ...tokenizer,
+      ...(shards.length > 1 ? { [SAFETENSORS_INDEX]: indexJson(shards) } : {}),
+    };
+    for (const [name, text] of Object.entries(files)) await writeSynced(path.join(tmp, name), text, 'wx');
+    await fsyncDir(tmp);
+    // rename() replaces an empty directory, never a non-empty one: checkOut's check holds to the end.
+    await fs.rename(tmp, cfg.out);
+    await fsyncDir(parent);
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw e;
+  }
+  return {
+    out: cfg.out,
+    step: state.step,
+    weightFiles: shards.map((s) => s.file),
+    tensors: specs.length,
+    parameters: state.params.reduce((n, p) => n + p.length, 0),
+  };
+}
+
+/** The checkpoint directory of `step`, or the newest. */
+async function pickCheckpoint(run: string, step: number | undefined): Promise<string> {
+  const dirs = await checkpointDirs(run).catch((e: NodeJS.ErrnoException) => {
+    throw new MeapError('usage', `cannot read the run directory (${e.code ?? e.message})`, { file: run }, 'pass the --out directory of a `meap train` run');
+  });
+  if (dirs.length === 0) throw new MeapError('usage', 'no checkpoint in the run directory', { file: run }, 'train first, or pass the --out directory of a `meap train` run');
+  if (step === undefined) return dirs[0];
+  const dir = dirs.find((d) => path.basename(d) === stepDirName(step));
+  if (dir === undefined) {
+    const steps = dirs.map((d) => Number(path.basename(d).slice('step-'.length))).reverse();
+    throw new MeapError('usage', `no checkpoint of step ${step}`, { file: run }, `the run has steps ${steps.join(', ')}`);
+  }
+  return dir;
+}
+
+/** The parameters under Transformers' names and shapes, in the blob's order; a checkpoint of another model is refused. */
+function hfTensors(state: CheckpointStateJson, shape: Parameters<typeof llamaParams>[0], vocabRows: number, dir: string): (TensorSpec & { transpose: boolean })[] {
+  const want = llamaParams(shape, vocabRows);
+  const got = state.params.map((p) => `${p.name}[${p.shape}]`).join(' ');
+  if (got !== want.map((p) => `${p.name}[${p.shape}]`).join(' ')) {
+    throw new MeapError('integrity', "the checkpoint's parameters are not those of its recorded model shape", { file: dir }, 'this is not a checkpoint `meap train` wrote');
+  }
+  return state.params.map((p) => {
+    const { hf, transpose } = hfName(p.name);
+    return { name: hf, shape: hfShape(p.shape, transpose), transpose };
+  });
+}
+
+async function checkOut(out: string): Promise<void> {
+  const entries = await fs.readdir(out).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw new MeapError('usage', e.code === 'ENOTDIR' ? 'it is a file' : `cannot be read (${e.code ?? e.message})`, { file: out }, 'choose another --out');
+  });
+  if (entries.length > 0) throw new MeapError('usage', 'the output directory is not empty', { file: out }, 'choose another --out, or remove it');
+}
+
+/**
+ * Streams tensors.bin into the planned files; the blob's sha256 is checked before this returns. A
+ * tensor over the shard size gets its file while the current one is still filling (huggingface_hub's
+ * split), so a file is open from its first tensor to its last, and two may be open at once.
+ */
+async function writeWeights(dir: string, state: CheckpointStateJson, specs: readonly (TensorSpec & { transpose: boolean })[], shards: ReturnType<typeof planShards>, tmp: string): Promise<void> {
+  const fileOf = new Map(shards.flatMap((s, k) => s.tensors.map((t) => [t.name, k] as const)));
+  const left = shards.map((s) => s.tensors.length);
+  const open = new Map<number, SafetensorsWriter>();
+  try {
+    await streamTensors(dir, state, async (i, t) => {
+      if (i >= specs.length) return; // an AdamW moment: read for the sha256 only
+      const spec = specs[i];
+      const k = fileOf.get(spec.name)!;
+      let w = open.get(k);
+      if (w === undefined) {
+        w = await SafetensorsWriter.create(path.join(tmp, shards[k].file), shards[k].tensors);
+        open.set(k, w);
+      }
+      if (!spec.transpose) await w.append(t);
+      else {
+        // meap's [in, out] is written as Transformers' [out, in], a block of output rows at a time.
+        const [outRows, inCols] = spec.shape;
+        const block = Math.max(1, Math.floor(BLOCK_BYTES / (4 * inCols)));
+        for (let r = 0; r < outRows; r += block) await w.append(transposeRows(t, inCols, outRows, r, Math.min(outRows, r + block)));
+      }
+      if (--left[k] === 0) {
+        open.delete(k);
+        await w.close();
+      }
+    });
+  } finally {
+    // Only after a failure: those files are incomplete, and their directory is about to be removed.
+    for (const w of open.values()) await w.close().catch(() => {});
+  }
+}
+
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+
+async function readJsonObject(file: string): Promise<Record<string, unknown> | null> {
+  const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw new MeapError('usage', `cannot be read (${e.code ?? e.message})`, { file });
+  });
+  if (text === null) return null;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new MeapError('usage', 'not a JSON object', { file }, 'fix or remove this file beside tokenizer.json');
+}
