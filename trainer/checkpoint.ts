@@ -37,6 +37,9 @@ const CHUNK = 64 << 20;
 
 export const stepDirName = (step: number) => `step-${String(step).padStart(8, '0')}`;
 
+/** A checkpoint directory that does not hold what its state.json says: incomplete or corrupt. */
+export class DamagedCheckpoint extends Error {}
+
 /**
  * Checkpoints this process wrote or verified, by directory and the files' identity (inode, size,
  * mtime), so pruning hashes each blob at most once yet notices a file replaced or edited since.
@@ -217,22 +220,22 @@ export async function readCheckpointState(dir: string): Promise<StateJson> {
   try {
     json = JSON.parse(await fs.readFile(path.join(dir, STATE), 'utf8'));
   } catch (e) {
-    throw new Error(`cannot read ${STATE}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new DamagedCheckpoint(`cannot read ${STATE}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const parsed = StateSchema.safeParse(json);
   if (!parsed.success) {
     const { at, message } = firstIssue(parsed.error);
-    throw new Error(`${STATE} does not match the schema at ${at || '(root)'}: ${message}`);
+    throw new DamagedCheckpoint(`${STATE} does not match the schema at ${at || '(root)'}: ${message}`);
   }
   const s = parsed.data;
   let end = 0;
   for (const sp of [...s.params, ...s.optimizer.m, ...s.optimizer.v]) {
-    if (sp.offset !== end) throw new Error(`${STATE}: tensor offsets are not contiguous at byte ${sp.offset}`);
+    if (sp.offset !== end) throw new DamagedCheckpoint(`${STATE}: tensor offsets are not contiguous at byte ${sp.offset}`);
     end += sp.length * 4;
   }
-  if (end !== s.tensors.bytes) throw new Error(`${STATE}: tensors end at byte ${end}, but the blob is said to hold ${s.tensors.bytes}`);
+  if (end !== s.tensors.bytes) throw new DamagedCheckpoint(`${STATE}: tensors end at byte ${end}, but the blob is said to hold ${s.tensors.bytes}`);
   for (const p of s.params) {
-    if (p.shape.reduce((a, b) => a * b, 1) !== p.length) throw new Error(`${STATE}: parameter ${p.name} has shape [${p.shape}] but ${p.length} values`);
+    if (p.shape.reduce((a, b) => a * b, 1) !== p.length) throw new DamagedCheckpoint(`${STATE}: parameter ${p.name} has shape [${p.shape}] but ${p.length} values`);
   }
   return s;
 }
@@ -272,11 +275,11 @@ async function writeTensors(file: string, tensors: Float32Array[]) {
 export async function streamTensors(dir: string, s: StateJson, visit: (index: number, t: Float32Array) => Promise<void> | void): Promise<void> {
   const spans = [...s.params, ...s.optimizer.m, ...s.optimizer.v];
   const fh = await fs.open(path.join(dir, TENSORS), 'r').catch((e: NodeJS.ErrnoException) => {
-    throw new Error(`cannot open ${TENSORS}: ${e.code ?? e.message}`);
+    throw new DamagedCheckpoint(`cannot open ${TENSORS}: ${e.code ?? e.message}`);
   });
   try {
     const size = (await fh.stat()).size;
-    if (size !== s.tensors.bytes) throw new Error(`${TENSORS} holds ${size} bytes, ${STATE} says ${s.tensors.bytes}`);
+    if (size !== s.tensors.bytes) throw new DamagedCheckpoint(`${TENSORS} holds ${size} bytes, ${STATE} says ${s.tensors.bytes}`);
     const hash = createHash('sha256');
     for (const [i, sp] of spans.entries()) {
       const t = new Float32Array(sp.length);
@@ -285,14 +288,14 @@ export async function streamTensors(dir: string, s: StateJson, visit: (index: nu
       while (done < view.length) {
         const n = Math.min(CHUNK, view.length - done);
         const { bytesRead } = await fh.read(view, done, n, sp.offset + done);
-        if (bytesRead === 0) throw new Error(`${TENSORS} ended early`);
+        if (bytesRead === 0) throw new DamagedCheckpoint(`${TENSORS} ended early`);
         hash.update(view.subarray(done, done + bytesRead));
         done += bytesRead;
       }
       if (!LITTLE_ENDIAN) view.set(leBytes(t));
       await visit(i, t);
     }
-    if (hash.digest('hex') !== s.tensors.sha256) throw new Error(`${TENSORS} does not match the sha256 in ${STATE}`);
+    if (hash.digest('hex') !== s.tensors.sha256) throw new DamagedCheckpoint(`${TENSORS} does not match the sha256 in ${STATE}`);
   } finally {
     await fh.close();
   }

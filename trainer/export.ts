@@ -19,7 +19,7 @@ import { MeapError, configError, parseOrThrow, usageError } from '../core/errors
 import { sha256Hex } from '../core/hash.ts';
 import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
 import { embeddingRows, shardSizeBytes, type ExportConfig } from '../schemas/train.ts';
-import { checkpointDirs, readCheckpointState, stepDirName, streamTensors } from './checkpoint.ts';
+import { DamagedCheckpoint, checkpointDirs, readCheckpointState, stepDirName, streamTensors } from './checkpoint.ts';
 import { CONFIG, GENERATION_CONFIG, HF_DEFAULTS, generationConfig, hfName, hfShape, llamaConfig, llamaParams, transposeRows } from './hf-llama.ts';
 import { SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, tokenizerFiles, type TokenizerIds } from './hf-tokenizer.ts';
 import { SAFETENSORS_INDEX, SafetensorsWriter, indexJson, planShards, type TensorSpec } from './safetensors.ts';
@@ -45,9 +45,7 @@ const BLOCK_BYTES = 16 << 20;
 
 export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' | 'maxShardSize'>, ctx: ExportContext): Promise<ExportResult> {
   const dir = await pickCheckpoint(cfg.run, cfg.step);
-  const state = await readCheckpointState(dir).catch((e: Error) => {
-    throw new MeapError('integrity', e.message, { file: dir }, 'pass --step N for another checkpoint');
-  });
+  const state = await readCheckpointState(dir).catch(damaged(dir));
   const extra = parseOrThrow(TrainExtraSchema, state.extra, (at, message) =>
     new MeapError('integrity', `state.json extra.${at}: ${message}`, { file: dir }, 'this is not a checkpoint `meap train` wrote'),
   );
@@ -78,7 +76,7 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
   const tmp = path.join(parent, `.${path.basename(cfg.out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await fs.mkdir(tmp);
   try {
-    await writeWeights(dir, state, specs, shards, tmp);
+    await writeWeights(dir, state, specs, shards, tmp).catch(damaged(dir));
     const files: Record<string, string> = {
       [CONFIG]: json(llamaConfig({ shape: extra.shape, vocabRows: extra.vocabRows, bosId: ids.bosId, eosId: ids.eosId, maxPositionEmbeddings: extra.maxPositionEmbeddings ?? extra.seqLen ?? HF_DEFAULTS.maxPositionEmbeddings })),
       [GENERATION_CONFIG]: json(generationConfig(ids.bosId, ids.eosId)),
@@ -102,6 +100,11 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
     parameters: state.params.reduce((n, p) => n + p.length, 0),
   };
 }
+
+/** A damaged checkpoint as the user's one line; anything else as it is. */
+const damaged = (dir: string) => (e: unknown): never => {
+  throw e instanceof DamagedCheckpoint ? new MeapError('integrity', e.message, { file: dir }, 'pass --step N for another checkpoint') : e;
+};
 
 /** The checkpoint directory of `step`, or the newest. */
 async function pickCheckpoint(run: string, step: number | undefined): Promise<string> {

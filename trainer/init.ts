@@ -142,7 +142,8 @@ export function checkVocabulary(dir: string, rows: number, v: ShardVocabulary, m
   }
   if (needsMaskToken(rows, v) && maskToken !== MASK_TOKEN && maskToken !== '<mask>') {
     const what = maskToken === undefined ? `a row of the checkpoint's ${rows}-row embedding, and ${dir} has no tokenizer.json that names it [MASK]` : `the checkpoint's token ${JSON.stringify(maskToken)}`;
-    throw new MeapError('config', `no room for [MASK]: the shards put it at id ${v.maskTokenId}, which is ${what}`, { file: dir }, hint);
+    const where = maskToken === undefined ? `put the checkpoint's tokenizer.json beside it (a meap export has one), or ${hint}` : hint;
+    throw new MeapError('config', `no room for [MASK]: the shards put it at id ${v.maskTokenId}, which is ${what}`, { file: dir }, where);
   }
 }
 

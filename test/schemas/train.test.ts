@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { embeddingRows, EvalConfigSchema, ModelShapeSchema, PRESETS, TrainConfigSchema } from '../../schemas/train.ts';
+import { embeddingRows, EvalConfigSchema, ExportConfigSchema, ModelShapeSchema, PRESETS, shardSizeBytes, TrainConfigSchema } from '../../schemas/train.ts';
 
 describe('embeddingRows', () => {
   it('is the vocabulary plus [MASK], rounded up to a multiple of 64', () => {
@@ -65,9 +65,9 @@ describe('TrainConfigSchema', () => {
   const required = { data: ['shards'], out: 'run', steps: 10 };
 
   it('fills the defaults', () => {
+    // No model: DEFAULT_MODEL, or with --init the checkpoint's own shape (trainer/loop.ts decides).
     expect(TrainConfigSchema.parse(required)).toEqual({
       ...required,
-      model: 'tiny',
       precision: 'f32',
       batchSize: 8,
       lr: 4e-4,
@@ -86,6 +86,7 @@ describe('TrainConfigSchema', () => {
       progress: 'auto',
     });
     expect(TrainConfigSchema.parse({ ...required, microBatch: 2 }).microBatch).toBe(2);
+    expect(TrainConfigSchema.parse({ ...required, init: 'hf/llama', steps: 0 })).toMatchObject({ init: 'hf/llama', steps: 0 });
   });
 
   it('needs data, out and steps', () => {
@@ -99,7 +100,8 @@ describe('TrainConfigSchema', () => {
   it('refuses unknown keys and out-of-range values', () => {
     expect(TrainConfigSchema.safeParse({ ...required, batch_size: 4 }).error?.issues[0]).toMatchObject({ code: 'unrecognized_keys', keys: ['batch_size'] });
     for (const [key, value] of [
-      ['steps', 0],
+      ['steps', -1],
+      ['init', ''],
       ['beta1', 1],
       ['beta2', -0.1],
       ['warmup', 1.5],
@@ -109,6 +111,15 @@ describe('TrainConfigSchema', () => {
     ] as const) {
       expect(TrainConfigSchema.safeParse({ ...required, [key]: value }).error?.issues[0].path, key).toEqual([key]);
     }
+  });
+});
+
+describe('ExportConfigSchema', () => {
+  it("fills save_pretrained's shard size and reads sizes as huggingface_hub does", () => {
+    expect(ExportConfigSchema.parse({ run: 'r', out: 'o' })).toEqual({ run: 'r', out: 'o', maxShardSize: '50GB' });
+    expect(['50GB', '5GB', '1.5MB', '10kb', '2TB', '4096'].map(shardSizeBytes)).toEqual([50e9, 5e9, 1.5e6, 1e4, 2e12, 4096]);
+    for (const bad of ['lots', '5GiB', '-1MB', '']) expect(ExportConfigSchema.safeParse({ run: 'r', out: 'o', maxShardSize: bad }).success, bad).toBe(false);
+    expect(ExportConfigSchema.safeParse({ run: 'r', out: 'o', step: -1 }).success).toBe(false);
   });
 });
 
