@@ -13,7 +13,7 @@ import { MeapError } from '../../core/errors.ts';
 import { DownloadConfigSchema } from '../../schemas/download.ts';
 import { InspectConfigSchema } from '../../schemas/inspect.ts';
 import { PrepareConfigSchema, PretrainOptionsSchema, SftOptionsSchema } from '../../schemas/prepare.ts';
-import { EvalConfigSchema, TrainConfigSchema } from '../../schemas/train.ts';
+import { EvalConfigSchema, OrderConfigSchema, TrainConfigSchema } from '../../schemas/train.ts';
 import { addOptions, defaultOf, givenOptions, optionFor, parseConfig, type Flags } from '../../cli/options.ts';
 import { llama2, meapAsync, slimpajama, tempDir } from '../helpers/cli.ts';
 
@@ -301,6 +301,12 @@ describe('meap --help shows the defaults the schemas hold', () => {
       keys: Object.keys(EvalConfigSchema.shape),
       required: ['run', 'data'],
       defaults: (key) => (EvalConfigSchema.parse({ run: 'r', data: ['d'] }) as Record<string, unknown>)[key],
+    },
+    {
+      name: 'order',
+      keys: Object.keys(OrderConfigSchema.shape),
+      required: ['data'],
+      defaults: (key) => (OrderConfigSchema.parse({ data: ['d'] }) as Record<string, unknown>)[key],
     },
     {
       name: 'download',
