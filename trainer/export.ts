@@ -18,7 +18,7 @@ import { fsyncDir, writeSynced } from '../core/durable.ts';
 import { MeapError, configError, parseOrThrow, usageError } from '../core/errors.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
-import { embeddingRows, shardSizeBytes, type ExportConfig } from '../schemas/train.ts';
+import { embeddingRows, shardSizeBytes, type ExportConfig, type ModelShape } from '../schemas/train.ts';
 import { DamagedCheckpoint, checkpointDirs, readCheckpointState, stepDirName, streamTensors } from './checkpoint.ts';
 import { CONFIG, GENERATION_CONFIG, HF_DEFAULTS, generationConfig, hfName, hfShape, llamaConfig, llamaParams, transposeRows } from './hf-llama.ts';
 import { SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, tokenizerFiles, type TokenizerIds } from './hf-tokenizer.ts';
@@ -65,7 +65,7 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
   }
   const ids = extra.tokenizer ?? (await ctx.tokenizerIds(tokFile));
   if (embeddingRows(ids.vocabSize, ids.maskTokenId) !== extra.vocabRows) {
-    throw configError(`the tokenizer's ${ids.vocabSize} tokens and [MASK] at id ${ids.maskTokenId} make ${embeddingRows(ids.vocabSize, ids.maskTokenId)} embedding rows, the run has ${extra.vocabRows}`, 'the run was prepared with other ids (--mask-token-id): export it with a meap that records them');
+    throw configError(`the tokenizer's ${ids.vocabSize} tokens and [MASK] at id ${ids.maskTokenId} make ${embeddingRows(ids.vocabSize, ids.maskTokenId)} embedding rows, the run has ${extra.vocabRows}`, 'its shards were prepared with --mask-token-id, which only checkpoints of this meap record: resume the run with it to write one');
   }
   const beside = (name: string) => readJsonObject(path.join(path.dirname(tokFile), name));
   const tokenizer = tokenizerFiles({ json: tokBytes.toString('utf8'), config: await beside(TOKENIZER_CONFIG), specialTokensMap: await beside(SPECIAL_TOKENS_MAP) }, ids);
@@ -122,7 +122,7 @@ async function pickCheckpoint(run: string, step: number | undefined): Promise<st
 }
 
 /** The parameters under Transformers' names and shapes, in the blob's order; a checkpoint of another model is refused. */
-function hfTensors(state: CheckpointStateJson, shape: Parameters<typeof llamaParams>[0], vocabRows: number, dir: string): (TensorSpec & { transpose: boolean })[] {
+function hfTensors(state: CheckpointStateJson, shape: ModelShape, vocabRows: number, dir: string): (TensorSpec & { transpose: boolean })[] {
   const want = llamaParams(shape, vocabRows);
   const got = state.params.map((p) => `${p.name}[${p.shape}]`).join(' ');
   if (got !== want.map((p) => `${p.name}[${p.shape}]`).join(' ')) {

@@ -21,8 +21,9 @@ export async function openRunDir(cfg: TrainConfig, extra: Record<string, unknown
   const ckpt = await loadLatestCheckpoint(cfg.out);
   if (ckpt === null) return null;
   for (const key of ['init', 'model', 'vocabRows', 'tokenizerSha256', 'seed', 'batchSize'] as const) {
-    const was = JSON.stringify(ckpt.extra[key]);
-    const now = JSON.stringify(extra[key]);
+    // An absent key (no --init) reads as none.
+    const was = JSON.stringify(ckpt.extra[key]) ?? 'none';
+    const now = JSON.stringify(extra[key]) ?? 'none';
     if (was !== now) {
       throw new MeapError('usage', `--resume: the checkpoint was trained with ${key} ${was}, this command gives ${now}`, { file: cfg.out }, 'resume with the same settings, or start a new run');
     }

@@ -99,4 +99,13 @@ describe('openRunDir', () => {
       expect(e.message).toContain('resume with the same settings, or start a new run');
     }
   });
+
+  it('--resume of a run started with --init needs the same --init; an absent one reads as none', async () => {
+    const out = tempDir('meap-run-');
+    const init = { ...EXTRA, init: 'hf/llama', model: null };
+    await saveCheckpoint(out, state(3, init), 3);
+    expect((await openRunDir(config(out, true), init))?.step).toBe(3);
+    const e = await refusal(openRunDir(config(out, true), EXTRA));
+    expect(e.message).toContain('--resume: the checkpoint was trained with init "hf/llama", this command gives none');
+  });
 });
