@@ -1,8 +1,9 @@
 """The README's Python runs as written: its snippets, extracted from README.md, run in order as one
-script on a CPU, in a folder holding `shards/` (a meap pre-training directory) with `meap` on the PATH.
-A README edit that breaks a snippet fails here."""
+script per section on a CPU, in a folder holding `shards/` (a meap pre-training directory), `run-hf/`
+(a `meap export`) and `meap` on the PATH. A README edit that breaks a snippet fails here."""
 import ast
 import builtins
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +11,9 @@ import sys
 
 import pytest
 
-from conftest import CHUNK0, LLAMA2, ROOT, readme_python_blocks
+from transformers import LlamaForCausalLM
+
+from conftest import CHUNK0, LLAMA2, ROOT, causal_lm_loss, meap, meap_rows, readme_python_blocks
 
 SECTION = "Use the shards in your trainer"
 GPU = "# GPU variant"
@@ -76,3 +79,39 @@ def assigned(tree):
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     names |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
     return names | {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+
+
+EXPORT = "Export to and start from Hugging Face"
+
+
+@pytest.fixture(scope="module")
+def runs(workdir):
+    """A tiny run of three steps with a checkpoint after each, and its step-0 weights (same seed), both exported."""
+    meap("train", "--data", workdir / "shards", "--out", workdir / "meap-run", "--steps", 3, "--batch-size", 4, "--checkpoint-every", 1,
+         "--keep-last", 3, "--backend", "wasm", "--progress", "none")
+    meap("train", "--data", workdir / "shards", "--out", workdir / "meap-run0", "--steps", 0, "--backend", "wasm", "--progress", "none")
+    meap("export", workdir / "meap-run", "--out", workdir / "run-hf")
+    return workdir
+
+
+def test_the_export_snippets_run_as_written(runs):
+    blocks = readme_python_blocks(EXPORT)
+    assert blocks, f"README.md's {EXPORT} section has no Python"
+    (runs / "export.py").write_text("\n".join(blocks))
+    run([sys.executable, "export.py"], runs)
+
+
+def test_meap_order_lets_transformers_replay_a_meap_run_step_by_step(runs):
+    """`meap order` names the rows of each step: Transformers, given the weights a step started from and
+    those rows, computes the loss meap logged for that step."""
+    order = [int(i) for i in meap("order", "--data", runs / "shards", "--seed", 0).stdout.split()]
+    rows = meap_rows(runs / "shards")
+    logged = [json.loads(line)["loss"] for line in (runs / "meap-run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(logged) == 3
+    starts = {0: (runs / "meap-run0", 0), 1: (runs / "meap-run", 1), 2: (runs / "meap-run", 2)}
+    for step, (run_dir, ckpt) in starts.items():
+        hf = runs / f"from-step-{step}"
+        meap("export", run_dir, "--out", hf, "--step", ckpt)
+        model = LlamaForCausalLM.from_pretrained(hf).eval()
+        total, targets = causal_lm_loss(model, [rows[i] for i in order[4 * step : 4 * step + 4]])
+        assert total / targets == pytest.approx(logged[step], rel=1e-4), f"step {step + 1}"
