@@ -94,9 +94,38 @@ export async function readNamedFile(file: string, fail: (reason: string) => Meap
   try {
     return await readFile(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw fail(code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(e)})`);
+    throw fail(unreadable(e));
   }
+}
+
+const unreadable = (e: unknown) => {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(e)})`;
+};
+
+/**
+ * A file holding one JSON object (a tokenizer's or a model folder's config), every failure the
+ * caller's one line: `fail` gets 'not found', 'cannot be read (EACCES)', 'invalid JSON (…)' or 'not a
+ * JSON object'. With `optional`, a missing file is null.
+ */
+export async function readJsonObject(file: string, fail: (reason: string) => MeapError): Promise<Record<string, unknown>>;
+export async function readJsonObject(file: string, fail: (reason: string) => MeapError, o: { optional: true }): Promise<Record<string, unknown> | null>;
+export async function readJsonObject(file: string, fail: (reason: string) => MeapError, o?: { optional: true }): Promise<Record<string, unknown> | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if (o?.optional && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fail(unreadable(e));
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw fail(`invalid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fail('not a JSON object');
+  return v as Record<string, unknown>;
 }
 
 /** Where a value broke its schema ("seqLen", "markers.1"; "" at the root) and why: the first issue only, one line. */

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fsyncDir, writeSynced } from '../core/durable.ts';
-import { MeapError, configError, parseOrThrow, usageError } from '../core/errors.ts';
+import { MeapError, configError, parseOrThrow, readJsonObject, usageError } from '../core/errors.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
 import { embeddingRows, shardSizeBytes, type ExportConfig, type ModelShape } from '../schemas/train.ts';
@@ -67,7 +67,10 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
   if (embeddingRows(ids.vocabSize, ids.maskTokenId) !== extra.vocabRows) {
     throw configError(`the tokenizer's ${ids.vocabSize} tokens and [MASK] at id ${ids.maskTokenId} make ${embeddingRows(ids.vocabSize, ids.maskTokenId)} embedding rows, the run has ${extra.vocabRows}`, 'its shards were prepared with --mask-token-id, which only checkpoints of this meap record: resume the run with it to write one');
   }
-  const beside = (name: string) => readJsonObject(path.join(path.dirname(tokFile), name));
+  const beside = (name: string) => {
+    const file = path.join(path.dirname(tokFile), name);
+    return readJsonObject(file, (reason) => new MeapError('usage', reason, { file }, 'fix or remove this file beside tokenizer.json'), { optional: true });
+  };
   const tokenizer = tokenizerFiles({ json: tokBytes.toString('utf8'), config: await beside(TOKENIZER_CONFIG), specialTokensMap: await beside(SPECIAL_TOKENS_MAP) }, ids);
 
   const shards = planShards(specs, shardSizeBytes(cfg.maxShardSize));
@@ -180,18 +183,3 @@ async function writeWeights(dir: string, state: CheckpointStateJson, specs: read
 }
 
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
-
-async function readJsonObject(file: string): Promise<Record<string, unknown> | null> {
-  const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return null;
-    throw new MeapError('usage', `cannot be read (${e.code ?? e.message})`, { file });
-  });
-  if (text === null) return null;
-  try {
-    const v: unknown = JSON.parse(text);
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new MeapError('usage', 'not a JSON object', { file }, 'fix or remove this file beside tokenizer.json');
-}

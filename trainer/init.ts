@@ -16,9 +16,8 @@
  *
  * Covered by test/trainer/init.test.ts and, against Transformers, test/interop/test_init.py.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MeapError } from '../core/errors.ts';
+import { MeapError, readJsonObject } from '../core/errors.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { Rng } from '../core/rng.ts';
 import type { ModelShape } from '../schemas/train.ts';
@@ -52,15 +51,7 @@ const newRowsTag = (name: string) => sha256Hex(`meap-init-new-rows-v1:${name}`);
 
 export async function openInit(dir: string, vocab: ShardVocabulary): Promise<InitSource> {
   const configFile = path.join(dir, CONFIG);
-  const text = await fs.readFile(configFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new MeapError('config', e.code === 'ENOENT' ? 'not found' : `cannot be read (${e.code ?? e.message})`, { file: configFile }, '--init takes a Hugging Face model folder: config.json and model.safetensors');
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new MeapError('config', `invalid JSON (${(e as Error).message})`, { file: configFile });
-  }
+  const json = await readJsonObject(configFile, (reason) => new MeapError('config', reason, { file: configFile }, '--init takes a Hugging Face model folder: config.json and model.safetensors'));
   const hf = parseLlamaConfig(json, configFile);
   const stored = await readCheckpointTensors(dir);
   const rows = hf.vocabSize;
@@ -114,16 +105,8 @@ export const needsMaskToken = (rows: number, v: ShardVocabulary) => v.maskTokenI
 /** The token DIR's tokenizer.json gives the id; undefined without a tokenizer.json. */
 async function tokenAtMask(dir: string, id: number): Promise<string | null | undefined> {
   const file = path.join(dir, TOKENIZER);
-  const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return null;
-    throw new MeapError('config', `cannot be read (${e.code ?? e.message})`, { file });
-  });
-  if (text === null) return undefined;
-  try {
-    return tokenAt(JSON.parse(text), id);
-  } catch (e) {
-    throw new MeapError('config', `invalid JSON (${(e as Error).message})`, { file });
-  }
+  const doc = await readJsonObject(file, (reason) => new MeapError('config', reason, { file }), { optional: true });
+  return doc === null ? undefined : tokenAt(doc, id);
 }
 
 /** The rules in this file's header; `maskToken` is DIR's token at the [MASK] id (undefined: no tokenizer.json), read only when needsMaskToken. */

@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MeapError, parseOrThrow } from '../core/errors.ts';
+import { MeapError, parseOrThrow, readJsonObject } from '../core/errors.ts';
 import { SafetensorsEntrySchema, SafetensorsIndexSchema, SafetensorsMetadataSchema } from '../schemas/hf-model.ts';
 import { LITTLE_ENDIAN, leBytes } from './le-float32.ts';
 
@@ -89,12 +89,9 @@ export async function readHeader(file: string): Promise<StoredTensor[]> {
  */
 export async function readCheckpointTensors(dir: string): Promise<Map<string, StoredTensor>> {
   const indexFile = path.join(dir, SAFETENSORS_INDEX);
-  const indexText = await fs.readFile(indexFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return null;
-    throw bad(indexFile, `cannot be read (${e.code ?? e.message})`);
-  });
+  const json = await readJsonObject(indexFile, (reason) => bad(indexFile, reason), { optional: true });
   const out = new Map<string, StoredTensor>();
-  if (indexText === null) {
+  if (json === null) {
     const single = path.join(dir, SAFETENSORS);
     const exists = await fs.access(single).then(() => true, () => false);
     if (!exists) {
@@ -102,12 +99,6 @@ export async function readCheckpointTensors(dir: string): Promise<Map<string, St
     }
     for (const t of await readHeader(single)) out.set(t.name, t);
     return out;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(indexText);
-  } catch (e) {
-    throw bad(indexFile, `invalid JSON (${(e as Error).message})`);
   }
   const index = parseOrThrow(SafetensorsIndexSchema, json, (at, message) => bad(indexFile, `${at || 'file'}: ${message}`));
   const files = [...new Set(Object.values(index.weight_map))];

@@ -3,9 +3,8 @@
  * override, then special_tokens_map.json over tokenizer_config.json (as transformers reads them),
  * then the post-processor's template; [MASK] is the tokenizer's own or the id just past the vocabulary.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { tokenizerError } from '../../core/errors.ts';
+import { readJsonObject, tokenizerError } from '../../core/errors.ts';
 
 export interface SpecialIds {
   bosId: number | null;
@@ -100,23 +99,8 @@ export async function resolveSpecials({ path, doc, vocab, added, vocabSize }: To
   return { bosId, eosId, maskTokenId, vocabSize };
 }
 
-async function readOptionalJson(file: string): Promise<Json | null> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw tokenizerError(`cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file, 'make the file readable or remove it');
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw tokenizerError(`invalid JSON (${(e as Error).message})`, file, 'fix or remove this file beside tokenizer.json');
-  }
-  if (!isObject(v)) throw tokenizerError('not a JSON object', file, 'fix or remove this file beside tokenizer.json');
-  return v;
-}
+const readOptionalJson = (file: string) =>
+  readJsonObject(file, (reason) => tokenizerError(reason, file, 'fix or remove this file beside tokenizer.json'), { optional: true });
 
 /** BOS = a special token the post-processor puts before a single sequence; EOS = one it puts after. */
 function templateSpecials(pp: unknown, vocab: ReadonlyMap<string, number>): { bos: number | null; eos: number | null } {

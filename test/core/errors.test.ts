@@ -9,6 +9,7 @@ import {
   InputError,
   MeapError,
   parseOrThrow,
+  readJsonObject,
   readNamedFile,
   tokenizerError,
   usageError,
@@ -175,5 +176,31 @@ describe('readNamedFile', () => {
     expect(e).toBeInstanceOf(MeapError);
     expect((e as MeapError).kind).toBe('config');
     expect(reasons.at(-1)).toMatch(/^cannot be read \(E[A-Z]+\)$/);
+  });
+});
+
+describe('readJsonObject', () => {
+  const dir = tempDir('meap-errors-');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fail = (reason: string) => configError(`config.json ${reason}`);
+  const write = (name: string, text: string) => {
+    fs.writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+
+  it('returns the object a file holds', async () => {
+    expect(await readJsonObject(write('ok.json', '{"a": [1]}'), fail)).toEqual({ a: [1] });
+  });
+
+  it('gives null for a missing optional file, "not found" for a missing required one', async () => {
+    const missing = path.join(dir, 'nope.json');
+    expect(await readJsonObject(missing, fail, { optional: true })).toBeNull();
+    await expect(readJsonObject(missing, fail)).rejects.toThrow('config.json not found');
+  });
+
+  it('names invalid JSON, a JSON value that is not an object, and an unreadable path, even when optional', async () => {
+    await expect(readJsonObject(write('bad.json', '{"a":'), fail, { optional: true })).rejects.toThrow(/^config\.json invalid JSON \(/);
+    await expect(readJsonObject(write('list.json', '[1]'), fail)).rejects.toThrow('config.json not a JSON object');
+    await expect(readJsonObject(dir, fail, { optional: true })).rejects.toThrow(/^config\.json cannot be read \(E[A-Z]+\)$/);
   });
 });
