@@ -5,8 +5,6 @@
  * No unit test: test/trainer/export.test.ts runs it through the CLI on a trained run (and its
  * refusals); test/interop/test_export.py loads the result with Transformers.
  */
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
 import type { Command } from 'commander';
 import { findTokenizer } from '../pipeline/tokenize/cache.ts';
 import { loadTokenizer } from '../pipeline/tokenize/load.ts';
@@ -33,12 +31,11 @@ export function registerExport(program: Command): void {
     const cfg = parseConfig(ExportConfigSchema, { ...givenOptions(command, FLAGS), run }, FLAGS);
     const { exportRun } = await import('../trainer/export.ts');
     const r = await exportRun(cfg, {
-      tokenizerFile: async (sha256) => {
-        if (cfg.tokenizer === undefined) return findTokenizer(sha256);
-        const isDir = await fs.stat(cfg.tokenizer).then((st) => st.isDirectory(), () => false);
-        return isDir ? path.join(cfg.tokenizer, 'tokenizer.json') : cfg.tokenizer;
+      // loadTokenizer takes a tokenizer.json or its folder, as prepare does.
+      tokenizer: async (sha256) => {
+        const file = cfg.tokenizer ?? (await findTokenizer(sha256));
+        return file === null ? null : loadTokenizer(file);
       },
-      tokenizerIds: async (file) => (await loadTokenizer(file)).specials,
     });
     process.stdout.write(
       `${r.out}: LlamaForCausalLM from ${run} (step ${r.step}): ${count(r.tensors, 'tensor')}, ${r.parameters.toLocaleString('en-US')} parameters in ${r.weightFiles.length === 1 ? r.weightFiles[0] : `${r.weightFiles.length} files with model.safetensors.index.json`}; config.json, generation_config.json and the tokenizer files written\n`,

@@ -16,7 +16,6 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fsyncDir, writeSynced } from '../core/durable.ts';
 import { MeapError, configError, parseOrThrow, readJsonObject, usageError } from '../core/errors.ts';
-import { sha256Hex } from '../core/hash.ts';
 import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
 import { embeddingRows, shardSizeBytes, type ExportConfig, type ModelShape } from '../schemas/train.ts';
 import { DamagedCheckpoint, checkpointDirs, readCheckpointState, stepDirName, streamTensors } from './checkpoint.ts';
@@ -24,11 +23,19 @@ import { CONFIG, GENERATION_CONFIG, HF_DEFAULTS, generationConfig, hfName, hfSha
 import { SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, tokenizerFiles, type TokenizerIds } from './hf-tokenizer.ts';
 import { SAFETENSORS_INDEX, SafetensorsWriter, indexJson, planShards, type TensorSpec } from './safetensors.ts';
 
+/** A tokenizer as `prepare` loads it (pipeline/tokenize/load.ts), what the export needs of it. */
+export interface ExportTokenizer {
+  /** The tokenizer.json read; its config files are beside it. */
+  path: string;
+  sha256: string;
+  fullJson: string;
+  /** The ids prepare gives it by default: for checkpoints that predate the recorded ids. */
+  specials: TokenizerIds;
+}
+
 export interface ExportContext {
-  /** The run's tokenizer.json: the one `--tokenizer` names, else prepare's cached copy of this sha256; null when there is none. */
-  tokenizerFile(sha256: string): Promise<string | null>;
-  /** For checkpoints that predate the recorded ids: the ids prepare gives this tokenizer by default. */
-  tokenizerIds(file: string): Promise<TokenizerIds>;
+  /** The run's tokenizer: the one `--tokenizer` names, else prepare's cached copy of this sha256; null when there is none. */
+  tokenizer(sha256: string): Promise<ExportTokenizer | null>;
 }
 
 export interface ExportResult {
@@ -52,26 +59,22 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
   const specs = hfTensors(state, extra.shape, extra.vocabRows, dir);
   await checkOut(cfg.out);
 
-  const tokFile = await ctx.tokenizerFile(extra.tokenizerSha256);
-  if (tokFile === null) {
+  const tok = await ctx.tokenizer(extra.tokenizerSha256);
+  if (tok === null) {
     throw usageError(`no copy of the run's tokenizer (sha256 ${extra.tokenizerSha256.slice(0, 12)}…) is cached here`, 'pass --tokenizer PATH, the tokenizer.json the shards were prepared with');
   }
-  const tokBytes = await fs.readFile(tokFile).catch((e: NodeJS.ErrnoException) => {
-    throw new MeapError('usage', e.code === 'ENOENT' ? 'not found' : `cannot be read (${e.code ?? e.message})`, { file: tokFile });
-  });
-  const tokSha = sha256Hex(tokBytes);
-  if (tokSha !== extra.tokenizerSha256) {
-    throw new MeapError('usage', `this tokenizer has sha256 ${tokSha.slice(0, 12)}…, the run was trained on shards tokenized with ${extra.tokenizerSha256.slice(0, 12)}…`, { file: tokFile }, 'pass the tokenizer.json the shards were prepared with');
+  if (tok.sha256 !== extra.tokenizerSha256) {
+    throw new MeapError('usage', `this tokenizer has sha256 ${tok.sha256.slice(0, 12)}…, the run was trained on shards tokenized with ${extra.tokenizerSha256.slice(0, 12)}…`, { file: tok.path }, 'pass the tokenizer.json the shards were prepared with');
   }
-  const ids = extra.tokenizer ?? (await ctx.tokenizerIds(tokFile));
+  const ids = extra.tokenizer ?? tok.specials;
   if (embeddingRows(ids.vocabSize, ids.maskTokenId) !== extra.vocabRows) {
     throw configError(`the tokenizer's ${ids.vocabSize} tokens and [MASK] at id ${ids.maskTokenId} make ${embeddingRows(ids.vocabSize, ids.maskTokenId)} embedding rows, the run has ${extra.vocabRows}`, 'its shards were prepared with --mask-token-id, which only checkpoints of this meap record: resume the run with it to write one');
   }
   const beside = (name: string) => {
-    const file = path.join(path.dirname(tokFile), name);
+    const file = path.join(path.dirname(tok.path), name);
     return readJsonObject(file, (reason) => new MeapError('usage', reason, { file }, 'fix or remove this file beside tokenizer.json'), { optional: true });
   };
-  const tokenizer = tokenizerFiles({ json: tokBytes.toString('utf8'), config: await beside(TOKENIZER_CONFIG), specialTokensMap: await beside(SPECIAL_TOKENS_MAP) }, ids);
+  const tokenizer = tokenizerFiles({ json: tok.fullJson, config: await beside(TOKENIZER_CONFIG), specialTokensMap: await beside(SPECIAL_TOKENS_MAP) }, ids);
 
   const shards = planShards(specs, shardSizeBytes(cfg.maxShardSize));
   const parent = path.dirname(path.resolve(cfg.out));

@@ -9,6 +9,7 @@
  * Covered by test/trainer/hf-tokenizer.test.ts and, through Transformers, test/interop/test_export.py.
  */
 import { configError } from '../core/errors.ts';
+import type { TokenizerInfo } from '../schemas/settings.ts';
 
 type Json = Record<string, unknown>;
 
@@ -17,12 +18,8 @@ export const TOKENIZER_CONFIG = 'tokenizer_config.json';
 export const SPECIAL_TOKENS_MAP = 'special_tokens_map.json';
 export const MASK_TOKEN = '[MASK]';
 
-export interface TokenizerIds {
-  vocabSize: number;
-  maskTokenId: number;
-  bosId: number | null;
-  eosId: number | null;
-}
+/** The ids a manifest records of its tokenizer, which a checkpoint keeps for its export. */
+export type TokenizerIds = Omit<TokenizerInfo, 'sha256'>;
 
 export interface TokenizerSource {
   /** tokenizer.json's text. */
