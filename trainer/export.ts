@@ -17,10 +17,11 @@ import * as path from 'node:path';
 import { fsyncDir, writeSynced } from '../core/durable.ts';
 import { MeapError, configError, parseOrThrow, readJsonObject, usageError } from '../core/errors.ts';
 import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
+import { SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE } from '../schemas/hf-files.ts';
 import { embeddingRows, shardSizeBytes, type ExportConfig, type ModelShape } from '../schemas/train.ts';
 import { DamagedCheckpoint, checkpointDirs, readCheckpointState, stepDirName, streamTensors } from './checkpoint.ts';
 import { CONFIG, GENERATION_CONFIG, HF_DEFAULTS, generationConfig, hfName, hfShape, llamaConfig, llamaParams, transposeRows } from './hf-llama.ts';
-import { SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, tokenizerFiles, type TokenizerIds } from './hf-tokenizer.ts';
+import { tokenizerFiles, type TokenizerIds } from './hf-tokenizer.ts';
 import { SAFETENSORS_INDEX, SafetensorsWriter, indexJson, planShards, type TensorSpec } from './safetensors.ts';
 
 /** A tokenizer as `prepare` loads it (pipeline/tokenize/load.ts), what the export needs of it. */
@@ -74,7 +75,7 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
     const file = path.join(path.dirname(tok.path), name);
     return readJsonObject(file, (reason) => new MeapError('usage', reason, { file }, 'fix or remove this file beside tokenizer.json'), { optional: true });
   };
-  const tokenizer = tokenizerFiles({ json: tok.fullJson, config: await beside(TOKENIZER_CONFIG), specialTokensMap: await beside(SPECIAL_TOKENS_MAP) }, ids);
+  const tokenizer = tokenizerFiles({ json: tok.fullJson, config: await beside(TOKENIZER_CONFIG_FILE), specialTokensMap: await beside(SPECIAL_TOKENS_MAP_FILE) }, ids);
 
   const shards = planShards(specs, shardSizeBytes(cfg.maxShardSize));
   const parent = path.dirname(path.resolve(cfg.out));

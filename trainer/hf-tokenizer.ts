@@ -9,14 +9,11 @@
  * Covered by test/trainer/hf-tokenizer.test.ts and, through Transformers, test/interop/test_export.py.
  */
 import { configError } from '../core/errors.ts';
+import { MASK_TOKENS, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../schemas/hf-files.ts';
 import type { TokenizerInfo } from '../schemas/settings.ts';
 
 type Json = Record<string, unknown>;
 
-export const TOKENIZER = 'tokenizer.json';
-export const TOKENIZER_CONFIG = 'tokenizer_config.json';
-export const SPECIAL_TOKENS_MAP = 'special_tokens_map.json';
-export const MASK_TOKEN = '[MASK]';
 
 /** The ids a manifest records of its tokenizer, which a checkpoint keeps for its export. */
 export type TokenizerIds = Omit<TokenizerInfo, 'sha256'>;
@@ -57,7 +54,7 @@ export function tokenizerFiles(src: TokenizerSource, ids: TokenizerIds): Record<
     throw configError(`the run's tokenizer.json is not valid JSON (${(e as Error).message})`);
   }
   if (!isObject(doc)) throw configError("the run's tokenizer.json is not a JSON object");
-  const mask = tokenAt(doc, ids.maskTokenId) ?? MASK_TOKEN;
+  const mask = tokenAt(doc, ids.maskTokenId) ?? MASK_TOKENS[0];
   const added = (Array.isArray(doc.added_tokens) ? (doc.added_tokens as Json[]) : []).filter((t) => t.id !== ids.maskTokenId);
   const maskEntry = { id: ids.maskTokenId, content: mask, ...flags, special: true };
   const tokenizer = { ...doc, added_tokens: [...added, maskEntry].sort((a, b) => (a.id as number) - (b.id as number)) };
@@ -76,5 +73,5 @@ export function tokenizerFiles(src: TokenizerSource, ids: TokenizerIds): Record<
     mask_token: { content: mask, lstrip: false, normalized: false, rstrip: false, single_word: false },
   };
   const text = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
-  return { [TOKENIZER]: text(tokenizer), [TOKENIZER_CONFIG]: text(config), [SPECIAL_TOKENS_MAP]: text(specialTokensMap) };
+  return { [TOKENIZER_FILE]: text(tokenizer), [TOKENIZER_CONFIG_FILE]: text(config), [SPECIAL_TOKENS_MAP_FILE]: text(specialTokensMap) };
 }

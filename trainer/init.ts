@@ -20,10 +20,11 @@ import * as path from 'node:path';
 import { MeapError, readJsonObject } from '../core/errors.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { Rng } from '../core/rng.ts';
+import { MASK_TOKENS, TOKENIZER_FILE } from '../schemas/hf-files.ts';
 import type { ModelShape } from '../schemas/train.ts';
 import type { SavedParam } from './engine.ts';
 import { CONFIG, CONFIG_KEYS, hfName, hfShape, llamaParams, parseLlamaConfig, transposeRows, type HfLlama } from './hf-llama.ts';
-import { MASK_TOKEN, TOKENIZER, tokenAt } from './hf-tokenizer.ts';
+import { tokenAt } from './hf-tokenizer.ts';
 import { readCheckpointTensors, readTensorF32, type StoredTensor } from './safetensors.ts';
 
 /** What the shards need of the embedding (their manifest's tokenizer). */
@@ -104,7 +105,7 @@ export const needsMaskToken = (rows: number, v: ShardVocabulary) => v.maskTokenI
 
 /** The token DIR's tokenizer.json gives the id; undefined without a tokenizer.json. */
 async function tokenAtMask(dir: string, id: number): Promise<string | null | undefined> {
-  const file = path.join(dir, TOKENIZER);
+  const file = path.join(dir, TOKENIZER_FILE);
   const doc = await readJsonObject(file, (reason) => new MeapError('config', reason, { file }), { optional: true });
   return doc === null ? undefined : tokenAt(doc, id);
 }
@@ -123,7 +124,7 @@ export function checkVocabulary(dir: string, rows: number, v: ShardVocabulary, m
       hint,
     );
   }
-  if (needsMaskToken(rows, v) && maskToken !== MASK_TOKEN && maskToken !== '<mask>') {
+  if (needsMaskToken(rows, v) && !(MASK_TOKENS as readonly (string | null | undefined)[]).includes(maskToken)) {
     const what = maskToken === undefined ? `a row of the checkpoint's ${rows}-row embedding, and ${dir} has no tokenizer.json that names it [MASK]` : `the checkpoint's token ${JSON.stringify(maskToken)}`;
     const where = maskToken === undefined ? `put the checkpoint's tokenizer.json beside it (a meap export has one), or ${hint}` : hint;
     throw new MeapError('config', `no room for [MASK]: the shards put it at id ${v.maskTokenId}, which is ${what}`, { file: dir }, where);

@@ -15,6 +15,7 @@ import { sha256File } from '../../core/hash.ts';
 import { listIn, resolveIn, SHA_RE, type HubFile } from './api.ts';
 import { failFor, get, header, Retryable, withHubContext, withRetries, type HubContext, type HubOptions } from './http.ts';
 import { apiKind, encodePath, fileUri, parseHfUri, repoLabel, type HubRef } from './uri.ts';
+import { TOKENIZER_FILE, TOKENIZER_FILES } from '../../schemas/hf-files.ts';
 
 export interface DownloadedFile {
   path: string;
@@ -22,7 +23,6 @@ export interface DownloadedFile {
   uri: string;
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
 export async function download(
   ref: HubRef,
@@ -53,7 +53,7 @@ export async function fetchTokenizer(uri: string, o: HubOptions = {}): Promise<s
     const all = await listIn(ctx, ref, sha);
     const want = new Set(TOKENIZER_FILES.map((n) => (dir ? `${dir}/${n}` : n)));
     const chosen = all.filter((f) => want.has(f.path));
-    const main = dir ? `${dir}/tokenizer.json` : 'tokenizer.json';
+    const main = dir ? `${dir}/${TOKENIZER_FILE}` : TOKENIZER_FILE;
     if (!chosen.some((f) => f.path === main)) {
       throw new MeapError('input', `${repoLabel(ref)}@${sha} has no ${main}`, {}, 'only tokenizers saved in the tokenizers (fast) format are supported');
     }

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { cacheRoot } from '../../core/cache.ts';
+import { TOKENIZER_FILE, TOKENIZER_FILES } from '../../schemas/hf-files.ts';
 
-const CONFIG_FILES = ['tokenizer_config.json', 'special_tokens_map.json'];
 const entryDir = (sha256: string) => path.join(cacheRoot(), 'tokenizers', sha256);
 
 /** Best effort: a read-only home must not fail a run. */
@@ -14,8 +14,8 @@ export async function rememberTokenizer(tokenizerPath: string, sha256: string): 
   try {
     const dir = entryDir(sha256);
     await fs.mkdir(dir, { recursive: true });
-    for (const name of ['tokenizer.json', ...CONFIG_FILES]) {
-      const from = name === 'tokenizer.json' ? tokenizerPath : path.join(path.dirname(tokenizerPath), name);
+    for (const name of TOKENIZER_FILES) {
+      const from = name === TOKENIZER_FILE ? tokenizerPath : path.join(path.dirname(tokenizerPath), name);
       await fs.copyFile(from, path.join(dir, name)).catch(() => {});
     }
   } catch {
@@ -24,7 +24,7 @@ export async function rememberTokenizer(tokenizerPath: string, sha256: string): 
 }
 
 export async function findTokenizer(sha256: string): Promise<string | null> {
-  const file = path.join(entryDir(sha256), 'tokenizer.json');
+  const file = path.join(entryDir(sha256), TOKENIZER_FILE);
   try {
     await fs.access(file);
     return file;

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readNamedFile, tokenizerError } from '../../core/errors.ts';
+import { TOKENIZER_FILE } from '../../schemas/hf-files.ts';
 import { isObject, resolveSpecials, type AddedToken, type Json, type SpecialIds, type SpecialOverrides } from './specials.ts';
 
 /**
@@ -43,7 +44,7 @@ export async function loadTokenizer(
 ): Promise<LoadedTokenizer> {
   // A model folder, as on the hub: its tokenizer.json, with the config files beside it.
   const isDir = await stat(given).then((st) => st.isDirectory(), () => false);
-  const path = isDir ? join(given, 'tokenizer.json') : given;
+  const path = isDir ? join(given, TOKENIZER_FILE) : given;
   const bytes = await readNamedFile(path, (reason) => tokenizerError(`tokenizer file ${reason}`, path, 'pass --tokenizer the path of a Hugging Face tokenizer.json or of a folder holding one'));
   const fullJson = bytes.toString('utf8');
   const sha256 = createHash('sha256').update(bytes).digest('hex');

@@ -5,6 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { readJsonObject, tokenizerError } from '../../core/errors.ts';
+import { MASK_TOKENS, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE } from '../../schemas/hf-files.ts';
 
 export interface SpecialIds {
   bosId: number | null;
@@ -49,10 +50,10 @@ export async function resolveSpecials({ path, doc, vocab, added, vocabSize }: To
 
   // --- what a Hugging Face model folder says (special_tokens_map.json overrides tokenizer_config.json, as in transformers) ---
   const dir = dirname(path);
-  const tokCfg = await readOptionalJson(join(dir, 'tokenizer_config.json'));
-  const stMap = await readOptionalJson(join(dir, 'special_tokens_map.json'));
+  const tokCfg = await readOptionalJson(join(dir, TOKENIZER_CONFIG_FILE));
+  const stMap = await readOptionalJson(join(dir, SPECIAL_TOKENS_MAP_FILE));
   const configToken = (key: string): { token: string; from: string } | null => {
-    for (const [cfg, name] of [[stMap, 'special_tokens_map.json'], [tokCfg, 'tokenizer_config.json']] as const) {
+    for (const [cfg, name] of [[stMap, SPECIAL_TOKENS_MAP_FILE], [tokCfg, TOKENIZER_CONFIG_FILE]] as const) {
       const v = cfg?.[key];
       const token = typeof v === 'string' ? v : isObject(v) && typeof v.content === 'string' ? v.content : null;
       if (token !== null) return { token, from: `${name} ${key}` };
@@ -94,7 +95,7 @@ export async function resolveSpecials({ path, doc, vocab, added, vocabSize }: To
   }
 
   // The MEAP paper's code puts [MASK] just past the vocabulary when the tokenizer has none.
-  const maskAdded = added.find((t) => t.content === '[MASK]') ?? added.find((t) => t.content === '<mask>');
+  const maskAdded = MASK_TOKENS.map((name) => added.find((t) => t.content === name)).find((t) => t !== undefined);
   const maskTokenId = checkOverride('mask token id', overrides.maskTokenId, vocabSize) ?? maskAdded?.id ?? vocabSize;
   return { bosId, eosId, maskTokenId, vocabSize };
 }
