@@ -8,6 +8,7 @@ import type { AsyncBuffer, FileMetaData } from 'hyparquet';
 import { InputError, MeapError } from '../core/errors.ts';
 import { openInput, unreadable } from './bytes.ts';
 import type { InputFile, RawItem, ReadOptions } from './types.ts';
+import { readAt } from '../core/file-range.ts';
 
 export async function* readParquet(file: InputFile, opts: ReadOptions = {}): AsyncGenerator<RawItem> {
   // Loaded on first use: every prepare worker thread would otherwise hold them, Parquet input or not.
@@ -58,13 +59,10 @@ function fileBuffer(file: InputFile, handle: FileHandle, size: number, onRead: (
       const stop = Math.min(end ?? size, size);
       const len = Math.max(0, stop - start);
       const buf = new Uint8Array(len);
-      let off = 0;
+      let off: number;
       try {
-        while (off < len) {
-          const { bytesRead } = await handle.read(buf, off, len - off, start + off);
-          if (bytesRead === 0) break; // shrank underneath us; hyparquet reports the short buffer
-          off += bytesRead;
-        }
+        // A file that shrank underneath us reads short; hyparquet reports the short buffer.
+        off = await readAt(handle, buf, start);
       } catch (e) {
         throw unreadable(file, e);
       }

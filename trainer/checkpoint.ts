@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fsyncDir, writeSynced } from '../core/durable.ts';
+import { readAt, writeAt } from '../core/file-range.ts';
 import { firstIssue } from '../core/errors.ts';
 import { CHECKPOINT_TENSORS as TENSORS, CheckpointStateSchema as StateSchema, type CheckpointStateJson as StateJson } from '../schemas/checkpoint.ts';
 import type { Cursor } from './data.ts';
@@ -32,8 +33,6 @@ export const CHECKPOINTS = 'checkpoints';
 const STATE = 'state.json';
 const TMP_PREFIX = '.tmp-';
 const STEP_DIR = /^step-(\d{8,})$/;
-// Bounded I/O chunks: one write/read call cannot move 2 GiB, and hashing in chunks keeps peak memory flat.
-const CHUNK = 64 << 20;
 
 export const stepDirName = (step: number) => `step-${String(step).padStart(8, '0')}`;
 
@@ -249,16 +248,9 @@ async function writeTensors(file: string, tensors: Float32Array[]) {
     for (const t of tensors) {
       spans.push({ offset: pos, length: t.length });
       const bytes = leBytes(t);
-      for (let o = 0; o < bytes.length; o += CHUNK) {
-        const chunk = bytes.subarray(o, Math.min(bytes.length, o + CHUNK));
-        hash.update(chunk);
-        let done = 0;
-        while (done < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, pos);
-          done += bytesWritten;
-          pos += bytesWritten;
-        }
-      }
+      hash.update(bytes);
+      await writeAt(fh, bytes, pos);
+      pos += bytes.length;
     }
     await fh.sync();
   } finally {
@@ -284,14 +276,8 @@ export async function streamTensors(dir: string, s: StateJson, visit: (index: nu
     for (const [i, sp] of spans.entries()) {
       const t = new Float32Array(sp.length);
       const view = new Uint8Array(t.buffer);
-      let done = 0;
-      while (done < view.length) {
-        const n = Math.min(CHUNK, view.length - done);
-        const { bytesRead } = await fh.read(view, done, n, sp.offset + done);
-        if (bytesRead === 0) throw new DamagedCheckpoint(`${TENSORS} ended early`);
-        hash.update(view.subarray(done, done + bytesRead));
-        done += bytesRead;
-      }
+      if ((await readAt(fh, view, sp.offset)) < view.length) throw new DamagedCheckpoint(`${TENSORS} ended early`);
+      hash.update(view);
       if (!LITTLE_ENDIAN) view.set(leBytes(t));
       await visit(i, t);
     }

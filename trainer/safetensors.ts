@@ -12,6 +12,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { MeapError, parseOrThrow, readJsonObject } from '../core/errors.ts';
+import { readAt, writeAt } from '../core/file-range.ts';
 import { SafetensorsEntrySchema, SafetensorsIndexSchema, SafetensorsMetadataSchema } from '../schemas/hf-model.ts';
 import { LITTLE_ENDIAN, leBytes } from './le-float32.ts';
 
@@ -22,8 +23,6 @@ export const METADATA = { format: 'pt' };
 
 /** The Rust reader refuses larger headers (a corrupt length would otherwise allocate gigabytes). */
 const MAX_HEADER = 100_000_000;
-// Bounded I/O: one read or write call cannot move 2 GiB.
-const CHUNK = 64 << 20;
 const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1 };
 /** The dtypes meap reads (as float32); Hugging Face Llama checkpoints come in all three. */
 export const READABLE_DTYPES = ['F32', 'BF16', 'F16'] as const;
@@ -119,11 +118,7 @@ export async function readTensorF32(t: StoredTensor): Promise<Float32Array> {
   const raw = new Uint8Array(t.end - t.begin);
   const fh = await fs.open(t.file, 'r');
   try {
-    for (let done = 0; done < raw.length; ) {
-      const { bytesRead } = await fh.read(raw, done, Math.min(CHUNK, raw.length - done), t.begin + done);
-      if (bytesRead === 0) throw bad(t.file, `tensor ${t.name}: the file ended early`);
-      done += bytesRead;
-    }
+    if ((await readAt(fh, raw, t.begin)) < raw.length) throw bad(t.file, `tensor ${t.name}: the file ended early`);
   } finally {
     await fh.close();
   }
@@ -263,10 +258,7 @@ export class SafetensorsWriter {
 
   private async write(bytes: Uint8Array): Promise<void> {
     if (this.pos + bytes.length > this.total) throw new Error(`${this.file}: more than the header's ${this.total} bytes written`);
-    for (let done = 0; done < bytes.length; ) {
-      const { bytesWritten } = await this.fh.write(bytes, done, Math.min(CHUNK, bytes.length - done), this.pos);
-      done += bytesWritten;
-      this.pos += bytesWritten;
-    }
+    await writeAt(this.fh, bytes, this.pos);
+    this.pos += bytes.length;
   }
 }
