@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { anchorPython, median } from './anchor-python.ts';
 import { distinctTexts, FIXTURES as fixtures, fixtureTexts } from './fixtures.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -33,7 +34,6 @@ const ANCHORS: Record<keyof typeof TOKENIZERS, { engine: 'tiktoken' | 'sentencep
   gpt2: { engine: 'tiktoken', file: TOKENIZERS.gpt2 },
   llama3: { engine: 'tiktoken', file: TOKENIZERS.llama3 },
 };
-const PYTHON = path.resolve(here, '../.venv/bin/python');
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const cores = os.availableParallelism();
 // Each worker thread takes about half a second to start (module compilation, tokenizer tables):
@@ -71,7 +71,6 @@ function runJson(command: string, args: string[], env: NodeJS.ProcessEnv = {}): 
 
 const runChild = (script: string, args: string[], env: NodeJS.ProcessEnv = {}) => runJson(process.execPath, ['--import', 'tsx', path.join(here, script), ...args], env);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify({ machine, ...o }));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meap-bench-'));
@@ -83,8 +82,7 @@ try {
 
   // 1. Engines alone, on the corpus and on the distinct texts. This shared machine drifts by ±15%
   // from minute to minute: the engines run interleaved and the summary takes medians.
-  const withAnchors = fs.existsSync(PYTHON);
-  if (!withAnchors) emit({ bench: 'tokenizer-anchors', skipped: `no ${PYTHON}: \`npm run setup:interop\` creates it` });
+  const python = anchorPython('tokenizer-anchors');
   const distinct = path.join(tmp, 'distinct.jsonl');
   fs.writeFileSync(distinct, distinctTexts().map((t) => `${JSON.stringify({ text: t })}\n`).join(''));
   const bpeIds = path.join(tmp, 'bpe-ids.txt');
@@ -104,8 +102,8 @@ try {
         emit({ bench: 'tokenizer-alone', tokenizer: name, threads: 1, ...native, engine: 'native', text });
         if (native.idsSha256 !== bpe.idsSha256) throw new Error(`${name} ${text}: the native engine's ids differ from the bpe engine's`);
         runs.native.push(native.tokensPerSec);
-        if (withAnchors) {
-          const a = runJson(PYTHON, [path.join(here, 'anchors/bpe_engines.py'), anchor.engine, anchor.file, text === 'corpus' ? corpus : distinct, '--expect', bpeIds]);
+        if (python !== null) {
+          const a = runJson(python, [path.join(here, 'anchors/bpe_engines.py'), anchor.engine, anchor.file, text === 'corpus' ? corpus : distinct, '--expect', bpeIds]);
           emit({ bench: 'tokenizer-anchor', tokenizer: name, threads: 1, ...a, text });
           runs.anchor.push(a.tokensPerSec);
         }
@@ -116,7 +114,7 @@ try {
         nativeTokensPerSec: m.native,
         bpeTokensPerSec: m.bpe,
         bpeVsNative: +(m.bpe / m.native).toFixed(2),
-        ...(withAnchors && { anchor: anchor.engine, anchorTokensPerSec: median(runs.anchor), bpeVsAnchor: +(m.bpe / median(runs.anchor)).toFixed(2) }),
+        ...(python !== null && { anchor: anchor.engine, anchorTokensPerSec: median(runs.anchor), bpeVsAnchor: +(m.bpe / median(runs.anchor)).toFixed(2) }),
       };
     }
     emit({ bench: 'tokenizer-alone-summary', tokenizer: name, repeats: REPEATS, idsEqual: true, ...summary });

@@ -13,11 +13,11 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PRESETS } from '../schemas/train.ts';
 import { openDatasets } from '../trainer/data.ts';
+import { anchorPython, median } from './anchor-python.ts';
 import { FIXTURES as fixtures } from './fixtures.ts';
 import { BENCH_STEP } from './train-step.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const PYTHON = path.resolve(here, '../.venv/bin/python');
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const SEQ_LEN = 128;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meap-bench-train-'));
@@ -27,7 +27,6 @@ type Preset = keyof typeof PRESETS;
 /** A meap backend, or PyTorch at a thread count. */
 type Run = { backend: string; preset: Preset; rows: number; steps: number; torchThreads?: number };
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 try {
   execFileSync(process.execPath, [path.join(here, '../bin/meap.js'), 'prepare', path.join(fixtures, 'slimpajama/chunk_0.jsonl'), '--out', shards, '--tokenizer', path.join(fixtures, 'tokenizers/llama2/tokenizer.json'), '--seq-len', String(SEQ_LEN), '--progress', 'none'], { stdio: 'ignore' });
@@ -46,15 +45,15 @@ try {
     { backend: 'pytorch', preset: 'tiny' as const, rows: 4, steps: 5, torchThreads: threads },
     { backend: 'pytorch', preset: '100m' as const, rows: 1, steps: 3, torchThreads: threads },
   ]);
-  if (!fs.existsSync(PYTHON)) console.log(JSON.stringify({ bench: 'train-anchor', skipped: `no ${PYTHON}: \`npm run setup:interop\` creates it` }));
-  let runs = [...meap, ...(fs.existsSync(PYTHON) ? torch : [])];
+  const python = anchorPython('train-anchor');
+  let runs = [...meap, ...(python !== null ? torch : [])];
 
   const once = (run: Run): Record<string, unknown> => {
     const { backend, preset, rows, steps, torchThreads } = run;
     const r =
       torchThreads === undefined
         ? spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'train-once.ts'), backend, preset, String(rows), String(steps), shards], { encoding: 'utf8' })
-        : spawnSync(PYTHON, [path.join(here, 'anchors/torch_train.py'), shards, JSON.stringify({ preset, shape: PRESETS[preset], vocabRows, rows, steps, threads: torchThreads, ...BENCH_STEP })], { encoding: 'utf8' });
+        : spawnSync(python!, [path.join(here, 'anchors/torch_train.py'), shards, JSON.stringify({ preset, shape: PRESETS[preset], vocabRows, rows, steps, threads: torchThreads, ...BENCH_STEP })], { encoding: 'utf8' });
     const last = r.stdout.trim().split('\n').pop();
     if (torchThreads !== undefined && r.status !== 0) throw new Error(`bench/anchors/torch_train.py failed (${preset}, ${torchThreads} threads):\n${r.stderr}`);
     return last ? JSON.parse(last) : { backend, preset, skipped: `exit ${r.status ?? r.signal}` };
