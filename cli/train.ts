@@ -34,14 +34,15 @@ const FLAGS: Flags = {
   precision: { flags: '--precision <p>', help: 'WebGPU engine matmuls: f32, or mixed (f16 inputs, f32 accumulation and master weights)' },
   checkpointEvery: { flags: '--checkpoint-every <k>', help: 'steps between checkpoints' },
   keepLast: { flags: '--keep-last <n>', help: 'checkpoints to keep' },
-  resume: { flags: '--resume', help: 'continue from the latest complete checkpoint in --out' },
+  resume: { flags: '--resume', help: 'continue from the latest complete checkpoint in --out: --steps may change, the model, data, schedule and optimizer options may not' },
+  overwrite: { flags: '--overwrite', help: 'replace the run in --out (never files that meap train did not write)' },
   progress: { flags: '--progress <mode>', help: 'progress display' },
 };
 
-/** The command line that continues this run, quoted for a POSIX shell. */
+/** The command line that continues this run, quoted for a POSIX shell: --overwrite would start it over. */
 function resumeCommand(args: string[]): string {
   const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
-  return ['meap', ...args.map(quote), ...(args.includes('--resume') ? [] : ['--resume'])].join(' ');
+  return ['meap', ...args.filter((a) => a !== '--overwrite').map(quote), ...(args.includes('--resume') ? [] : ['--resume'])].join(' ');
 }
 
 export function registerTrain(program: Command, ctx: CliContext): void {

@@ -68,6 +68,8 @@ export const TrainConfigSchema = z.strictObject({
   checkpointEvery: z.number().int().min(1).default(100),
   keepLast: z.number().int().min(1).default(3),
   resume: z.boolean().default(false),
+  /** Replace the run in `out` (never files that meap train did not write). */
+  overwrite: z.boolean().default(false),
   progress: z.enum(PROGRESS_MODES).default('auto'),
 });
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
@@ -85,6 +87,8 @@ export const EvalConfigSchema = z.strictObject({
   run: z.string().min(1),
   data: z.array(z.string().min(1)).min(1, 'give at least one --data directory'),
   batchRows: z.number().int().min(1).default(4),
+  /** Evaluate the first N rows (in manifest order) only; absent: every row. */
+  maxRows: z.number().int().min(1).optional(),
   backend: z.enum(BACKENDS).default('auto'),
   json: z.boolean().default(false),
 });

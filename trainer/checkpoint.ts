@@ -36,6 +36,9 @@ const STEP_DIR = /^step-(\d{8,})$/;
 
 export const stepDirName = (step: number) => `step-${String(step).padStart(8, '0')}`;
 
+/** Whether a name in checkpoints/ is one that saveCheckpoint writes: a step's directory or a temporary one. */
+export const isCheckpointName = (name: string) => STEP_DIR.test(name) || name.startsWith(TMP_PREFIX);
+
 /** A checkpoint directory that does not hold what its state.json says: incomplete or corrupt. */
 export class DamagedCheckpoint extends Error {}
 

@@ -6,6 +6,7 @@
  * test/trainer/webgpu/engine.test.ts (tfjsEngine as the reference).
  */
 import { configError } from '../core/errors.ts';
+import type { BackendChoice, Precision } from '../schemas/enums.ts';
 import type { ModelConfig } from '../schemas/train.ts';
 import type { Backend } from './backend.ts';
 import { ENGINE_ENV, type EngineOptions, type TrainEngine } from './engine.ts';
@@ -13,13 +14,21 @@ import { LlamaModel } from './model.ts';
 import { createOptimizer, type Optimizer } from './optim.ts';
 import { optimizerStep } from './step.ts';
 
+/**
+ * Refuses, before any backend loads, a precision that only the WebGPU engine has where the run cannot
+ * get that engine: `auto` might pick another backend, so mixed precision needs --backend webgpu.
+ */
+export function checkPrecision(backend: BackendChoice, precision: Precision): void {
+  if (precision === 'f32') return;
+  if (backend !== 'webgpu') throw configError(`--precision ${precision} needs the WebGPU engine (--backend webgpu)`, 'drop --precision, or train with --backend webgpu');
+  if (process.env[ENGINE_ENV] === 'tfjs') throw configError(`--precision ${precision} needs the WebGPU engine, which ${ENGINE_ENV}=tfjs turns off`, `drop --precision, or unset ${ENGINE_ENV}`);
+}
+
+/** The engine for `backend`; `o.precision` has passed checkPrecision. */
 export async function createEngine(backend: Backend, cfg: ModelConfig, o: EngineOptions): Promise<TrainEngine> {
   if (backend.device !== undefined && process.env[ENGINE_ENV] !== 'tfjs') {
     const { WebGpuEngine } = await import('./webgpu/engine.ts');
     return WebGpuEngine.create(backend.device, cfg, o);
-  }
-  if (o.precision !== 'f32') {
-    throw configError(`--precision ${o.precision} needs the WebGPU engine (--backend webgpu)`, 'drop --precision, or train with --backend webgpu');
   }
   const model = new LlamaModel(cfg, o.seed);
   return tfjsEngine(model, createOptimizer(backend.name, model.params, o.adam), 'tfjs kernels');

@@ -123,6 +123,14 @@ export async function openDatasets(dirs: string[]): Promise<Dataset> {
   };
 }
 
+/**
+ * The data a run reads, as its checkpoints record it: the loader's order and cursor depend on every
+ * shard's sha256 in order, so a resume on other data would read rows its cursor never meant.
+ */
+export function dataIdentity(ds: Dataset): { shards: number; rows: number; sha256: string } {
+  return { shards: ds.shards.length, rows: ds.info.rows, sha256: sha256Hex(ds.shards.map((s) => s.sha256).join('\n')) };
+}
+
 /** Shards decoded at a time by `meap train`'s loader. */
 const WINDOW_SHARDS = 4;
 
@@ -286,16 +294,19 @@ export class Loader {
 }
 
 /**
- * Every row once, in directory then manifest order, `rows` at a time (the last batch may be
- * smaller), one shard decoded at a time: for evaluation, where order must not depend on a seed.
+ * Every row once (or the first `maxRows`), in directory then manifest order, `rows` at a time (the
+ * last batch may be smaller), one shard decoded at a time: for evaluation, where order must not
+ * depend on a seed. Shards past `maxRows` are not read.
  */
-export async function* sequentialBatches(ds: Dataset, rows: number): AsyncGenerator<Batch> {
+export async function* sequentialBatches(ds: Dataset, rows: number, maxRows = Infinity): AsyncGenerator<Batch> {
   if (!Number.isSafeInteger(rows) || rows < 1) throw new RangeError(`sequentialBatches needs a positive row count, got ${rows}`);
   let picked: { shard: DecodedShard; row: number }[] = [];
+  let left = maxRows;
   for (const ref of ds.shards) {
+    if (left === 0) break;
     if (ref.rows === 0) continue;
     const shard = await readShard(ref, ds.info.vocabRows);
-    for (let r = 0; r < shard.rows; r++) {
+    for (let r = 0; r < shard.rows && left > 0; r++, left--) {
       picked.push({ shard, row: r });
       if (picked.length === rows) {
         yield assemble(picked);

@@ -13,7 +13,9 @@ import { openDatasets, sequentialBatches } from './data.ts';
 import { LlamaModel } from './model.ts';
 
 export interface EvalResult {
+  /** Rows evaluated: all the data holds (`dataRows`), or the first --max-rows. */
   rows: number;
+  dataRows: number;
   targets: number;
   meanLoss: number;
   perplexity: number;
@@ -34,7 +36,7 @@ export interface EvalContext {
   progress?: EvalProgress;
 }
 
-export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' | 'backend'>, ctx: EvalContext = {}): Promise<EvalResult> {
+export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' | 'maxRows' | 'backend'>, ctx: EvalContext = {}): Promise<EvalResult> {
   // Every argument is checked before a backend loads.
   const ckpt = await loadLatestCheckpoint(o.run);
   if (ckpt === null) throw new MeapError('usage', 'no complete checkpoint in the run directory', { file: o.run }, 'train first, or point --run at a run directory');
@@ -42,7 +44,10 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
   const shape = ckpt.extra.shape as ModelShape;
   const vocabRows = ckpt.extra.vocabRows as number;
   if (ds.info.tokenizerSha256 !== ckpt.extra.tokenizerSha256) {
-    throw configError(`the held-out data was tokenized with ${ds.info.tokenizerSha256.slice(0, 12)}…, the run with ${String(ckpt.extra.tokenizerSha256).slice(0, 12)}…`);
+    throw configError(
+      `the held-out data was tokenized with ${ds.info.tokenizerSha256.slice(0, 12)}…, the run with ${String(ckpt.extra.tokenizerSha256).slice(0, 12)}…`,
+      "prepare the held-out data with the tokenizer that the run's --data was prepared with",
+    );
   }
   // [MASK] inputs make the loss that of a harder task than plain text: still a number, not a perplexity of the text.
   for (const { dir, maskedTokens } of ds.info.masked) {
@@ -54,9 +59,9 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
   let sum = 0;
   let targets = 0;
   let rows = 0;
-  ctx.progress?.start(ds.info.rows);
+  ctx.progress?.start(Math.min(ds.info.rows, o.maxRows ?? Infinity));
   try {
-    for await (const batch of sequentialBatches(ds, o.batchRows)) {
+    for await (const batch of sequentialBatches(ds, o.batchRows, o.maxRows)) {
       const { sum: s, count } = model.lossSum(batch);
       // Read without blocking: WebGPU in Node has no synchronous reads.
       sum += ((await s.data()) as Float32Array)[0];
@@ -70,5 +75,5 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
     model.dispose();
   }
   const meanLoss = targets > 0 ? sum / targets : NaN;
-  return { rows, targets, meanLoss, perplexity: Math.exp(meanLoss), step: ckpt.step, backend: backend.name };
+  return { rows, dataRows: ds.info.rows, targets, meanLoss, perplexity: Math.exp(meanLoss), step: ckpt.step, backend: backend.name };
 }

@@ -11,8 +11,8 @@ import { configError } from '../core/errors.ts';
 import { DEFAULT_MODEL, type TrainConfig } from '../schemas/train.ts';
 import { selectBackend } from './backend.ts';
 import { saveCheckpoint } from './checkpoint.ts';
-import { Loader, openDatasets } from './data.ts';
-import { createEngine } from './create-engine.ts';
+import { Loader, dataIdentity, openDatasets } from './data.ts';
+import { checkPrecision, createEngine } from './create-engine.ts';
 import { checkModelOption, openInit } from './init.ts';
 import { appendMetrics, readMetrics, rewriteMetrics, type StepMetrics, type TrainProgress } from './metrics.ts';
 import { resolveModelShape } from './model-shape.ts';
@@ -29,9 +29,11 @@ export interface TrainContext {
 }
 
 export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMetrics[]> {
-  // Every argument is checked before a backend loads: a mistake is then the first and only line.
+  // Every argument is checked before a backend loads, and nothing is written before the engine has
+  // started: a mistake is then the first and only line, and changes nothing.
   const micro = cfg.microBatch ?? cfg.batchSize;
   if (micro > cfg.batchSize) throw configError(`--micro-batch ${micro} is larger than --batch-size ${cfg.batchSize}`);
+  checkPrecision(cfg.backend, cfg.precision);
   const ds = await openDatasets(cfg.data);
   const init = cfg.init === undefined ? null : await openInit(cfg.init, ds.info);
   const shape = init === null ? await resolveModelShape(cfg.model ?? DEFAULT_MODEL) : init.hf.shape;
@@ -44,15 +46,25 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
     shape,
     vocabRows: ds.info.vocabRows,
     tokenizerSha256: ds.info.tokenizerSha256,
+    data: dataIdentity(ds),
     seed: cfg.seed,
     steps: cfg.steps,
     batchSize: cfg.batchSize,
+    // The schedule and the optimizer: a resume must repeat them (rundir.ts).
+    lr: cfg.lr,
+    minLr: cfg.minLr,
+    warmup: cfg.warmup,
+    weightDecay: cfg.weightDecay,
+    beta1: cfg.beta1,
+    beta2: cfg.beta2,
+    clip: cfg.clip,
     // What `meap export` writes into config.json and the tokenizer files.
     tokenizer: { vocabSize, maskTokenId, bosId, eosId },
     seqLen: ds.info.seqLen,
     maxPositionEmbeddings: init?.hf.maxPositionEmbeddings ?? ds.info.seqLen,
   };
-  const resumed = await openRunDir(cfg, extra);
+  const run = await openRunDir(cfg, extra);
+  const resumed = run.checkpoint;
   const backend = await selectBackend(cfg.backend);
   ctx.log(`meap train: backend ${backend.name} (${backend.detail})`);
 
@@ -61,34 +73,41 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
   if (backend.device !== undefined) ctx.log(`meap train: engine ${engine.detail}`);
   const loader = new Loader(ds, { seed: cfg.seed });
   let start = 0;
-  if (resumed !== null) {
-    engine.loadWeights(resumed.params);
-    engine.loadOptimizer(resumed.optimizer);
-    loader.restore(resumed.cursor);
-    start = resumed.step;
-    ctx.log(`meap train: resumed from step ${start}`);
-  } else if (init !== null) {
-    engine.loadWeights(await init.weights(cfg.seed));
-    const grown = init.rows < init.vocabRows ? `; embedding and LM head grown from ${init.rows} to ${init.vocabRows} rows for [MASK]` : '';
-    ctx.log(`meap train: initialised from ${init.dir}${grown}`);
-  }
-  const history = await readMetrics(cfg.out, start);
-  await rewriteMetrics(cfg.out, history);
-
-  const save = async (step: number) =>
-    ctx.onCheckpoint?.(
-      await saveCheckpoint(
-        cfg.out,
-        { step, params: await engine.weights(), optimizer: await engine.optimizerState(), cursor: loader.cursor(), extra },
-        cfg.keepLast,
-      ),
-    );
-  const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
-  const gpuBytes = engine.gpuBytes ? () => engine.gpuBytes!() : backend.gpuBytes;
-
-  ctx.progress?.start(cfg.steps, start);
+  let history: StepMetrics[] = [];
+  let finished = false;
   try {
-    if (cfg.steps === 0 && resumed === null) await save(0);
+    await run.prepare();
+    if (resumed !== null) {
+      engine.loadWeights(resumed.params);
+      engine.loadOptimizer(resumed.optimizer);
+      loader.restore(resumed.cursor);
+      start = resumed.step;
+      ctx.log(`meap train: resumed from step ${start}`);
+      for (const note of run.notes) ctx.log(`meap train: ${note}`);
+      history = await readMetrics(cfg.out, start);
+      await rewriteMetrics(cfg.out, history);
+    } else if (init !== null) {
+      engine.loadWeights(await init.weights(cfg.seed));
+      const grown = init.rows < init.vocabRows ? `; embedding and LM head grown from ${init.rows} to ${init.vocabRows} rows for [MASK]` : '';
+      ctx.log(`meap train: initialised from ${init.dir}${grown}`);
+    }
+
+    const save = async (step: number) =>
+      ctx.onCheckpoint?.(
+        await saveCheckpoint(
+          cfg.out,
+          { step, params: await engine.weights(), optimizer: await engine.optimizerState(), cursor: loader.cursor(), extra },
+          cfg.keepLast,
+        ),
+      );
+    const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
+    const gpuBytes = engine.gpuBytes ? () => engine.gpuBytes!() : backend.gpuBytes;
+
+    ctx.progress?.start(cfg.steps, start);
+    if (cfg.steps === 0 && resumed === null) {
+      await save(0);
+      await rewriteMetrics(cfg.out, history);
+    }
     for (let step = start; step < cfg.steps; step++) {
       if (ctx.signal.aborted) break;
       const t0 = performance.now();
@@ -105,9 +124,11 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
         backend.gpu?.check();
       }
     }
+    finished = !ctx.signal.aborted;
   } finally {
     ctx.progress?.stop();
-    await writeLossSvg(cfg.out, history);
+    // A run that failed or stopped before its first step leaves nothing behind: its rerun starts clean.
+    if (history.length > 0 || finished) await writeLossSvg(cfg.out, history);
     engine.dispose();
   }
   if (ctx.signal.aborted) throw ctx.signal.reason;

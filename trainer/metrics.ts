@@ -21,6 +21,8 @@ export interface TrainProgress {
 }
 
 export const METRICS = 'metrics.jsonl';
+/** Where `rewriteMetrics` writes before it renames: a kill can leave it behind. */
+export const METRICS_TMP = `${METRICS}.tmp`;
 
 export async function appendMetrics(runDir: string, m: StepMetrics): Promise<void> {
   await fs.appendFile(path.join(runDir, METRICS), `${JSON.stringify(m)}\n`);
@@ -49,7 +51,7 @@ export async function readMetrics(runDir: string, upTo = Infinity): Promise<Step
 
 /** Replaces the file with `history`, atomically: after a resume it must not keep the redone steps twice. */
 export async function rewriteMetrics(runDir: string, history: StepMetrics[]): Promise<void> {
-  const tmp = path.join(runDir, `${METRICS}.tmp`);
+  const tmp = path.join(runDir, METRICS_TMP);
   await fs.writeFile(tmp, history.map((m) => `${JSON.stringify(m)}\n`).join(''));
   await fs.rename(tmp, path.join(runDir, METRICS));
 }

@@ -11,7 +11,7 @@ import { decodeShard, encodeShard } from '../../datasets/shards/codec.ts';
 import type { ShardRow } from '../../datasets/shards/stream.ts';
 import { MeapError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
-import { Loader, openDatasets, sequentialBatches, trainingOrder, type Batch, type Dataset } from '../../trainer/data.ts';
+import { Loader, dataIdentity, openDatasets, sequentialBatches, trainingOrder, type Batch, type Dataset } from '../../trainer/data.ts';
 import { fixtures, gpt2, llama2, meap, readShards, slimpajama, tempDir } from '../helpers/cli.ts';
 
 const alpaca = path.join(fixtures, 'alpaca', 'alpaca_head128.json');
@@ -231,6 +231,31 @@ describe('trainer data loader', () => {
     }
     expect(got).toEqual(expected);
     expect(sizes.slice(0, -1).every((n) => n === 50)).toBe(true);
+  });
+
+  it('sequentialBatches with maxRows yields the first rows only, the last batch cut short', async () => {
+    const all: string[] = [];
+    for await (const b of sequentialBatches(ds, 7)) for (let r = 0; r < b.rows; r++) all.push(JSON.stringify(Array.from(batchRow(b, r).inputIds)));
+    for (const max of [1, 7, 20, ds.info.rows, ds.info.rows + 5]) {
+      const got: string[] = [];
+      const sizes: number[] = [];
+      for await (const b of sequentialBatches(ds, 7, max)) {
+        sizes.push(b.rows);
+        for (let r = 0; r < b.rows; r++) got.push(JSON.stringify(Array.from(batchRow(b, r).inputIds)));
+      }
+      expect(got.map((row) => row.replace(/(,0)+\]$/, ']'))).toEqual(all.slice(0, max).map((row) => row.replace(/(,0)+\]$/, ']')));
+      expect(sizes.slice(0, -1).every((n) => n === 7)).toBe(true);
+    }
+  });
+
+  it('dataIdentity changes with the shards a run reads and their order, not with where they are', async () => {
+    const id = dataIdentity(ds);
+    expect(id).toEqual({ shards: ds.shards.length, rows: ds.info.rows, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const moved = path.join(tempDir('meap-data-'), 'moved');
+    fs.cpSync(pre, moved, { recursive: true });
+    expect(dataIdentity(await openDatasets([moved, sft]))).toEqual(id);
+    expect(dataIdentity(await openDatasets([sft, pre])).sha256).not.toBe(id.sha256);
+    expect(dataIdentity(await openDatasets([pre])).sha256).not.toBe(id.sha256);
   });
 
   it('refuses a cursor that does not fit the datasets', async () => {
