@@ -122,7 +122,7 @@ describe("the README's walk on samples/tiny-corpus", () => {
     expect(run(['prepare', SAMPLES, '-t', gpt2, '-o', at('x'), '--span-length', '50'], 2).stderr).toBe('meap: error: --span-length applies to --mask span only (drop it, or pass --mask span)\n');
     // Argument errors come before the backend loads: the error is the only line.
     expect(run(['train', '--data', shards, '--out', at('run-y'), '--steps', '1', '--batch-size', '2', '--micro-batch', '3'], 2).stderr).toBe('meap: error: --micro-batch 3 is larger than --batch-size 2\n');
-    expect(run(['train', '--data', shards, '--out', at('run'), '--steps', '1'], 2).stderr).toMatch(/^meap: error: .*the run directory is not empty/);
+    expect(run(['train', '--data', shards, '--out', at('run'), '--steps', '1'], 2).stderr).toMatch(/^meap: error: .*the run directory holds a run \(its latest checkpoint is step-\d{8}\) \(pass --resume to continue it, --overwrite to replace it/);
     run(['nonsense'], 2);
     // Masked data evaluates, with a warning.
     const masked = at('masked');
