@@ -1,9 +1,11 @@
 /**
- * `meap eval`: mean loss and perplexity of a run's latest checkpoint over every row of held-out
- * shards, in manifest order (prepare them with `--mask none` so inputs are the plain text).
+ * `meap eval`: mean loss and perplexity of a run's latest checkpoint over every row (or the first
+ * --max-rows) of held-out shards, in manifest order (prepare them with `--mask none` so inputs are
+ * the plain text).
  *
- * No unit test: it needs a trained run's checkpoint, so test/e2e/train.test.ts trains one and runs
- * `meap eval` on it; the loss it sums is test/trainer/model.test.ts's `lossSum`.
+ * No unit test: it needs a trained run's checkpoint, so test/e2e/train.test.ts and
+ * no-silent-train.test.ts train one and run `meap eval` on it; the loss it sums is
+ * test/trainer/model.test.ts's `lossSum`.
  */
 import { MeapError, configError } from '../core/errors.ts';
 import type { EvalConfig, ModelShape } from '../schemas/train.ts';

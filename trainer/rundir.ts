@@ -93,7 +93,7 @@ async function resume(cfg: TrainConfig, extra: Record<string, unknown>, exists: 
   if (before !== undefined && before.sha256 !== data.sha256) {
     throw refuse(
       `--resume: the run was trained on other data (${before.shards} shards, ${before.rows} rows), --data gives ${data.shards} shards, ${data.rows} rows`,
-      "resume with the run's --data directories; to train on, start a new run with --init from `meap export`",
+      "resume with the run's --data directories, or train on other data in a new run (meap export, then train --init)",
     );
   }
   const unrecorded: string[] = [];
