@@ -18,6 +18,7 @@ import type { InputFile } from '../datasets/types.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
+import { checkSpanFits } from './mask-share.ts';
 import { merge } from './merge.ts';
 import { OrderedQueue } from './ordered-queue.ts';
 import { discardIfNothingDone, openOutDir } from './outdir.ts';
@@ -53,6 +54,7 @@ export interface PrepareResult {
 }
 
 export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<PrepareResult> {
+  if (cfg.mode === 'pretrain') checkSpanFits(cfg);
   // A rerun with --overwrite must not read the previous run's manifest.json as an input.
   const outDir = path.resolve(cfg.out) + path.sep;
   const files = (await resolveSources(cfg.inputs, { format: cfg.format, hub: ctx.hub })).filter((f) => !f.abs.startsWith(outDir));
