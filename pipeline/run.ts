@@ -41,6 +41,8 @@ export interface PrepareContext extends RunContext {
   hub: HubOptions;
   /** One-line notices, such as the engine falling back to native. */
   log?: (line: string) => void;
+  /** The command line after `meap`, kept in the work state for `meap status` to print the command that finishes the run. */
+  argv?: string[];
 }
 
 export interface PrepareResult {
@@ -65,7 +67,8 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
   const templateSource = cfg.mode === 'sft' ? await readTemplate(cfg.template) : null;
   const template = templateSource === null ? null : compileTemplate(templateSource, loaded);
   const tok = template === null ? loaded : frameWithTemplate(loaded, template, cfg);
-  const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel) };
+  const command = ctx.argv === undefined ? undefined : { cwd: process.cwd(), argv: ctx.argv, partitions: partition.of };
+  const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel), command };
 
   const state = await openOutDir(cfg.out, run, cfg.overwrite);
   if (state === 'complete') {
