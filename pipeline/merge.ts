@@ -70,15 +70,16 @@ function common(st: RunSettings, units: UnitResult[]) {
     skippedOf,
     totals: { rows: sum('rows'), tokens: sum('tokens'), maskedTokens: sum('maskedTokens') },
     skipped: sortKeys(units.reduce((acc, u) => addCounts(acc, skippedOf(u)), {} as Record<string, number>)),
-    warnings: warningsOf(st, units, sum('maskedTokens')),
+    warnings: warningsOf(st, units, { rows: sum('rows'), masked: sum('maskedTokens') }),
   };
 }
 
 /** The key is left out when there is nothing to say, so such manifests keep their bytes. */
-function warningsOf(st: RunSettings, units: UnitResult[], masked: number): { warnings?: string[] } {
-  // Completion records of an older meap, resumed into this run, did not count eligible positions.
-  if (units.some((u) => u.counts.eligible === undefined)) return {};
-  const shortfall = maskShortfall(st, masked, units.reduce((s, u) => s + u.counts.eligible, 0));
+function warningsOf(st: RunSettings, units: UnitResult[], totals: { rows: number; masked: number }): { warnings?: string[] } {
+  // Completion records of an older meap, resumed into this run, did not count eligible positions;
+  // and a run without rows has worse to say than its masked share.
+  if (totals.rows === 0 || units.some((u) => u.counts.eligible === undefined)) return {};
+  const shortfall = maskShortfall(st, totals.masked, units.reduce((s, u) => s + u.counts.eligible, 0));
   return shortfall === null ? {} : { warnings: [shortfall] };
 }
 
