@@ -21,6 +21,7 @@ import { registerMerge } from './merge.ts';
 import { registerOrder } from './order.ts';
 import { registerPlot } from './plot.ts';
 import { registerPrepare } from './prepare.ts';
+import { registerStatus } from './status.ts';
 import { registerTrain } from './train.ts';
 import { registerVerify } from './verify.ts';
 
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDownload(program);
   registerMerge(program);
   registerInspect(program);
+  registerStatus(program);
   registerVerify(program, ctx);
   registerTrain(program, ctx);
   registerPlot(program);

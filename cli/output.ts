@@ -64,21 +64,21 @@ export function prepareProgress(mode: ProgressMode, stream: NodeJS.WriteStream =
     const done = c.bytesRead / total;
     const elapsed = (performance.now() - startedAt) / 1000;
     const eta = done > 0 ? Math.round((elapsed * (1 - done)) / done) : NaN;
-    return `meap: ${(100 * done).toFixed(1)}% of input bytes, files ${filesDone}/${files}, ${c.items} ${noun}, ${rate(c.tokens, startedAt)} tok/s, ETA ${Number.isFinite(eta) ? `${eta}s` : '?'}`;
+    return `meap: ${(100 * done).toFixed(1)}% of input bytes, files ${filesDone}/${files}, ${n(c.items)} ${noun}, ${n(rate(c.tokens, startedAt))} tok/s, ETA ${Number.isFinite(eta) ? `${eta}s` : '?'}`;
   };
   return {
-    start(totalBytes, n, what) {
+    start(totalBytes, fileCount, what) {
       startedAt = performance.now();
       total = Math.max(1, totalBytes);
-      files = n;
+      files = fileCount;
       noun = what;
-      m.start(total, 0, { items: 0, noun, tps: 0, files, filesDone });
+      m.start(total, 0, { items: '0', noun, tps: '0', files, filesDone });
     },
     fileDone() {
       m.update(null, { filesDone: ++filesDone });
     },
     update(c) {
-      m.update(c.bytesRead, { items: c.items, tps: rate(c.tokens, startedAt) }, line(c));
+      m.update(c.bytesRead, { items: n(c.items), tps: n(rate(c.tokens, startedAt)) }, line(c));
     },
     stop: () => m.stop(),
   };
@@ -88,10 +88,10 @@ export function prepareProgress(mode: ProgressMode, stream: NodeJS.WriteStream =
 export function trainProgress(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): TrainProgress {
   const m = meter(mode, stream, '{bar} step {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}');
   return {
-    start: (steps, from) => m.start(steps, from, { loss: '-', lr: '-', tps: 0 }),
+    start: (steps, from) => m.start(steps, from, { loss: '-', lr: '-', tps: '0' }),
     update(s: StepMetrics) {
-      const line = () => `meap train: step ${s.step}, loss ${s.loss.toFixed(4)}, lr ${s.lr.toExponential(2)}, ${s.tokensPerSec} tok/s`;
-      m.update(s.step, { loss: s.loss.toFixed(4), lr: s.lr.toExponential(2), tps: s.tokensPerSec }, line, s.step === 1);
+      const line = () => `meap train: step ${s.step}, loss ${s.loss.toFixed(4)}, lr ${s.lr.toExponential(2)}, ${n(s.tokensPerSec)} tok/s`;
+      m.update(s.step, { loss: s.loss.toFixed(4), lr: s.lr.toExponential(2), tps: n(s.tokensPerSec) }, line, s.step === 1);
     },
     stop: () => m.stop(),
   };
@@ -152,12 +152,14 @@ export function summarize(m: Manifest, dir: string): string {
     const t = m.totals;
     lines.push(
       `  masking    sft-duplicate, ratio ${k.ratio} of answers over ${k.minAnswerTokens} tokens, layout ${k.layout}${m.sft.pack ? ', packed' : ''}, template ${m.sft.template}, seed ${m.seed}`,
-      `  inputs     ${count(m.inputs.length, 'file')}, ${count(t.examples, 'example')}: ${n(t.duplicated)} duplicated, ${n(t.ntpOnly)} next-token only, ${n(t.truncated)} truncated, ${count(t.layoutFallbacks, 'concat fallback')}`,
+      // Only the concat layout can fall back (to two rows, when a pair does not fit one).
+      `  inputs     ${count(m.inputs.length, 'file')}, ${count(t.examples, 'example')}: ${n(t.duplicated)} duplicated, ${n(t.ntpOnly)} next-token only, ${n(t.truncated)} truncated${k.layout === 'concat' ? `, ${count(t.layoutFallbacks, 'concat fallback')}` : ''}`,
     );
   }
   lines.push(
     `  output     ${count(m.shards.length, 'shard')}, ${count(m.totals.rows, 'row')}, ${count(m.totals.tokens, 'token')}, ${n(m.totals.maskedTokens)} masked (${maskedPct}%)`,
     `  skipped    ${skipped.length === 0 ? 'none' : skipped.map(([k, v]) => `${k} ${n(v)}`).join(', ')}`,
+    ...(m.warnings ?? []).map((w) => `  warning    ${w}`),
     '',
   );
   return lines.join('\n');

@@ -84,7 +84,7 @@ export function registerPrepare(program: Command, ctx: CliContext): void {
     .argument('<inputs...>', 'input files, directories or globs (.jsonl, .jsonl.zst, .json, .parquet), or hf://datasets/ORG/NAME[@REVISION]/GLOB');
   addOptions(cmd, PREPARE_FIELDS, PREPARE_FLAGS).action(async (inputs: string[], _opts: unknown, command: Command) => {
     const cfg = parseConfig(PrepareConfigSchema, { ...givenOptions(command, PREPARE_FLAGS), inputs }, PREPARE_FLAGS, modeOwning);
-    const result = await prepare(cfg, { progress: prepareProgress(cfg.progress), signal: ctx.signal, hub: hubOptions(), log: (line) => process.stderr.write(`meap: ${line}\n`) }).catch(
+    const result = await prepare(cfg, { progress: prepareProgress(cfg.progress), signal: ctx.signal, hub: hubOptions(), log: (line) => process.stderr.write(`meap: ${line}\n`), argv: process.argv.slice(2) }).catch(
       (e: unknown) => {
         throw cfg.onError === 'fail' ? withSkipHint(e) : e;
       },

@@ -5,6 +5,7 @@
  * after SIGKILL, refusals); its options' defaults are checked in test/cli/options.test.ts.
  */
 import type { Command } from 'commander';
+import { meapCommand } from '../core/shell.ts';
 import { DEFAULT_MODEL, PRESETS, TrainConfigSchema } from '../schemas/train.ts';
 import type { CliContext } from './context.ts';
 import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
@@ -40,10 +41,7 @@ const FLAGS: Flags = {
 };
 
 /** The command line that continues this run, quoted for a POSIX shell: --overwrite would start it over. */
-function resumeCommand(args: string[]): string {
-  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
-  return ['meap', ...args.filter((a) => a !== '--overwrite').map(quote), ...(args.includes('--resume') ? [] : ['--resume'])].join(' ');
-}
+const resumeCommand = (args: string[]) => meapCommand([...args.filter((a) => a !== '--overwrite'), ...(args.includes('--resume') ? [] : ['--resume'])]);
 
 export function registerTrain(program: Command, ctx: CliContext): void {
   const cmd = program.command('train').description('train a Llama-style model with TensorFlow.js directly on meap shards (pre-training or SFT)');

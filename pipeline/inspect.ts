@@ -2,11 +2,12 @@
 import { IGNORE_INDEX } from '../core/constants.ts';
 import { MeapError } from '../core/errors.ts';
 import type { DecodedShard } from '../datasets/shards/codec.ts';
-import { readManifest, readShard, shardPath, shardRow } from '../datasets/shards/read.ts';
+import { readShard, shardPath, shardRow } from '../datasets/shards/read.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import { findTokenizer } from './tokenize/cache.ts';
 import { createDecoder, type Decoder } from './tokenize/decode.ts';
 import { loadTokenizer } from './tokenize/load.ts';
+import { readFinishedManifest } from './workstate/status.ts';
 
 export interface InspectedRow {
   index: number;
@@ -32,7 +33,7 @@ export interface RowSelection {
 
 /** The manifest and the selected rows decoded (none when the directory holds no rows); `row` is the first. */
 export async function inspect(dir: string, opts: RowSelection): Promise<{ manifest: Manifest; row: InspectedRow | null; rows: InspectedRow[] }> {
-  const m = await readManifest(dir);
+  const m = await readFinishedManifest(dir);
   const total = m.totals.rows;
   if (total === 0) return { manifest: m, row: null, rows: [] };
   if (opts.row >= total) {

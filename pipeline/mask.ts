@@ -74,6 +74,64 @@ export function maskRow(
   return { inputIds, masked: positions.length };
 }
 
+/** The settings that decide how much of a row is masked. */
+export type MaskSettings = Pick<MaskSpec, 'strategy' | 'ratio' | 'spanLength'>;
+
+/**
+ * Eligible positions of a full row inside one document: all but the last (pack.ts), none of them
+ * special. The best case of a pretrain row, so a span that does not fit it fits no row.
+ */
+const fullRowEligible = (seqLen: number) => seqLen - 1;
+
+/** Spans a row gets from one segment of `e` eligible positions: the spec's count, capped by what fits. */
+const spansInOneSegment = (ratio: number, e: number, L: number) => Math.min(spansWanted(ratio, e, L), Math.floor(e / L));
+
+/**
+ * The share of its eligible positions that a full row of `seqLen` tokens gets masked under these
+ * settings: what a run of long documents masks. Below `ratio` where the floors of the spec bite
+ * (short rows, long spans); rows of many short documents get less than this under `span`.
+ */
+export function fullRowMaskedShare(settings: MaskSettings, seqLen: number): number {
+  const e = fullRowEligible(seqLen);
+  if (e <= 0) return 0;
+  switch (settings.strategy) {
+    case 'none':
+      return 0;
+    case 'random':
+      return positionsWanted(settings.ratio, e) / e;
+    case 'sft-duplicate':
+      return positionsWanted(settings.ratio, e, 1) / e;
+    case 'span': {
+      const L = settings.spanLength as number;
+      return (spansInOneSegment(settings.ratio, e, L) * L) / e;
+    }
+  }
+}
+
+/**
+ * The smallest seqLen whose full row gets at least one span of `L` at `ratio`, by the spec's own
+ * double arithmetic; null when no safe integer does (ratio 0, or one too small).
+ */
+export function smallestSeqLenForSpan(ratio: number, L: number): number | null {
+  const fits = (e: number) => spansInOneSegment(ratio, e, L) >= 1;
+  // (ratio * E) / L >= 1 near E = L / ratio; rounding can move the edge by a step either way.
+  let e = Math.ceil(L / ratio);
+  if (!Number.isSafeInteger(e + 1)) return null;
+  while (e > 1 && fits(e - 1)) e--;
+  while (!fits(e)) e++;
+  return e + 1;
+}
+
+/** The longest span of which a full row of `seqLen` tokens gets at least one at `ratio`; 0 when none. */
+export function longestSpanForSeqLen(ratio: number, seqLen: number): number {
+  const e = fullRowEligible(seqLen);
+  const fits = (L: number) => spansInOneSegment(ratio, e, L) >= 1;
+  let L = Math.floor(ratio * e);
+  while (fits(L + 1)) L++;
+  while (L >= 1 && !fits(L)) L--;
+  return Math.max(0, L);
+}
+
 /**
  * k values of [0, s), uniform without replacement, ascending: partial Fisher–Yates over the
  * identity array (swap a[i] with a[i + below(s - i)] for i < k). Shared by every strategy so
@@ -111,12 +169,27 @@ function identity(s: number): Int32Array {
   return a;
 }
 
+/**
+ * Positions that `random` (and, with `atLeast` 1, `sft-duplicate`) masks among `e` eligible ones.
+ * The one float operation of the spec: an IEEE-754 double product, then floor.
+ */
+function positionsWanted(ratio: number, e: number, atLeast = 0): number {
+  return Math.min(e, Math.max(atLeast, Math.floor(ratio * e)));
+}
+
+/**
+ * Spans that `span` asks for among `e` eligible positions, before the row's capacity caps them.
+ * Evaluated left to right as doubles, (ratio * E) / L, so every implementation floors the same value.
+ */
+function spansWanted(ratio: number, e: number, L: number): number {
+  return Math.floor((ratio * e) / L);
+}
+
 /** `atLeast` 1 is the SFT rule: a duplicated answer always gets at least one [MASK]. */
 function randomPositions(eligible: Uint8Array, ratio: number, rng: Rng, atLeast = 0): Int32Array {
   let e = 0;
   for (let i = 0; i < eligible.length; i++) if (eligible[i] !== 0) e++;
-  // The one float operation of the spec: an IEEE-754 double product, then floor.
-  const k = Math.min(e, Math.max(atLeast, Math.floor(ratio * e)));
+  const k = positionsWanted(ratio, e, atLeast);
   if (k === 0) return EMPTY;
   // Fisher–Yates directly on the ascending eligible positions: the same draws and result as
   // chooseSorted(e, k) mapped through the list, without the index indirection.
@@ -167,9 +240,7 @@ function segmentsOf(eligible: Uint8Array, L: number): Segments {
 
 function spanPositions(eligible: Uint8Array, ratio: number, L: number, rng: Rng): Int32Array {
   const { starts, lens, eligibleCount } = segmentsOf(eligible, L);
-  // Evaluated left to right as doubles, (ratio * E) / L, so every implementation floors the
-  // same value.
-  const wanted = Math.floor((ratio * eligibleCount) / L);
+  const wanted = spansWanted(ratio, eligibleCount, L);
   let capacity = 0;
   for (const n of lens) capacity += Math.floor(n / L);
   // When the row cannot hold the requested spans (many short documents), mask as many as fit

@@ -13,6 +13,7 @@ import { ManifestSchema, type Manifest } from '../schemas/manifest.ts';
 import type { RunSettings } from '../schemas/settings.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import { hfDatasetFiles } from './hf-dataset.ts';
+import { maskShortfall } from './mask-share.ts';
 import { isShardName } from './shards.ts';
 import { addCounts, sortKeys } from './unit.ts';
 import { removeWorkDir, writeOutputFile } from './workstate/dir.ts';
@@ -69,7 +70,17 @@ function common(st: RunSettings, units: UnitResult[]) {
     skippedOf,
     totals: { rows: sum('rows'), tokens: sum('tokens'), maskedTokens: sum('maskedTokens') },
     skipped: sortKeys(units.reduce((acc, u) => addCounts(acc, skippedOf(u)), {} as Record<string, number>)),
+    warnings: warningsOf(st, units, { rows: sum('rows'), masked: sum('maskedTokens') }),
   };
+}
+
+/** The key is left out when there is nothing to say, so such manifests keep their bytes. */
+function warningsOf(st: RunSettings, units: UnitResult[], totals: { rows: number; masked: number }): { warnings?: string[] } {
+  // Completion records of an older meap, resumed into this run, did not count eligible positions;
+  // and a run without rows has worse to say than its masked share.
+  if (totals.rows === 0 || units.some((u) => u.counts.eligible === undefined)) return {};
+  const shortfall = maskShortfall(st, totals.masked, units.reduce((s, u) => s + u.counts.eligible, 0));
+  return shortfall === null ? {} : { warnings: [shortfall] };
 }
 
 function pretrainManifest(st: RunSettings, units: UnitResult[]): Manifest {
@@ -82,6 +93,7 @@ function pretrainManifest(st: RunSettings, units: UnitResult[]): Manifest {
     inputs: units.map((u) => ({ ...c.inputOf(u), documents: u.read.items, skipped: c.skippedOf(u) })),
     shards: c.shards,
     totals: { ...c.totals, documents: units.reduce((s, u) => s + u.read.items, 0), skipped: c.skipped },
+    ...c.warnings,
   };
 }
 
@@ -104,6 +116,7 @@ function sftManifest(st: RunSettings, units: UnitResult[]): Manifest {
       layoutFallbacks: total('layoutFallbacks'),
       skipped: c.skipped,
     },
+    ...c.warnings,
   };
 }
 

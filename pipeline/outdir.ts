@@ -44,7 +44,7 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
   } else if (entries.includes(WORK_DIR)) {
     const prior = await readRunFile(out);
     if (prior !== null) {
-      const diff = describeDifference(run, prior);
+      const diff = describeDifference({ settings: run.settings, inputs: run.inputs }, { settings: prior.settings, inputs: prior.inputs });
       if (diff === null) return 'resume';
       // A run that failed before finishing any unit holds nothing worth keeping: the fix (say
       // --on-error skip) must not need --overwrite. Unless another partition is at work in it.

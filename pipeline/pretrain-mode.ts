@@ -35,6 +35,8 @@ class PretrainSink implements Sink<null> {
   private readonly writer: ShardWriter;
   private readonly spec: MaskSpec;
   private rowIndex = 0;
+  /** Positions masking may touch, for the run's masked share (merge.ts warns when it falls short). */
+  private eligible = 0;
 
   constructor(
     private readonly cfg: PretrainConfig,
@@ -61,10 +63,11 @@ class PretrainSink implements Sink<null> {
   async finish(): Promise<{ shards: ShardEntry[]; counts: Record<string, number>; skipped: Record<string, number> }> {
     const last = this.packer.finish();
     if (last !== null) await this.emit(last);
-    return { shards: await this.writer.finish(), counts: {}, skipped: {} };
+    return { shards: await this.writer.finish(), counts: { eligible: this.eligible }, skipped: {} };
   }
 
   private async emit(row: PackedRow): Promise<void> {
+    for (let i = 0; i < row.eligible.length; i++) this.eligible += row.eligible[i];
     const { inputIds, masked } = maskRow(row.tokens, row.eligible, this.spec, this.cfg.seed, this.sha256, this.rowIndex++);
     await this.writer.add({ input_ids: inputIds, labels: row.tokens, position_ids: row.positions, masked });
   }

@@ -18,6 +18,7 @@ import type { InputFile } from '../datasets/types.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
+import { checkSpanFits } from './mask-share.ts';
 import { merge } from './merge.ts';
 import { OrderedQueue } from './ordered-queue.ts';
 import { discardIfNothingDone, openOutDir } from './outdir.ts';
@@ -40,6 +41,8 @@ export interface PrepareContext extends RunContext {
   hub: HubOptions;
   /** One-line notices, such as the engine falling back to native. */
   log?: (line: string) => void;
+  /** The command line after `meap`, kept in the work state for `meap status` to print the command that finishes the run. */
+  argv?: string[];
 }
 
 export interface PrepareResult {
@@ -53,6 +56,7 @@ export interface PrepareResult {
 }
 
 export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<PrepareResult> {
+  if (cfg.mode === 'pretrain') checkSpanFits(cfg);
   // A rerun with --overwrite must not read the previous run's manifest.json as an input.
   const outDir = path.resolve(cfg.out) + path.sep;
   const files = (await resolveSources(cfg.inputs, { format: cfg.format, hub: ctx.hub })).filter((f) => !f.abs.startsWith(outDir));
@@ -63,7 +67,8 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
   const templateSource = cfg.mode === 'sft' ? await readTemplate(cfg.template) : null;
   const template = templateSource === null ? null : compileTemplate(templateSource, loaded);
   const tok = template === null ? loaded : frameWithTemplate(loaded, template, cfg);
-  const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel) };
+  const command = ctx.argv === undefined ? undefined : { cwd: process.cwd(), argv: ctx.argv, partitions: partition.of };
+  const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel), command };
 
   const state = await openOutDir(cfg.out, run, cfg.overwrite);
   if (state === 'complete') {

@@ -47,7 +47,8 @@ class SftSink implements Sink<PromptPiece[]> {
   private readonly writer: ShardWriter;
   private readonly packer: SftPacker | null;
   private example = 0;
-  private readonly counts = { duplicated: 0, ntpOnly: 0, truncated: 0, layoutFallbacks: 0 };
+  /** `eligible`: the duplicated answers' tokens, for the run's masked share (merge.ts warns when it falls short). */
+  private readonly counts = { duplicated: 0, ntpOnly: 0, truncated: 0, layoutFallbacks: 0, eligible: 0 };
   private readonly skipped: Record<string, number> = {};
 
   constructor(
@@ -81,6 +82,7 @@ class SftSink implements Sink<PromptPiece[]> {
       else this.counts.ntpOnly++;
       if (out.truncated) this.counts.truncated++;
       if (out.layoutFallback) this.counts.layoutFallbacks++;
+      this.counts.eligible += out.eligible;
       for (const seq of out.sequences) {
         this.counters.tokens += seq.inputIds.length;
         if (this.packer === null) await this.write(seq);

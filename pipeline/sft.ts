@@ -28,7 +28,8 @@ export interface SftSequence {
 }
 
 export type SftOutcome =
-  | { kind: 'rows'; sequences: SftSequence[]; duplicated: boolean; truncated: boolean; layoutFallback: boolean }
+  /** `eligible`: the copy's answer tokens, which its mask is a share of (0 when not duplicated). */
+  | { kind: 'rows'; sequences: SftSequence[]; duplicated: boolean; truncated: boolean; layoutFallback: boolean; eligible: number }
   | { kind: 'skip'; reason: 'promptTooLong' };
 
 export function buildExample(prompt: ArrayLike<number>, answerIds: ArrayLike<number>, spec: SftSpec, rng: () => Rng): SftOutcome {
@@ -51,7 +52,7 @@ export function buildExample(prompt: ArrayLike<number>, answerIds: ArrayLike<num
   labels.fill(IGNORE_INDEX, 0, sourceLen);
   const original: SftSequence = { inputIds: ids, labels, positions: iota(len), masked: 0 };
 
-  if (n <= spec.minAnswerTokens) return { kind: 'rows', sequences: [original], duplicated: false, truncated, layoutFallback: false };
+  if (n <= spec.minAnswerTokens) return { kind: 'rows', sequences: [original], duplicated: false, truncated, layoutFallback: false, eligible: 0 };
 
   const eligible = new Uint8Array(len);
   eligible.fill(1, sourceLen, sourceLen + n);
@@ -67,9 +68,9 @@ export function buildExample(prompt: ArrayLike<number>, answerIds: ArrayLike<num
   if (spec.layout === 'concat' && 2 * len <= spec.seqLen) {
     const pair = concat([original, copy]);
     pair.positions = iota(2 * len);
-    return { kind: 'rows', sequences: [pair], duplicated: true, truncated, layoutFallback: false };
+    return { kind: 'rows', sequences: [pair], duplicated: true, truncated, layoutFallback: false, eligible: n };
   }
-  return { kind: 'rows', sequences: [original, copy], duplicated: true, truncated, layoutFallback: spec.layout === 'concat' };
+  return { kind: 'rows', sequences: [original, copy], duplicated: true, truncated, layoutFallback: spec.layout === 'concat', eligible: n };
 }
 
 /**

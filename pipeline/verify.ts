@@ -7,10 +7,11 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { sha256Hex } from '../core/hash.ts';
 import { decodeShard, ipcFormatOf } from '../datasets/shards/codec.ts';
-import { MANIFEST, readManifest, shardFormatOf } from '../datasets/shards/read.ts';
+import { MANIFEST, shardFormatOf } from '../datasets/shards/read.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import { RelativePath } from '../schemas/primitives.ts';
 import { hfDatasetFiles, isHfCacheFile } from './hf-dataset.ts';
+import { readFinishedManifest } from './workstate/status.ts';
 
 export interface VerifyReport {
   manifest: Manifest;
@@ -21,7 +22,7 @@ export interface VerifyReport {
 }
 
 export async function verify(dir: string): Promise<VerifyReport> {
-  const manifest = await readManifest(dir);
+  const manifest = await readFinishedManifest(dir);
   const problems: VerifyReport['problems'] = [];
   const bad = (file: string, problem: string) => problems.push({ file, problem });
 

@@ -46,6 +46,11 @@ const common = {
   settings: RunSettingsSchema.optional(),
   shards: z.array(ShardEntrySchema),
 };
+/**
+ * One line each for a run that gave less than it was asked for (a masked share under --mask-ratio).
+ * Absent when there is none, so the manifests of such runs keep their bytes.
+ */
+const warnings = z.array(z.string()).optional();
 const inputCommon = { path: RelativePath, sha256: Sha256, records: Count };
 const totalsCommon = { rows: Count, tokens: Count, maskedTokens: Count };
 
@@ -56,6 +61,7 @@ export const PretrainManifestSchema = z.object({
   document: z.object({ bos: z.boolean(), eos: z.boolean(), textField: z.string(), excludeSets: z.array(z.string()) }),
   inputs: z.array(z.object({ ...inputCommon, documents: Count, skipped: SkipCounts })),
   totals: z.object({ ...totalsCommon, documents: Count, skipped: SkipCounts }),
+  warnings,
 });
 
 export const SftManifestSchema = z.object({
@@ -73,6 +79,7 @@ export const SftManifestSchema = z.object({
     layoutFallbacks: Count,
     skipped: SkipCounts,
   }),
+  warnings,
 });
 
 export const ManifestSchema = z.discriminatedUnion('mode', [PretrainManifestSchema, SftManifestSchema]).superRefine((m, ctx) => {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { firstIssue, MeapError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
+import { meapCommand } from '../../core/shell.ts';
 import { ManifestSchema, type Manifest, type ShardFormat } from '../../schemas/manifest.ts';
 import { RelativePath } from '../../schemas/primitives.ts';
 import { decodeShard, type DecodedShard } from './codec.ts';
@@ -51,7 +52,7 @@ async function notOutput(dir: string, code: string | undefined): Promise<MeapErr
   const entries = await fs.readdir(dir).catch(() => null);
   if (entries === null) return new MeapError('usage', 'no such directory', { file: dir }, 'pass a directory that `meap prepare` wrote');
   if (entries.includes('.meap')) {
-    return new MeapError('usage', 'the directory holds an unfinished `meap prepare` (no manifest.json yet)', { file: dir }, 'rerun that prepare command to finish it, or `meap merge` once all partitions are done');
+    return new MeapError('usage', 'the directory holds an unfinished `meap prepare` (no manifest.json yet)', { file: dir }, `\`${meapCommand(['status', dir])}\` shows what is done and the command that finishes it`);
   }
   return new MeapError('usage', 'not a meap output directory (no manifest.json)', { file: dir }, 'pass a directory that `meap prepare` wrote');
 }

@@ -71,15 +71,32 @@ async function isStale(file: string, holder: { pid?: number; host?: string }): P
   return holder.host === os.hostname() ? holder.pid === undefined || !alive(holder.pid) : age > STALE_MS;
 }
 
+export interface PartitionLock {
+  partition: number;
+  of: number;
+  pid?: number;
+  host?: string;
+  /** False for a lock its holder left behind (killed): the next run of that partition takes it over. */
+  live: boolean;
+}
+
+/** The partition locks in DIR, with their holders, in partition order. */
+export async function partitionLocks(dir: string): Promise<PartitionLock[]> {
+  const locks = path.join(workDir(dir), LOCKS);
+  const out: PartitionLock[] = [];
+  for (const name of await fs.readdir(locks).catch(() => [] as string[])) {
+    const m = /^partition-(\d+)-of-(\d+)\.lock$/.exec(name);
+    if (m === null) continue;
+    const file = path.join(locks, name);
+    const holder = await readHolder(file);
+    out.push({ partition: Number(m[1]), of: Number(m[2]), pid: holder.pid, host: holder.host, live: !(await isStale(file, holder)) });
+  }
+  return out.sort((a, b) => a.partition - b.partition);
+}
+
 /** Whether any partition of DIR is held by a live process: its work state is then not ours to replace. */
 export async function anyPartitionHeld(dir: string): Promise<boolean> {
-  const locks = path.join(workDir(dir), LOCKS);
-  const names = await fs.readdir(locks).catch(() => [] as string[]);
-  for (const name of names.filter((n) => n.endsWith('.lock'))) {
-    const file = path.join(locks, name);
-    if (!(await isStale(file, await readHolder(file)))) return true;
-  }
-  return false;
+  return (await partitionLocks(dir)).some((l) => l.live);
 }
 
 function alive(pid: number): boolean {

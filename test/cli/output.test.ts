@@ -35,7 +35,7 @@ describe('trainProgress', () => {
     p.start(100, 0);
     expect(text()).toBe('');
     p.update(step(1));
-    expect(text()).toBe('meap train: step 1, loss 10.5000, lr 4.00e-5, 2001 tok/s\n');
+    expect(text()).toBe('meap train: step 1, loss 10.5000, lr 4.00e-5, 2,001 tok/s\n');
     clock += 9_999;
     p.update(step(2));
     expect(text().split('\n')).toHaveLength(2);
@@ -48,9 +48,9 @@ describe('trainProgress', () => {
     p.stop();
     expect(text()).toBe(
       [
-        'meap train: step 1, loss 10.5000, lr 4.00e-5, 2001 tok/s',
-        'meap train: step 3, loss 3.1416, lr 1.20e-4, 2003 tok/s',
-        'meap train: step 5, loss 2.1000, lr 2.00e-4, 2005 tok/s',
+        'meap train: step 1, loss 10.5000, lr 4.00e-5, 2,001 tok/s',
+        'meap train: step 3, loss 3.1416, lr 1.20e-4, 2,003 tok/s',
+        'meap train: step 5, loss 2.1000, lr 2.00e-4, 2,005 tok/s',
         '',
       ].join('\n'),
     );
@@ -62,7 +62,7 @@ describe('trainProgress', () => {
     p.start(10, 0);
     p.update(step(1));
     p.stop();
-    expect(text()).toBe('meap train: step 1, loss 10.5000, lr 4.00e-5, 2001 tok/s\n');
+    expect(text()).toBe('meap train: step 1, loss 10.5000, lr 4.00e-5, 2,001 tok/s\n');
   });
 
   it('none: nothing, not even the first step', () => {
@@ -116,6 +116,16 @@ describe('prepareProgress', () => {
     clock += 10_000;
     p.update(counters(0, 0, 0));
     expect(text()).toBe('meap: 0.0% of input bytes, files 0/1, 0 examples, 0 tok/s, ETA ?\n');
+  });
+
+  it('bar: counts thousands separated, as the summaries print them', () => {
+    const { stream, text } = fakeStream(true);
+    const p = prepareProgress('bar', stream);
+    p.start(1000, 1, 'documents');
+    clock += 1_000;
+    p.update(counters(500, 12345, 1954192));
+    p.stop();
+    expect(text()).toContain('| 12,345 documents | 1,954,192 tok/s |');
   });
 
   it('none: nothing', () => {

@@ -55,8 +55,9 @@ describe("the README's walk on samples/tiny-corpus", () => {
     const prepared = run(['prepare', SAMPLES, '--tokenizer', gpt2, '--out', shards, '--seq-len', '64', '--progress', 'none'], 0);
     expect(prepared.stdout).toMatch(/inputs {5}4 files, 23 documents/);
     expect(run(['prepare', SAMPLES, '--tokenizer', gpt2, '--out', shards, '--seq-len', '64', '--progress', 'none'], 0).stdout).toMatch(/already complete: nothing to do/);
-    for (const extra of [['--mask', 'span'], ['--mask', 'span', '--span-length', '50'], ['--exclude-set', 'RedPajamaGithub', '--limit', '100']]) {
-      run(['prepare', SAMPLES, '-t', gpt2, '-o', at(`ablation-${extra.join('')}`), '--seq-len', '64', '--progress', 'none', ...extra], 0);
+    // Spans of 50 need rows of 335 tokens or more (a 64-token row holds none, and is refused): the README's 4096.
+    for (const extra of [['--seq-len', '64', '--mask', 'span'], ['--seq-len', '4096', '--mask', 'span', '--span-length', '50'], ['--seq-len', '64', '--exclude-set', 'RedPajamaGithub', '--limit', '100']]) {
+      run(['prepare', SAMPLES, '-t', gpt2, '-o', at(`ablation-${extra.slice(2).join('')}`), '--progress', 'none', ...extra], 0);
     }
     const span = run(['inspect', at('ablation---maskspan'), '--row', '3'], 0).stdout;
     expect(span).toMatch(/\[MASK×5:[^\]]+\]/);

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { maskPositions, maskRow, SPAN_REJECTION_TRIES, type MaskSpec } from '../../pipeline/mask.ts';
+import { fullRowMaskedShare, longestSpanForSeqLen, maskPositions, maskRow, smallestSeqLenForSpan, SPAN_REJECTION_TRIES, type MaskSpec } from '../../pipeline/mask.ts';
 import { Rng } from '../../core/rng.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const EMPTY_SHA = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -295,6 +295,58 @@ describe('maskRow', () => {
     expect(() => maskPositions(e, random(Number.NaN), rng)).toThrow(RangeError);
     expect(() => maskPositions(e, { ...span(0.5, 2), spanLength: null }, rng)).toThrow(RangeError);
     expect(() => maskPositions(e, span(0.5, 0), rng)).toThrow(RangeError);
+  });
+});
+
+describe('full rows: the masked share and where spans fit', () => {
+  /** A full row of one document, as the packer marks it: every position but the last. */
+  const fullRow = (seqLen: number) => Uint8Array.from({ length: seqLen }, (_, i) => (i < seqLen - 1 ? 1 : 0));
+  const masked = (spec: MaskSpec, seqLen: number) => maskPositions(fullRow(seqLen), spec, Rng.forRow(1, EMPTY_SHA, 0)).length;
+
+  it("is the share maskPositions gives a full row, for every strategy", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 600 }), ratioArb, fc.integer({ min: 1, max: 60 }), (seqLen, ratio, L) => {
+        for (const spec of [random(ratio), span(ratio, L), { ...random(ratio), strategy: 'sft-duplicate' as const }, { ...random(ratio), strategy: 'none' as const }]) {
+          expect(fullRowMaskedShare(spec, seqLen)).toBe(masked(spec, seqLen) / (seqLen - 1));
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("gives the issue's numbers: span 50 masks nothing at 128 tokens and 9.78% at 512", () => {
+    expect(fullRowMaskedShare(span(0.15, 50), 128)).toBe(0);
+    expect(fullRowMaskedShare(span(0.15, 50), 512)).toBeCloseTo(50 / 511, 12);
+    expect(fullRowMaskedShare(random(0.15), 4096)).toBeCloseTo(614 / 4095, 12);
+  });
+
+  it('finds the smallest seqLen and the longest span by the spec\'s double arithmetic, not real numbers', () => {
+    expect(smallestSeqLenForSpan(0.15, 50)).toBe(335);
+    expect(longestSpanForSeqLen(0.15, 128)).toBe(19);
+    expect(longestSpanForSeqLen(0.15, 334)).toBe(49);
+    // 0.29 × 100 is 28.999999999999996 in doubles: 100 eligible positions hold no span of 29.
+    expect(smallestSeqLenForSpan(0.29, 29)).toBe(102);
+    expect(longestSpanForSeqLen(0.29, 101)).toBe(28);
+    // And the other way: 145 / 0.29 is 500.00000000000006, yet 0.29 × 500 is 145: 500 positions hold one.
+    expect(smallestSeqLenForSpan(0.29, 145)).toBe(501);
+    expect(smallestSeqLenForSpan(1, 1)).toBe(2);
+    expect(longestSpanForSeqLen(1, 2)).toBe(1);
+    expect(smallestSeqLenForSpan(0, 5)).toBeNull();
+    expect(longestSpanForSeqLen(0.001, 128)).toBe(0);
+  });
+
+  it('is exact at every edge: the seqLen found fits a span, the one below does not; likewise the span', () => {
+    fc.assert(
+      fc.property(ratioArb.filter((r) => r >= 0.005), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 2, max: 3000 }), (ratio, L, seqLen) => {
+        const s = smallestSeqLenForSpan(ratio, L)!;
+        expect(masked(span(ratio, L), s)).toBeGreaterThan(0);
+        if (s > 2) expect(masked(span(ratio, L), s - 1)).toBe(0);
+        const longest = longestSpanForSeqLen(ratio, seqLen);
+        if (longest > 0) expect(masked(span(ratio, longest), seqLen)).toBeGreaterThan(0);
+        expect(masked(span(ratio, longest + 1), seqLen)).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
