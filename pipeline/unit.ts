@@ -160,7 +160,7 @@ function everyRecordFailed(file: InputFile, cfg: PrepareConfig, records: number,
     'input',
     `every record failed (${records} ${records === 1 ? 'record' : 'records'}: ${counts})`,
     { file: file.rel },
-    `check the file's format${cfg.mode === 'pretrain' ? ' and --text-field' : ''}; without --on-error skip, meap names the first bad record and why`,
+    `check the file's format${cfg.mode === 'pretrain' ? ' and --text-field' : ''}; --on-error fail names the first bad record and why`,
   );
 }
 
