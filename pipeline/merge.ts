@@ -1,7 +1,8 @@
 /**
  * The manifest, built from the completion records of every input in input order, so that a
  * directory prepared by one process or by N partitions plus `meap merge` is byte-identical; and the
- * Hugging Face `datasets` files derived from it.
+ * Hugging Face `datasets` files derived from it. A run that wrote no row, or whose --exclude-set
+ * matched nothing, is refused here, where every partition's records meet (test/e2e/no-silent-inputs.test.ts).
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -13,9 +14,9 @@ import { ManifestSchema, type Manifest } from '../schemas/manifest.ts';
 import type { RunSettings } from '../schemas/settings.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import { hfDatasetFiles } from './hf-dataset.ts';
+import { discardWork } from './outdir.ts';
 import { isShardName } from './shards.ts';
 import { addCounts, sortKeys } from './unit.ts';
-import { discardWork } from './outdir.ts';
 import { removeWorkDir, writeOutputFile } from './workstate/dir.ts';
 import { readRunFile, readUnitResult } from './workstate/records.ts';
 
@@ -74,10 +75,10 @@ function nothingWritten(m: Manifest, dir: string): MeapError | null {
 function unmatchedSets(st: RunSettings, units: UnitResult[]): MeapError | null {
   // Units recorded by a meap that did not count sets cannot tell.
   if (st.excludeSets.length === 0 || units.some((u) => u.read.sets === undefined)) return null;
-  const seen = units.reduce((acc, u) => addCounts(acc, u.read.sets!), {} as Record<string, number>);
-  const unmatched = st.excludeSets.filter((s) => !Object.hasOwn(seen, s));
+  const seen = new Set(units.flatMap((u) => Object.keys(u.read.sets!)));
+  const unmatched = st.excludeSets.filter((s) => !seen.has(s));
   if (unmatched.length === 0) return null;
-  const names = Object.keys(seen).sort();
+  const names = [...seen].sort();
   return new MeapError(
     'usage',
     `${unmatched.map((s) => `--exclude-set ${s}`).join(', ')} matched no record; sets seen: ${names.length === 0 ? 'none' : names.join(', ')}`,

@@ -6,7 +6,8 @@
  *
  * Covered through the CLI: test/e2e/hostile-cli.test.ts (a bad record or file fails the run or,
  * under --on-error skip, is counted by reason and the good records kept), test/e2e/prepare.test.ts
- * (--limit, skip counts) and test/e2e/golden-rows.test.ts (the rows).
+ * (--limit, skip counts), test/e2e/no-silent-inputs.test.ts (a file with no good record, the sets
+ * seen under --exclude-set) and test/e2e/golden-rows.test.ts (the rows).
  */
 import { InputError, MeapError, type Location } from '../core/errors.ts';
 import { sha256File } from '../core/hash.ts';
@@ -96,7 +97,8 @@ export async function readUnit<Item>(
   let records = 0;
   let items = 0;
   let failed = 0;
-  const sets: Record<string, number> | undefined = mode.setOf === undefined ? undefined : {};
+  // A Map: set names are data, and "__proto__" must count like any other.
+  const sets = mode.setOf === undefined ? undefined : new Map<string, number>();
   let batch: Tokenizable<Item>[] = [];
   let chars = 0;
   let texts = 0;
@@ -119,7 +121,7 @@ export async function readUnit<Item>(
       records++;
       if (sets !== undefined && rec.kind === 'record') {
         const set = mode.setOf!(rec.value);
-        if (set !== undefined) sets[set] = (sets[set] ?? 0) + 1;
+        if (set !== undefined) sets.set(set, (sets.get(set) ?? 0) + 1);
       }
       const mapped: Mapped<Item> = rec.kind === 'error' ? { kind: 'bad', error: rec.error } : mode.map(rec.value, rec.where);
       if (mapped.kind === 'bad') {
@@ -145,7 +147,7 @@ export async function readUnit<Item>(
   }
   if (records > 0 && failed === records) throw everyRecordFailed(file, cfg, records, skipped);
   await flush();
-  return { records, items, skipped, ...(sets === undefined ? {} : { sets }) };
+  return { records, items, skipped, ...(sets === undefined ? {} : { sets: Object.fromEntries(sets) }) };
 }
 
 /**
