@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { InputError, MeapError } from '../core/errors.ts';
+import { INPUT_EXTENSIONS } from '../datasets/inputs.ts';
 import { MODES } from '../schemas/enums.ts';
 import { DEFAULT_SPAN_LENGTH, PrepareConfigSchema, PretrainOptionsSchema, SftOptionsSchema } from '../schemas/prepare.ts';
 import { prepare } from '../pipeline/run.ts';
@@ -81,7 +82,7 @@ export function registerPrepare(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('prepare')
     .description('tokenize, pack, mask and write Arrow shards + manifest.json')
-    .argument('<inputs...>', 'input files, directories or globs (.jsonl, .jsonl.zst, .json, .parquet), or hf://datasets/ORG/NAME[@REVISION]/GLOB');
+    .argument('<inputs...>', `input files, directories or globs (${INPUT_EXTENSIONS.join(', ')}), or hf://datasets/ORG/NAME[@REVISION]/GLOB`);
   addOptions(cmd, PREPARE_FIELDS, PREPARE_FLAGS).action(async (inputs: string[], _opts: unknown, command: Command) => {
     const cfg = parseConfig(PrepareConfigSchema, { ...givenOptions(command, PREPARE_FLAGS), inputs }, PREPARE_FLAGS, modeOwning);
     const result = await prepare(cfg, { progress: prepareProgress(cfg.progress), signal: ctx.signal, hub: hubOptions(), log: (line) => process.stderr.write(`meap: ${line}\n`), argv: process.argv.slice(2) }).catch(

@@ -9,32 +9,52 @@ import { InputError, usageError } from '../core/errors.ts';
 import { expandBraces, hasGlob, segmentRegExp } from '../core/glob.ts';
 import type { InputFormat } from '../schemas/enums.ts';
 import { osReason } from './bytes.ts';
-import type { InputFile } from './types.ts';
+import type { InputFile, SkippedFile } from './types.ts';
 
-// Longest suffix first, so `.jsonl.zst` is not mistaken for something ending in `.zst` alone.
 const EXTENSIONS: ReadonlyArray<readonly [string, InputFormat]> = [
-  ['.jsonl.zst', 'jsonl.zst'],
-  ['.ndjson.zst', 'jsonl.zst'],
   ['.jsonl', 'jsonl'],
   ['.ndjson', 'jsonl'],
+  ['.jsonl.zst', 'jsonl.zst'],
+  ['.ndjson.zst', 'jsonl.zst'],
+  ['.jsonl.gz', 'jsonl.gz'],
+  ['.ndjson.gz', 'jsonl.gz'],
   ['.json', 'json'],
+  ['.json.gz', 'json.gz'],
   ['.parquet', 'parquet'],
 ];
 
+/** Every extension an input is known by, for messages and help. */
+export const INPUT_EXTENSIONS = EXTENSIONS.map(([ext]) => ext);
+
+/** What a compressed file's name ends with; a file named as another but for one of these holds the same data. */
+const COMPRESSED = /\.(zst|gz)$/i;
+
 export function detectFormat(p: string): InputFormat | undefined {
   const name = path.basename(p).toLowerCase();
-  for (const [ext, format] of EXTENSIONS) if (name.endsWith(ext) && name.length > ext.length) return format;
-  return undefined;
+  // The longest suffix wins, so that no extension can shadow a longer one that ends with it.
+  let best: readonly [string, InputFormat] | undefined;
+  for (const e of EXTENSIONS) if (name.endsWith(e[0]) && name.length > e[0].length && e[0].length > (best?.[0].length ?? 0)) best = e;
+  return best?.[1];
 }
 
-export async function resolveInputs(
-  specs: string[],
-  opts: { format?: InputFormat } = {},
-): Promise<{ root: string; files: InputFile[] }> {
+export interface ResolvedInputs {
+  root: string;
+  files: InputFile[];
+  /** Files the directories and globs held that are not read, and why; hidden entries are not among them. */
+  skipped: SkippedFile[];
+}
+
+export async function resolveInputs(specs: string[], opts: { format?: InputFormat } = {}): Promise<ResolvedInputs> {
   if (specs.length === 0) throw usageError('no inputs given', 'pass at least one file, directory or glob');
   const found = new Map<string, InputFile>();
+  const skipped = new Map<string, SkippedFile>();
+  // Files named one by one: the user asked for each of them.
+  const named = new Set<string>();
   for (const spec of specs) {
-    for (const f of await resolveSpec(spec, opts.format)) if (!found.has(f.abs)) found.set(f.abs, f);
+    const r = await resolveSpec(spec, opts.format);
+    for (const f of r.files) if (!found.has(f.abs)) found.set(f.abs, f);
+    for (const s of r.skipped) skipped.set(s.file, s);
+    if (r.named) named.add(r.files[0].abs);
   }
   const files = [...found.values()];
   const root = commonDir(files.map((f) => f.abs));
@@ -43,64 +63,95 @@ export async function resolveInputs(
   // manifest must sort the same way as every other tool (Rust, Python bytes, `LC_ALL=C sort`).
   const keys = new Map(files.map((f) => [f, Buffer.from(f.rel, 'utf8')]));
   files.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
-  return { root, files };
+  refuseCompressionTwins(files, named);
+  const left = [...skipped.values()].filter((s) => !found.has(s.file));
+  return { root, files, skipped: left.sort((a, b) => Buffer.compare(Buffer.from(a.file), Buffer.from(b.file))) };
 }
 
-async function resolveSpec(spec: string, forced: InputFormat | undefined): Promise<InputFile[]> {
+/**
+ * `x.jsonl` beside `x.jsonl.zst` (or `.gz`) is one dataset kept twice, typically decompressed to look
+ * at it: a directory or glob that takes both would read every record twice. Files named one by one
+ * are read as asked. `files` are in input order, so the pair named is the same on every run.
+ */
+export function refuseCompressionTwins(files: InputFile[], named: ReadonlySet<string> = new Set()): void {
+  const byStem = new Map<string, InputFile>();
+  for (const f of files) {
+    const stem = f.rel.replace(COMPRESSED, '');
+    const twin = byStem.get(stem);
+    if (twin !== undefined && !(named.has(twin.abs) && named.has(f.abs))) {
+      throw usageError(
+        `"${twin.rel}" and "${f.rel}" differ only by compression, so the same records would be read twice`,
+        'remove one of them, or name each file as an argument to read both',
+      );
+    }
+    byStem.set(stem, f);
+  }
+}
+
+/** The one line that says how many files were left out for their extension, and which extensions. */
+export function describeSkipped(skipped: SkippedFile[]): string | null {
+  const unknown = skipped.filter((s) => s.reason === 'noInputExtension');
+  if (unknown.length === 0) return null;
+  const kinds = [...new Set(unknown.map((s) => extensionOf(s.file)))].sort();
+  return `skipped ${unknown.length} ${unknown.length === 1 ? 'file' : 'files'} with no input extension: ${kinds.join(', ')} (pass --format to read them)`;
+}
+
+/** `.md`, `.csv.gz` (a compressed file's own extension says little), or `no extension`. */
+function extensionOf(file: string): string {
+  const name = path.basename(file).toLowerCase();
+  const base = name.replace(COMPRESSED, '');
+  const ext = path.extname(base);
+  return ext === '' && base === name ? 'no extension' : `${ext}${name.slice(base.length)}`;
+}
+
+async function resolveSpec(spec: string, forced: InputFormat | undefined): Promise<{ files: InputFile[]; skipped: SkippedFile[]; named: boolean }> {
   const abs = path.resolve(spec);
   const st = await statOrUndefined(abs, spec);
   // A path that exists wins over glob syntax, so a file literally named `a{1,2}.jsonl` stays reachable.
   if (st?.isFile()) {
     const format = forced ?? detectFormat(abs);
-    if (!format) {
-      throw usageError(
-        `cannot tell the format of "${spec}" from its extension`,
-        'use .jsonl, .ndjson, .jsonl.zst, .json or .parquet, or pass --format',
-      );
-    }
-    return [{ abs, rel: '', format, size: st.size }];
+    if (!format) throw usageError(`cannot tell the format of "${spec}" from its extension`, `use ${INPUT_EXTENSIONS.join(', ')}, or pass --format`);
+    return { files: [{ abs, rel: '', format, size: st.size }], skipped: [], named: true };
   }
   if (st?.isDirectory()) {
-    const files = await collect(walk(abs, []), forced);
-    if (files.length === 0) {
-      throw usageError(
-        `directory "${spec}" holds no input files`,
-        forced ? undefined : 'looked for .jsonl, .ndjson, .jsonl.zst, .json and .parquet; pass --format to take every file',
-      );
+    const r = await collect(walk(abs, []), forced);
+    if (r.files.length === 0) {
+      throw usageError(`directory "${spec}" holds no input files`, forced ? undefined : `looked for ${INPUT_EXTENSIONS.join(', ')}; pass --format to take every file`);
     }
-    return files;
+    return { ...r, named: false };
   }
   if (st) throw usageError(`"${spec}" is neither a file nor a directory`);
   if (!hasGlob(spec)) throw usageError(`input "${spec}" does not exist`);
 
   const matched: string[] = [];
   for (const pattern of expandBraces(abs)) matched.push(...(await globOne(pattern)));
-  const files = await collect(matched, forced);
-  if (files.length === 0) {
+  const r = await collect(matched, forced);
+  if (r.files.length === 0) {
     throw usageError(
       `"${spec}" matches no input files`,
       matched.length > 0 ? `it matched ${matched.length} file(s) with no known extension; pass --format` : undefined,
     );
   }
-  return files;
+  return { ...r, named: false };
 }
 
 /**
- * Globs and directories skip files of unknown format (a stray README.md is not an error); explicit
- * paths do not. A glob that matches a directory takes the directory's files.
+ * Globs and directories leave out files of unknown format (a stray README.md is not an error), and
+ * say which; explicit paths do not. A glob that matches a directory takes the directory's files.
  */
-async function collect(paths: Iterable<string> | AsyncIterable<string>, forced: InputFormat | undefined) {
-  const out: InputFile[] = [];
+async function collect(paths: Iterable<string> | AsyncIterable<string>, forced: InputFormat | undefined, into: { files: InputFile[]; skipped: SkippedFile[] } = { files: [], skipped: [] }) {
   for await (const p of paths) {
     const st = await statOrUndefined(p, p);
     if (st?.isDirectory()) {
-      out.push(...(await collect(walk(p, []), forced)));
+      await collect(walk(p, []), forced, into);
       continue;
     }
+    if (!st?.isFile()) continue;
     const format = forced ?? detectFormat(p);
-    if (format && st?.isFile()) out.push({ abs: p, rel: '', format, size: st.size });
+    if (format) into.files.push({ abs: p, rel: '', format, size: st.size });
+    else into.skipped.push({ file: p, size: st.size, reason: 'noInputExtension' });
   }
-  return out;
+  return into;
 }
 
 async function statOrUndefined(abs: string, spec: string) {

@@ -1,11 +1,11 @@
 /**
- * A `.json` file holding one top-level array of records, read without holding the file: a byte
- * scanner finds where each top-level element starts and ends (tracking strings, escapes and nesting),
- * and only that element is decoded and parsed. Structural characters are ASCII, and UTF-8 never uses
- * ASCII byte values inside a multi-byte character, so scanning raw bytes is exact.
+ * A `.json` (or `.json.gz`) file holding one top-level array of records, read without holding the
+ * file: a byte scanner finds where each top-level element starts and ends (tracking strings, escapes
+ * and nesting), and only that element is decoded and parsed. Structural characters are ASCII, and
+ * UTF-8 never uses ASCII byte values inside a multi-byte character, so scanning raw bytes is exact.
  */
 import { InputError, type Location } from '../core/errors.ts';
-import { readBytes } from './bytes.ts';
+import { readDecoded } from './decoded.ts';
 import { parseJsonText } from './json-text.ts';
 import { DEFAULT_MAX_LINE_BYTES } from './lines.ts';
 import type { InputFile, RawItem, ReadOptions } from './types.ts';
@@ -54,7 +54,7 @@ export async function* readJsonArray(file: InputFile, opts: ReadOptions = {}): A
   const tooLong = (n: number) =>
     new InputError('recordTooLong', `record is longer than the limit of ${max} bytes (at least ${n} bytes)`, where(index));
 
-  for await (let chunk of readBytes(file, { onBytes: opts.onBytes })) {
+  for await (let chunk of readDecoded(file, { onBytes: opts.onBytes })) {
     if (!bomChecked && chunk.length >= 3) {
       bomChecked = true;
       if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);

@@ -16,8 +16,10 @@ function open(file: InputFile, opts: ReadOptions): AsyncIterable<RawItem> {
   switch (file.format) {
     case 'jsonl':
     case 'jsonl.zst':
+    case 'jsonl.gz':
       return readJsonl(file, opts);
     case 'json':
+    case 'json.gz':
       return readJsonArray(file, opts);
     case 'parquet':
       return readParquet(file, opts);

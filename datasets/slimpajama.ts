@@ -43,7 +43,9 @@ export function toDocument(
   return { kind: 'doc', text };
 }
 
-function setName(record: Record<string, unknown>): string | undefined {
+/** The record's `meta.redpajama_set_name`, if it has one. */
+export function setName(record: unknown): string | undefined {
+  if (!isRecord(record)) return undefined;
   const meta = field(record, 'meta');
   if (!isRecord(meta)) return undefined;
   const name = field(meta, 'redpajama_set_name');

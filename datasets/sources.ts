@@ -12,25 +12,32 @@ import type { InputFormat } from '../schemas/enums.ts';
 import { download } from './hub/download.ts';
 import type { HubOptions } from './hub/http.ts';
 import { isHubUri, parseHfUri } from './hub/uri.ts';
-import { detectFormat, resolveInputs } from './inputs.ts';
-import type { InputFile } from './types.ts';
+import { detectFormat, refuseCompressionTwins, resolveInputs } from './inputs.ts';
+import type { InputFile, SkippedFile } from './types.ts';
 
-export async function resolveSources(specs: string[], o: { format?: InputFormat; hub?: HubOptions }): Promise<InputFile[]> {
+/** The files to read, in input order, and those the inputs' directories and globs held that are not read. */
+export async function resolveSources(specs: string[], o: { format?: InputFormat; hub?: HubOptions }): Promise<{ files: InputFile[]; skipped: SkippedFile[] }> {
   const local = specs.filter((s) => !isHubUri(s));
-  const files: InputFile[] = local.length > 0 ? (await resolveInputs(local, { format: o.format })).files : [];
+  const { files, skipped } = local.length > 0 ? await resolveInputs(local, { format: o.format }) : { files: [], skipped: [] as SkippedFile[] };
+  const hubFiles: InputFile[] = [];
   for (const spec of specs.filter(isHubUri)) {
     const ref = parseHfUri(spec);
     if (ref.repoType !== 'dataset') throw new MeapError('usage', `${spec}: inputs must be datasets (hf://datasets/ORG/NAME/GLOB)`);
     const got = await download(ref, o.hub ?? {});
     for (const f of got.files) {
       const format = o.format ?? detectFormat(f.path);
-      if (format === undefined) continue; // README.md, .gitattributes and the like, matched by a broad glob
-      files.push({ abs: f.local, rel: f.uri, format, size: (await stat(f.local)).size });
+      const size = (await stat(f.local)).size;
+      // README.md, .gitattributes and the like, matched by a broad glob
+      if (format === undefined) skipped.push({ file: f.uri, size, reason: 'noInputExtension' });
+      else hubFiles.push({ abs: f.local, rel: f.uri, format, size });
     }
   }
   const seen = new Set<string>();
-  const unique = files.filter((f) => !seen.has(f.rel) && seen.add(f.rel));
-  if (unique.length === 0) throw new MeapError('usage', `no input files in ${specs.join(', ')}`);
-  return unique.sort((a, b) => Buffer.compare(Buffer.from(a.rel), Buffer.from(b.rel)));
+  const byRel = (a: { rel: string }, b: { rel: string }) => Buffer.compare(Buffer.from(a.rel), Buffer.from(b.rel));
+  const hub = hubFiles.filter((f) => !seen.has(f.rel) && seen.add(f.rel)).sort(byRel);
+  refuseCompressionTwins(hub);
+  const all = [...files, ...hub].sort(byRel);
+  if (all.length === 0) throw new MeapError('usage', `no input files in ${specs.join(', ')}`);
+  return { files: all, skipped: [...new Map(skipped.map((s) => [s.file, s])).values()] };
 }
 

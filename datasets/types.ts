@@ -14,6 +14,19 @@ export interface InputFile {
   size: number;
 }
 
+/**
+ * Why a file that a directory or glob (or the output directory's place among the inputs) put in
+ * reach is not read: for the run's one line about them, and for listing them before a run.
+ */
+export type SkipReason = 'noInputExtension' | 'insideOutput';
+
+export interface SkippedFile {
+  /** Absolute for a local file; the pinned hf:// URI for a hub file. */
+  file: string;
+  size: number;
+  reason: SkipReason;
+}
+
 export type RawItem =
   | { kind: 'record'; value: unknown; where: Location }
   | { kind: 'error'; error: InputError }; // a record-level problem; reading continues after it
@@ -21,7 +34,7 @@ export type RawItem =
 export interface ReadOptions {
   /** Stop after this many items (records and error items; blank lines do not count). */
   limit?: number;
-  /** Bytes taken from disk so far, in increments (compressed bytes for .zst). */
+  /** Bytes taken from disk so far, in increments (compressed bytes for .zst and .gz). */
   onBytes?: (n: number) => void;
   /** Longest JSONL line, or JSON array element, accepted before the file is refused. */
   maxLineBytes?: number;

@@ -10,6 +10,7 @@
  */
 import { Decompress } from 'fzstd';
 import { InputError } from '../core/errors.ts';
+import { corruptStream, truncatedStream } from './compression.ts';
 
 const SLICE = 64 * 1024;
 
@@ -220,18 +221,9 @@ function windowSize(h: Uint8Array, len: number): number {
 
 const mib = (n: number) => (n >= 1024 * 1024 ? `${+(n / (1024 * 1024)).toFixed(1)} MiB` : `${n} bytes`);
 
-function truncated(file: string): InputError {
-  return new InputError(
-    'truncatedFile',
-    'zstd stream ends before its last frame is complete',
-    { file },
-    'the file was probably cut short while downloading or copying',
-  );
-}
+const truncated = (file: string) => truncatedStream(file, 'zstd stream ends before its last frame is complete');
 
-function corrupt(file: string, why: string): InputError {
-  return new InputError('corruptFile', `not a valid zstd stream: ${why}`, { file });
-}
+const corrupt = (file: string, why: string) => corruptStream('zstd', file, why);
 
 function classify(e: unknown, file: string): InputError {
   if (e instanceof InputError) return e;

@@ -1,7 +1,8 @@
 /**
  * The manifest, built from the completion records of every input in input order, so that a
  * directory prepared by one process or by N partitions plus `meap merge` is byte-identical; and the
- * Hugging Face `datasets` files derived from it.
+ * Hugging Face `datasets` files derived from it. A run that wrote no row, or whose --exclude-set
+ * matched nothing, is refused here, where every partition's records meet (test/e2e/no-silent-inputs.test.ts).
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -14,6 +15,7 @@ import type { RunSettings } from '../schemas/settings.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import { hfDatasetFiles } from './hf-dataset.ts';
 import { maskShortfall } from './mask-share.ts';
+import { discardWork } from './outdir.ts';
 import { isShardName } from './shards.ts';
 import { addCounts, sortKeys } from './unit.ts';
 import { removeWorkDir, writeOutputFile } from './workstate/dir.ts';
@@ -40,6 +42,13 @@ export async function merge(dir: string): Promise<Manifest> {
     throw new MeapError('usage', `${missing.length} of ${run.inputs.length} inputs are not finished (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`, { file: dir }, 'run the remaining partitions of `meap prepare` first');
   }
   const manifest = run.settings.mode === 'sft' ? sftManifest(run.settings, units) : pretrainManifest(run.settings, units);
+  const refusal = nothingWritten(manifest, dir) ?? unmatchedSets(run.settings, units);
+  if (refusal !== null) {
+    // A result other than the one asked for is not kept: the corrected command then starts clean,
+    // without --overwrite, and nothing here can pass for finished output.
+    await discardWork(dir);
+    throw refusal;
+  }
   // Shards of an earlier, overwritten attempt that no record lists would make the directory ambiguous.
   const listed = new Set(manifest.shards.map((s) => s.file));
   for (const name of await fs.readdir(dir)) if (isShardName(name) && !listed.has(name)) await fs.rm(path.join(dir, name), { force: true });
@@ -49,6 +58,34 @@ export async function merge(dir: string): Promise<Manifest> {
   await writeOutputFile(dir, MANIFEST, text);
   await removeWorkDir(dir);
   return manifest;
+}
+
+/** A run that wrote no row exits 2, saying why: an exit 0 would pass for a dataset. */
+function nothingWritten(m: Manifest, dir: string): MeapError | null {
+  if (m.totals.rows > 0) return null;
+  const records = m.inputs.reduce((s, i) => s + i.records, 0);
+  const skipped = Object.entries(m.totals.skipped);
+  const what =
+    skipped.length === 0
+      ? `no rows written: ${m.inputs.length === 1 ? 'the input holds no record' : `none of the ${m.inputs.length} inputs holds a record`}`
+      : `no rows written: none of the ${records} ${records === 1 ? 'record' : 'records'} read was kept (${skipped.map(([k, v]) => `${k} ${v}`).join(', ')})`;
+  return new MeapError('input', what, { file: dir }, 'fix the inputs or the options and rerun: nothing of this run was kept');
+}
+
+/** A set named by --exclude-set that no record had: a typo that would otherwise exclude nothing. */
+function unmatchedSets(st: RunSettings, units: UnitResult[]): MeapError | null {
+  // Units recorded by a meap that did not count sets cannot tell.
+  if (st.excludeSets.length === 0 || units.some((u) => u.read.sets === undefined)) return null;
+  const seen = new Set(units.flatMap((u) => Object.keys(u.read.sets!)));
+  const unmatched = st.excludeSets.filter((s) => !seen.has(s));
+  if (unmatched.length === 0) return null;
+  const names = [...seen].sort();
+  return new MeapError(
+    'usage',
+    `${unmatched.map((s) => `--exclude-set ${s}`).join(', ')} matched no record; sets seen: ${names.length === 0 ? 'none' : names.join(', ')}`,
+    {},
+    [names.length === 0 ? 'no record has a meta.redpajama_set_name' : 'names are case-sensitive', ...(st.limit === null ? [] : [`--limit ${st.limit} read only the first records of each input`])].join('; '),
+  );
 }
 
 function common(st: RunSettings, units: UnitResult[]) {

@@ -68,6 +68,11 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
  */
 export async function discardIfNothingDone(out: string): Promise<void> {
   if ((await anyUnitDone(out)) || (await anyPartitionHeld(out))) return;
+  await discardWork(out);
+}
+
+/** The work state and the shards go; the directory itself stays. */
+export async function discardWork(out: string): Promise<void> {
   const entries = await fs.readdir(out).catch(() => [] as string[]);
   await Promise.all(entries.filter((e) => e === WORK_DIR || isShardName(e)).map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
 }

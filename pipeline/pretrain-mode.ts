@@ -4,7 +4,7 @@
  * test/e2e/prepare.test.ts (packing, mask counts, --exclude-set, --text-field, --no-bos/--no-eos).
  */
 import type { Location } from '../core/errors.ts';
-import { toDocument } from '../datasets/slimpajama.ts';
+import { setName, toDocument } from '../datasets/slimpajama.ts';
 import type { InputFile } from '../datasets/types.ts';
 import type { ShardEntry } from '../schemas/manifest.ts';
 import type { PretrainConfig } from '../schemas/prepare.ts';
@@ -26,6 +26,8 @@ export function pretrainMode(cfg: PretrainConfig, tok: TokenizerInfo): Mode<null
       if (ALWAYS_SKIPPED.has(doc.error.reason)) return { kind: 'items', items: [], counted: [doc.error.reason] };
       return { kind: 'bad', error: doc.error };
     },
+    // Only where --exclude-set asks: the sets seen are what names a set that matched nothing.
+    ...(excludeSets.size > 0 ? { setOf: setName } : {}),
     sink: (file, sha256, counters) => new PretrainSink(cfg, tok, file, sha256, counters),
   };
 }

@@ -12,9 +12,10 @@ import { MeapError } from '../core/errors.ts';
 import { fetchTokenizer } from '../datasets/hub/download.ts';
 import type { HubOptions } from '../datasets/hub/http.ts';
 import { isHubUri } from '../datasets/hub/uri.ts';
+import { describeSkipped } from '../datasets/inputs.ts';
 import { readManifest } from '../datasets/shards/read.ts';
 import { resolveSources } from '../datasets/sources.ts';
-import type { InputFile } from '../datasets/types.ts';
+import type { InputFile, SkippedFile } from '../datasets/types.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
@@ -55,12 +56,29 @@ export interface PrepareResult {
   alreadyComplete: boolean;
 }
 
+/**
+ * The files a `prepare` reads, in input order, and those its inputs put in reach that it leaves out,
+ * with why. Files inside `--out` are left out: a rerun with --overwrite must not read the previous
+ * run's manifest.json as an input, nor report its shards as skipped.
+ */
+export async function inputsOf(cfg: PrepareConfig, hub: HubOptions): Promise<{ files: InputFile[]; skipped: SkippedFile[] }> {
+  const outDir = path.resolve(cfg.out) + path.sep;
+  const inside = (file: string) => file.startsWith(outDir);
+  const found = await resolveSources(cfg.inputs, { format: cfg.format, hub });
+  const files = found.files.filter((f) => !inside(f.abs));
+  if (files.length === 0) throw new MeapError('usage', 'every input is inside the output directory', { file: cfg.out }, 'write the output elsewhere');
+  const skipped: SkippedFile[] = [
+    ...found.skipped.filter((s) => !inside(s.file)),
+    ...found.files.filter((f) => inside(f.abs)).map((f) => ({ file: f.abs, size: f.size, reason: 'insideOutput' as const })),
+  ];
+  return { files, skipped };
+}
+
 export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<PrepareResult> {
   if (cfg.mode === 'pretrain') checkSpanFits(cfg);
-  // A rerun with --overwrite must not read the previous run's manifest.json as an input.
-  const outDir = path.resolve(cfg.out) + path.sep;
-  const files = (await resolveSources(cfg.inputs, { format: cfg.format, hub: ctx.hub })).filter((f) => !f.abs.startsWith(outDir));
-  if (files.length === 0) throw new MeapError('usage', 'every input is inside the output directory', { file: cfg.out }, 'write the output elsewhere');
+  const { files, skipped } = await inputsOf(cfg, ctx.hub);
+  const notice = describeSkipped(skipped);
+  if (notice !== null) ctx.log?.(notice);
   const partition = resolvePartition(cfg);
   const tokenizerPath = isHubUri(cfg.tokenizer) ? await fetchTokenizer(cfg.tokenizer, ctx.hub) : cfg.tokenizer;
   const loaded = await loadTokenizer(tokenizerPath, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });

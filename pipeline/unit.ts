@@ -6,9 +6,10 @@
  *
  * Covered through the CLI: test/e2e/hostile-cli.test.ts (a bad record or file fails the run or,
  * under --on-error skip, is counted by reason and the good records kept), test/e2e/prepare.test.ts
- * (--limit, skip counts) and test/e2e/golden-rows.test.ts (the rows).
+ * (--limit, skip counts), test/e2e/no-silent-inputs.test.ts (a file with no good record, the sets
+ * seen under --exclude-set) and test/e2e/golden-rows.test.ts (the rows).
  */
-import { InputError, type Location } from '../core/errors.ts';
+import { InputError, MeapError, type Location } from '../core/errors.ts';
 import { sha256File } from '../core/hash.ts';
 import { readRecords } from '../datasets/records.ts';
 import type { InputFile } from '../datasets/types.ts';
@@ -34,6 +35,9 @@ export interface Progress {
   stop(): void;
 }
 
+/** Bad records by the user's own limit (--max-doc-chars), not by the file: never evidence of a wrong file. */
+const LIMITS = new Set(['tooLong']);
+
 /** A batch closes at whichever comes first; big enough to keep rayon busy, small enough to bound memory. */
 const BATCH_CHARS = 1 << 19;
 const BATCH_TEXTS = 1024;
@@ -54,6 +58,11 @@ export type Mapped<Item> = { kind: 'items'; items: Tokenizable<Item>[]; counted?
 
 export interface Mode<Item> {
   map(value: unknown, where: Location): Mapped<Item>;
+  /**
+   * The record's set, where the mode filters records by set: each unit counts the sets it saw, so
+   * that the finished run can name a filter that matched nothing.
+   */
+  setOf?(value: unknown): string | undefined;
   /** A sink for one input file; `sha256` seeds its masks. */
   sink(file: InputFile, sha256: string, counters: Counters): Sink<Item>;
 }
@@ -68,6 +77,8 @@ export interface ReadStats {
   records: number;
   items: number;
   skipped: Record<string, number>;
+  /** Records by set, where the mode has sets (see Mode.setOf). */
+  sets?: Record<string, number>;
 }
 
 /** The reading half: records → items → batches handed to `submit`, with skips counted by reason. */
@@ -85,6 +96,9 @@ export async function readUnit<Item>(
   };
   let records = 0;
   let items = 0;
+  let failed = 0;
+  // A Map: set names are data, and "__proto__" must count like any other.
+  const sets = mode.setOf === undefined ? undefined : new Map<string, number>();
   let batch: Tokenizable<Item>[] = [];
   let chars = 0;
   let texts = 0;
@@ -105,9 +119,14 @@ export async function readUnit<Item>(
     for await (const rec of readRecords(file, { limit: cfg.limit, maxLineBytes, onBytes: (n) => (counters.bytesRead += n) })) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       records++;
+      if (sets !== undefined && rec.kind === 'record') {
+        const set = mode.setOf!(rec.value);
+        if (set !== undefined) sets.set(set, (sets.get(set) ?? 0) + 1);
+      }
       const mapped: Mapped<Item> = rec.kind === 'error' ? { kind: 'bad', error: rec.error } : mode.map(rec.value, rec.where);
       if (mapped.kind === 'bad') {
         if (cfg.onError === 'fail') throw mapped.error;
+        if (!LIMITS.has(mapped.error.reason)) failed++;
         skip(mapped.error.reason);
         continue;
       }
@@ -126,8 +145,25 @@ export async function readUnit<Item>(
     if (!(e instanceof InputError) || cfg.onError === 'fail') throw e;
     skip(e.reason);
   }
+  if (records > 0 && failed === records) throw everyRecordFailed(file, cfg, records, skipped);
   await flush();
-  return { records, items, skipped };
+  return { records, items, skipped, ...(sets === undefined ? {} : { sets: Object.fromEntries(sets) }) };
+}
+
+/**
+ * --on-error skip is for the few bad records of a large crawl. A file with no good record at all is
+ * the wrong file, format or --text-field, not bad luck: skipping all of it would hide that.
+ */
+function everyRecordFailed(file: InputFile, cfg: PrepareConfig, records: number, skipped: Record<string, number>): MeapError {
+  const counts = Object.entries(sortKeys(skipped))
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  return new MeapError(
+    'input',
+    `every record failed (${records} ${records === 1 ? 'record' : 'records'}: ${counts})`,
+    { file: file.rel },
+    `check the file's format${cfg.mode === 'pretrain' ? ' and --text-field' : ''}; --on-error fail names the first bad record and why`,
+  );
 }
 
 /**

@@ -10,7 +10,7 @@ export const MODES = ['pretrain', 'sft'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** Input containers, by what `--format` accepts. */
-export const FORMATS = ['jsonl', 'jsonl.zst', 'json', 'parquet'] as const;
+export const FORMATS = ['jsonl', 'jsonl.zst', 'jsonl.gz', 'json', 'json.gz', 'parquet'] as const;
 export type InputFormat = (typeof FORMATS)[number];
 
 /** Tokenizer engines; `bpe`, meap's own, is the default and falls back to native where it does not apply. */

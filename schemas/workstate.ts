@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ShardEntrySchema, SkipCounts } from './manifest.ts';
+import { Count } from './primitives.ts';
 import { RunSettingsSchema } from './settings.ts';
 
 /**
@@ -23,7 +24,13 @@ export type RunFile = z.infer<typeof RunFileSchema>;
 export const UnitResultSchema = z.object({
   path: z.string(),
   sha256: z.string(),
-  read: z.object({ records: z.number(), items: z.number(), skipped: SkipCounts }),
+  read: z.object({
+    records: z.number(),
+    items: z.number(),
+    skipped: SkipCounts,
+    /** Records by `meta.redpajama_set_name`, counted under --exclude-set only: a set none matched is refused at merge. */
+    sets: z.record(z.string(), Count).optional(),
+  }),
   shards: z.array(ShardEntrySchema),
   counts: z.record(z.string(), z.number()),
   skipped: SkipCounts,

@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeapError } from '../../core/errors.ts';
-import { detectFormat, resolveInputs } from '../../datasets/inputs.ts';
+import { describeSkipped, detectFormat, resolveInputs } from '../../datasets/inputs.ts';
 import { FIXTURES, tempDir } from './helpers.ts';
 
 let tmp: string;
@@ -44,6 +44,9 @@ describe('detectFormat', () => {
     expect(detectFormat('a/b.jsonl')).toBe('jsonl');
     expect(detectFormat('b.NDJSON')).toBe('jsonl');
     expect(detectFormat('b.jsonl.zst')).toBe('jsonl.zst');
+    expect(detectFormat('b.ndjson.GZ')).toBe('jsonl.gz');
+    expect(detectFormat('b.json.gz')).toBe('json.gz');
+    expect(detectFormat('b.gz')).toBeUndefined();
     expect(detectFormat('b.json')).toBe('json');
     expect(detectFormat('b.parquet')).toBe('parquet');
     expect(detectFormat('b.zst')).toBeUndefined();
@@ -83,7 +86,7 @@ describe('resolveInputs', () => {
   it('uses the file directory as root for a single file, and accepts relative specs', async () => {
     const abs = path.join(tmp, 'data/c/w.json');
     const r = await resolveInputs([path.relative(process.cwd(), abs)]);
-    expect(r).toEqual({ root: path.join(tmp, 'data/c'), files: [{ abs, rel: 'w.json', format: 'json', size: 13 }] });
+    expect(r).toEqual({ root: path.join(tmp, 'data/c'), files: [{ abs, rel: 'w.json', format: 'json', size: 13 }], skipped: [] });
   });
 
   it('expands globs: *, ?, ** and {a,b}', async () => {
@@ -115,10 +118,24 @@ describe('resolveInputs', () => {
     ]);
   });
 
-  it('finds the real fixtures', async () => {
-    const r = await resolveInputs([path.join(FIXTURES, 'slimpajama/*.jsonl{,.zst}')]);
+  it('finds the real fixtures, and takes a file and its compressed copy only when each is named', async () => {
+    const r = await resolveInputs([path.join(FIXTURES, 'slimpajama/*.jsonl.zst')]);
     expect(r.root).toBe(path.join(FIXTURES, 'slimpajama'));
-    expect(rels(r)).toEqual(['chunk_0.jsonl', 'chunk_0.jsonl.zst', 'chunk_1.jsonl', 'chunk_1.jsonl.zst']);
+    expect(rels(r)).toEqual(['chunk_0.jsonl.zst', 'chunk_1.jsonl.zst']);
+    const named = ['chunk_0.jsonl', 'chunk_0.jsonl.zst'].map((f) => path.join(FIXTURES, 'slimpajama', f));
+    expect(rels(await resolveInputs(named))).toEqual(['chunk_0.jsonl', 'chunk_0.jsonl.zst']);
+    await fails([path.join(FIXTURES, 'slimpajama/*.jsonl{,.zst}')], /^"chunk_0\.jsonl" and "chunk_0\.jsonl\.zst" differ only by compression, .* \(remove one of them, or name each file as an argument to read both\)$/);
+    await fails([path.join(FIXTURES, 'slimpajama'), named[0]], /"chunk_0\.jsonl" and "chunk_0\.jsonl\.zst" differ only by compression/);
+  });
+
+  it('returns the files that directories and globs left out for their extension, with their sizes; hidden ones are not among them', async () => {
+    const d = await resolveInputs([path.join(tmp, 'data')]);
+    expect(d.skipped).toEqual([{ file: path.join(tmp, 'data/c/notes.md'), size: 13, reason: 'noInputExtension' }]);
+    expect(describeSkipped(d.skipped)).toBe('skipped 1 file with no input extension: .md (pass --format to read them)');
+    expect((await resolveInputs([path.join(tmp, 'data')], { format: 'jsonl' })).skipped).toEqual([]);
+    const more = [...d.skipped, ...['x.TXT', 'y.csv.gz', 'LICENSE'].map((f) => ({ file: f, size: 1, reason: 'noInputExtension' as const }))];
+    expect(describeSkipped(more)).toBe('skipped 4 files with no input extension: .csv.gz, .md, .txt, no extension (pass --format to read them)');
+    expect(describeSkipped([{ file: 'out/manifest.json', size: 1, reason: 'insideOutput' }])).toBeNull();
   });
 
   async function fails(specs: string[], pattern: RegExp, format?: 'jsonl') {

@@ -1,7 +1,8 @@
 /**
  * Hostile inputs end to end, through the real CLI: each broken file fails the run with exit 2 and one
  * stderr line naming the file (and line or record), never a stack trace; under --on-error skip the
- * same files are counted by reason. Every file is built here in a temp dir.
+ * same files are counted by reason, but for a file with no good record, which fails there too. Every
+ * file is built here in a temp dir.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -62,8 +63,8 @@ interface Case {
   /** What stderr's one line starts with after "meap: error: ". */
   where: string;
   reason: string;
-  /** Reasons counted for this file under --on-error skip. */
-  skipped: Record<string, number>;
+  /** Reasons counted for this file under --on-error skip; null where no record of it is good, which fails the run there too. */
+  skipped: Record<string, number> | null;
 }
 
 const BIG = 50_000_000;
@@ -72,7 +73,7 @@ const cases: Case[] = [
   { name: 'invalid.jsonl', content: () => lines('{"text":"ok"}', '{"text": "broken'), where: 'invalid.jsonl:2: line is not valid JSON', reason: 'invalidJson', skipped: { invalidJson: 1 } },
   {
     name: 'raw-nul.jsonl',
-    content: () => lines(Buffer.concat([Buffer.from('{"text":"a'), Buffer.from([0]), Buffer.from('b"}')])),
+    content: () => lines(Buffer.concat([Buffer.from('{"text":"a'), Buffer.from([0]), Buffer.from('b"}')]), '{"text":"ok"}'),
     where: 'raw-nul.jsonl:1: line is not valid JSON',
     reason: 'invalidJson',
     skipped: { invalidJson: 1 },
@@ -85,8 +86,8 @@ const cases: Case[] = [
     reason: 'invalidJson',
     skipped: { invalidJson: 1 },
   },
-  { name: 'non-object.jsonl', content: () => lines('[1, 2]', '"s"', '42', 'null'), where: 'non-object.jsonl:1: record is an array, not a JSON object', reason: 'notAnObject', skipped: { notAnObject: 4 } },
-  { name: 'null-text.jsonl', content: () => lines('{"text": null}'), where: 'null-text.jsonl:1: record has no string field "text" (found null)', reason: 'missingText', skipped: { missingText: 1 } },
+  { name: 'non-object.jsonl', content: () => lines('[1, 2]', '"s"', '42', 'null', '{"text":"ok"}'), where: 'non-object.jsonl:1: record is an array, not a JSON object', reason: 'notAnObject', skipped: { notAnObject: 4 } },
+  { name: 'null-text.jsonl', content: () => lines('{"text": null}', '{"text":"ok"}'), where: 'null-text.jsonl:1: record has no string field "text" (found null)', reason: 'missingText', skipped: { missingText: 1 } },
   {
     name: 'big.jsonl',
     content: () => `{"text":"${'x'.repeat(BIG)}"}\n`,
@@ -114,7 +115,7 @@ const cases: Case[] = [
     content: () => renameParquetColumn(fs.readFileSync(path.join(fixtures, 'alpaca/alpaca_head128.parquet')), 'text', 'body'),
     where: 'wrong-columns.parquet (record 0): record has no string field "text"',
     reason: 'missingText',
-    skipped: { missingText: 128 },
+    skipped: null,
   },
   { name: 'empty.jsonl.zst', content: () => '', where: 'empty.jsonl.zst: zstd stream ends', reason: 'truncatedFile', skipped: { truncatedFile: 1 } },
   { name: 'empty.json', content: () => '', where: 'empty.json: expected a JSON array of records', reason: 'corruptFile', skipped: { corruptFile: 1 } },
@@ -131,11 +132,14 @@ const plain = lines(JSON.stringify({ text: 'nul \u0000 here' }), JSON.stringify(
 
 beforeAll(() => {
   fs.mkdirSync(all);
-  for (const c of cases) fs.writeFileSync(path.join(all, c.name), c.content());
-  fs.writeFileSync(path.join(all, 'empty.jsonl'), '');
+  for (const c of cases) fs.writeFileSync(placed(c), c.content());
+  fs.writeFileSync(path.join(all, 'nothing.jsonl'), '');
   fs.writeFileSync(path.join(all, 'odd.jsonl'), odd);
   fs.writeFileSync(path.join(dir, 'plain.jsonl'), plain);
 });
+
+/** Files that fail the --on-error skip run are kept out of `all`. */
+const placed = (c: Case) => path.join(c.skipped === null ? dir : all, c.name);
 
 function expectOneLineError(r: { code: number | null; stderr: string; out: string }, where: string) {
   expect(r.code, r.stderr).toBe(2);
@@ -149,7 +153,7 @@ function expectOneLineError(r: { code: number | null; stderr: string; out: strin
 describe('every hostile input fails the run with exit 2 and one line naming it', () => {
   for (const c of cases) {
     it(`${c.name} (${c.reason})`, () => {
-      expectOneLineError(prepare([path.join(all, c.name)]), c.where);
+      expectOneLineError(prepare([placed(c)]), c.where);
     });
   }
 
@@ -171,13 +175,19 @@ describe('--on-error skip', () => {
     expect(r.stderr).toBe('');
     const { manifest } = readShards(r.out);
     const expected: Record<string, number> = {};
-    for (const c of cases) for (const [k, v] of Object.entries(c.skipped)) expected[k] = (expected[k] ?? 0) + v;
+    for (const c of cases) for (const [k, v] of Object.entries(c.skipped ?? {})) expected[k] = (expected[k] ?? 0) + v;
     expect(manifest.totals.skipped).toEqual(expected);
     for (const c of cases) {
-      expect(manifest.inputs.find((i) => i.path === c.name)?.skipped, c.name).toEqual(c.skipped);
+      if (c.skipped !== null) expect(manifest.inputs.find((i) => i.path === c.name)?.skipped, c.name).toEqual(c.skipped);
     }
     const docs = Object.fromEntries(manifest.inputs.map((i) => [i.path, 'documents' in i ? i.documents : -1]));
-    expect(docs).toMatchObject({ 'invalid.jsonl': 1, 'deep.jsonl': 1, 'deep.json': 1, 'odd.jsonl': 3, 'empty.jsonl': 0, 'big.jsonl': 0 });
+    expect(docs).toMatchObject({ 'invalid.jsonl': 1, 'deep.jsonl': 1, 'deep.json': 1, 'odd.jsonl': 3, 'nothing.jsonl': 0, 'big.jsonl': 0 });
+  });
+
+  it('fails on a file none of whose records is good: the wrong file, not a few bad records', () => {
+    for (const c of cases.filter((x) => x.skipped === null)) {
+      expectOneLineError(prepare([placed(c)], '--on-error', 'skip'), `${c.name}: every record failed (`);
+    }
   });
 });
 
