@@ -9,7 +9,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MeapError, usageError } from '../../core/errors.ts';
+import { cacheWriteError } from '../../core/cache.ts';
+import { MeapError, pathRefusal, usageError } from '../../core/errors.ts';
 import { pathMatcher } from '../../core/glob.ts';
 import { sha256File } from '../../core/hash.ts';
 import { listIn, resolveIn, SHA_RE, type HubFile } from './api.ts';
@@ -104,7 +105,7 @@ async function fetchAll(ctx: HubContext, ref: HubRef, sha: string, files: HubFil
   } finally {
     bar?.stop();
   }
-  if (failed !== undefined) throw failed;
+  if (failed !== undefined) throw out === null ? cacheWriteError(failed) : (pathRefusal(failed, 'choose a writable --out') ?? failed);
   return jobs.map((j) => ({ path: j.f.path, local: j.local, uri: j.uri }));
 }
 
