@@ -78,25 +78,42 @@ export function fromPlainError(p: PlainError): Error {
   return e;
 }
 
+/** A system error in words, with its code ("permission denied (EACCES)"); the message of any other error. */
+export function osReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'read-only file system',
+    ENOTDIR: 'a part of the path is a file, not a directory',
+    EISDIR: 'is a directory',
+    EIO: 'I/O error',
+    EMFILE: 'too many open files',
+  };
+  if (err && typeof err.code === 'string') return `${words[err.code] ?? err.message} (${err.code})`;
+  return err instanceof Error ? err.message : String(e);
+}
+
 /**
- * System errors on a path that are the user's to fix, not meap's bugs: a directory they may not
- * write (service users, containers), a read-only file system, a file where a directory should be.
+ * System errors on a path that are the user's to fix, not meap's bugs, and what to do by default: a
+ * directory they may not write (service users, containers), a read-only file system, a file where a
+ * directory should be.
  */
-const REFUSALS: Record<string, { why: string; hint: string }> = {
-  EACCES: { why: 'permission denied', hint: 'check its permissions, or choose a path you can write' },
-  EPERM: { why: 'operation not permitted', hint: 'check its permissions, or choose a path you can write' },
-  EROFS: { why: 'read-only file system', hint: 'choose a path on a writable file system' },
-  ENOTDIR: { why: 'a part of the path is a file, not a directory', hint: 'choose another path' },
+const REFUSED: Record<string, string> = {
+  EACCES: 'check its permissions, or choose a path you can write',
+  EPERM: 'check its permissions, or choose a path you can write',
+  EROFS: 'choose a path on a writable file system',
+  ENOTDIR: 'choose another path',
 };
 const DOING: Record<string, string> = { mkdir: 'create the directory', scandir: 'read the directory', open: 'open', rename: 'rename', unlink: 'remove', rmdir: 'remove', copyfile: 'copy' };
 
 /** Such an error as one line naming the path, what failed and why (`hint`: what to do, where the caller knows better); null for any other error. */
 export function pathRefusal(e: unknown, hint?: string): MeapError | null {
   const { code, path, syscall } = (e ?? {}) as NodeJS.ErrnoException;
-  const refusal = code === undefined ? undefined : REFUSALS[code];
-  if (refusal === undefined || path === undefined) return null;
+  if (code === undefined || !(code in REFUSED) || path === undefined) return null;
   const doing = syscall === undefined ? '' : `cannot ${DOING[syscall] ?? syscall}: `;
-  return new MeapError('usage', `${doing}${refusal.why} (${code})`, { file: path }, hint ?? refusal.hint);
+  return new MeapError('usage', `${doing}${osReason(e)}`, { file: path }, hint ?? REFUSED[code]);
 }
 
 export const configError = (what: string, hint?: string) => new MeapError('config', what, {}, hint);

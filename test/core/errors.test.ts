@@ -15,6 +15,7 @@ import {
   usageError,
   type ErrorKind,
   fromPlainError,
+  osReason,
   pathRefusal,
   toPlainError,
 } from '../../core/errors.ts';
@@ -148,6 +149,15 @@ describe('toPlainError and fromPlainError', () => {
     // A refused path keeps what pathRefusal reads.
     const denied = roundTrip(Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES', path: '/srv/out', syscall: 'mkdir' })) as NodeJS.ErrnoException;
     expect([denied.code, denied.path, denied.syscall]).toEqual(['EACCES', '/srv/out', 'mkdir']);
+  });
+});
+
+describe('osReason', () => {
+  it('words the common codes, and keeps the message of others beside their code', () => {
+    expect(osReason(Object.assign(new Error('x'), { code: 'EACCES' }))).toBe('permission denied (EACCES)');
+    expect(osReason(Object.assign(new Error('cross-device link'), { code: 'EXDEV' }))).toBe('cross-device link (EXDEV)');
+    expect(osReason(new Error('plain'))).toBe('plain');
+    expect(osReason('a string')).toBe('a string');
   });
 });
 
