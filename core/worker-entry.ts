@@ -16,6 +16,7 @@ import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { build } from 'esbuild';
 import { Piscina } from 'piscina';
 import { cacheRoot, cacheWriteError } from './cache.ts';
+import { makeDir } from './make-dir.ts';
 
 const cacheDir = () => path.join(cacheRoot(), 'workers');
 
@@ -75,7 +76,7 @@ async function bundle(entry: URL): Promise<string> {
   if (!exists) {
     // Another process may write the same file at once: each through a name of its own, then renamed.
     try {
-      await fs.mkdir(dir, { recursive: true });
+      await makeDir(dir);
       const tmp = `${file}.${process.pid}.${threadId}.partial`;
       await fs.writeFile(tmp, code);
       await fs.rename(tmp, file);

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { MeapError, pathRefusal } from '../core/errors.ts';
+import { makeDir } from '../core/make-dir.ts';
 import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
 import type { RunFile } from '../schemas/workstate.ts';
 import { DATASET_INFO, DATASET_STATE, isHfCacheFile } from './hf-dataset.ts';
@@ -56,7 +57,7 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
     throw new MeapError('usage', 'the output directory holds shards without a manifest or work state', { file: out }, 'pass --overwrite to start over');
   }
   try {
-    await fs.mkdir(out, { recursive: true });
+    await makeDir(out);
     await writeRunFile(out, run);
   } catch (e) {
     throw (await outDirRefusal(e, out)) ?? e;

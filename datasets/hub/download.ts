@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { cacheWriteError } from '../../core/cache.ts';
 import { MeapError, pathRefusal, usageError } from '../../core/errors.ts';
 import { pathMatcher } from '../../core/glob.ts';
+import { makeDir } from '../../core/make-dir.ts';
 import { sha256File } from '../../core/hash.ts';
 import { listIn, resolveIn, SHA_RE, type HubFile } from './api.ts';
 import { failFor, get, header, Retryable, withHubContext, withRetries, type HubContext, type HubOptions } from './http.ts';
@@ -152,7 +153,7 @@ async function fetchOne(
     progress(f.size);
     return;
   }
-  await fs.mkdir(path.dirname(local), { recursive: true });
+  await makeDir(path.dirname(local));
   const part = `${local}.part`;
   const etagFile = `${part}.etag`;
   const url = `${ctx.endpoint}/${ref.repoType === 'dataset' ? 'datasets/' : ''}${ref.repoId}/resolve/${sha}/${encodePath(f.path)}`;

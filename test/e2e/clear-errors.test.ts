@@ -71,6 +71,25 @@ describe('paths the OS refuses are the user to fix, not meap bugs', () => {
     expect(t.stderr).toMatch(new RegExp(`^meap: error: /sys/meap-run: cannot create the directory: ${sysRefusal.source} \\(check its permissions, or choose a path you can write\\)\\n$`));
   });
 
+  // A read-only root file system (a container's readOnlyRootFilesystem), as a read-only bind mount in a mount namespace of its own.
+  const canMount = asRoot && spawnSync('unshare', ['-m', 'true']).status === 0;
+  it.skipIf(!canMount)('--out and the cache on a read-only file system: EROFS, not the ENOENT of recursive mkdir', () => {
+    const ro = tempDir('meap-rofs-');
+    const cli = `${process.execPath} ${path.join(repoRoot, 'bin/meap.js')}`;
+    const prep = (out: string) => prepareArgs(out, ...threaded).join(' ');
+    const script = [
+      `mount --bind ${ro} ${ro} && mount -o remount,ro,bind ${ro}`,
+      `MEAP_CACHE=${tempDir()} ${cli} ${prep(path.join(ro, 'out'))}; echo "exit $?"`,
+      `HOME=${ro} MEAP_CACHE= ${cli} ${prep(path.join(tempDir(), 'out'))}; echo "exit $?"`,
+    ].join('\n');
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', script], { encoding: 'utf8' });
+    expect(r.stdout).toBe('exit 2\nexit 2\n');
+    expect(r.stderr).toBe(
+      `meap: error: ${ro}/out: cannot create the directory: read-only file system (EROFS) (choose a writable --out)\n` +
+        `meap: error: ${ro}/.cache: cannot create the directory: read-only file system (EROFS) (meap's cache is ~/.cache/meap under HOME=${ro}: set MEAP_CACHE to a writable directory)\n`,
+    );
+  });
+
   it.skipIf(!userRuns)('a service user whose HOME does not exist, without MEAP_CACHE: exit 2 naming the cache and MEAP_CACHE', () => {
     const out = path.join(openDir(), 'out');
     const r = meapAsUser(prepareArgs(out, ...threaded), { MEAP_CACHE: '', HOME: '/nonexistent' });
