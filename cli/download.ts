@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { download } from '../datasets/hub/download.ts';
-import { parseHfUri } from '../datasets/hub/uri.ts';
+import { repoRef } from '../datasets/hub/uri.ts';
 import { DownloadConfigSchema } from '../schemas/download.ts';
 import { hubOptions } from './context.ts';
 import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
@@ -27,7 +27,7 @@ export function registerDownload(program: Command): void {
     .argument('<repo-id>', 'ORG/NAME, e.g. cerebras/SlimPajama-627B');
   addOptions(cmd, DownloadConfigSchema.shape, FLAGS).action(async (repoId: string, _opts: unknown, command: Command) => {
     const cfg = parseConfig(DownloadConfigSchema, { ...givenOptions(command, FLAGS), repoId }, FLAGS);
-    const ref = parseHfUri(`hf://${cfg.repoType === 'dataset' ? 'datasets/' : ''}${cfg.repoId}@${encodeURIComponent(cfg.revision)}`);
+    const ref = repoRef(cfg.repoType, cfg.repoId, cfg.revision);
     const got = await download(ref, {
       ...hubOptions(),
       include: cfg.include.length > 0 ? cfg.include : undefined,

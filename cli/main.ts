@@ -2,15 +2,17 @@
  * The program: its commands (one file each), signal handling, and the one place where errors become
  * exit codes and one-line messages.
  * Exit codes (the README's table): 0 success, 1 damaged output (a verification failure, or a shard or
- * manifest that does not match itself), 2 bad input/option/usage, 130/143 SIGINT/SIGTERM, 70 a bug.
+ * manifest that does not match itself), 2 bad input/option/usage (a full disk, a path the OS refuses),
+ * 130/143 SIGINT/SIGTERM, 70 a bug.
  *
  * No unit test: every exit path is a process's, so the e2e tests run them through the real CLI:
  * test/e2e/readme-walk.test.ts walks the README's commands and every code of its exit-code table;
- * test/e2e/prepare.test.ts and resume.test.ts cover the rest (a full disk, kills).
+ * test/e2e/prepare.test.ts and resume.test.ts cover the rest (a full disk, kills), and
+ * test/e2e/clear-errors.test.ts commander's parse errors and the paths the OS refuses.
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { MeapError } from '../core/errors.ts';
+import { MeapError, pathRefusal } from '../core/errors.ts';
 import type { CliContext } from './context.ts';
 import { registerDemo } from './demo.ts';
 import { registerDownload } from './download.ts';
@@ -39,8 +41,13 @@ export async function main(argv: string[]): Promise<number> {
     .description('Reproducible MEAP-masked training shards from raw text corpora')
     .version(version, '-V, --version', 'print the version of meap')
     .option('--debug', 'print stack traces of internal errors', false)
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Commander's own two-line errors become `report`'s one line, which names the command's --help.
+    .configureOutput({ outputError: () => {} });
+  let usage = 'meap';
+  program.hook('preSubcommand', (_program, sub) => {
+    usage = `meap ${sub.name()}`;
+  });
   let result = 0;
   // What a stop leaves behind is the command's to say; prepare's is the default.
   let interruptNote = 'partial output was not published (no manifest.json was written); rerun the same command to resume';
@@ -76,14 +83,19 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return result;
   } catch (e) {
-    return report(e, program.opts().debug === true || argv.includes('--debug'), interruptNote);
+    return report(e, program.opts().debug === true || argv.includes('--debug'), interruptNote, usage);
   }
 }
 
-function report(e: unknown, debug: boolean, interruptNote: string): number {
+function report(e: unknown, debug: boolean, interruptNote: string, usage: string): number {
   if (e instanceof CommanderError) {
-    // Commander already printed the message or the help text.
-    return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+    if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    // `meap` without a command: commander printed the help text.
+    if (e.code === 'commander.help') return 2;
+    // "error: unknown option '--ot'\n(Did you mean --out?)" → "unknown option '--ot' (did you mean --out?)"
+    const what = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean').replace(/\.$/, '');
+    process.stderr.write(`meap: error: ${what} (run ${usage} --help for usage)\n`);
+    return 2;
   }
   if (e instanceof Interrupted) {
     process.stderr.write(`meap: ${e.message}; ${interruptNote}\n`);
@@ -97,6 +109,11 @@ function report(e: unknown, debug: boolean, interruptNote: string): number {
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     process.stderr.write(`meap: error: the disk is full (${code}); free space and run the command again\n`);
     return 2;
+  }
+  const refused = pathRefusal(e);
+  if (refused !== null) {
+    process.stderr.write(`meap: error: ${refused.message}\n`);
+    return refused.exitCode;
   }
   if (debug) process.stderr.write(`${(e as Error)?.stack ?? e}\n`);
   process.stderr.write(`meap: internal error: ${(e as Error)?.message ?? e}${debug ? '' : ' (rerun with --debug for details)'}\n`);

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { z } from 'zod';
-import { MeapError, firstIssue } from '../core/errors.ts';
+import { MeapError } from '../core/errors.ts';
 
 export interface Flag {
   /** Commander's spelling, e.g. '-o, --out <dir>', '--no-bos', '--pack'. */
@@ -123,8 +123,10 @@ export function flagOf(flags: Flags, key: string): string {
 }
 
 /**
- * Parses a command's config; a failure names the option, as one line. `ownerOf` names the mode that
- * reads a key, for a strict mode-union's refusal of an option the chosen mode does not read.
+ * Parses a command's config; a failure names the option as the user typed it, as one line. `ownerOf`
+ * names the mode that reads a key, for a strict mode-union's refusal of an option the chosen mode does
+ * not read; an issue's `params.onlyWith` names what makes an option count, `params.excludes` the
+ * option it cannot go with.
  */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, flags: Flags, ownerOf?: (key: string) => string | undefined): z.output<S> {
   const parsed = schema.safeParse(input);
@@ -142,8 +144,13 @@ export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, flag
     const other = flagOf(flags, onlyWith.key);
     throw new MeapError('usage', `${flagOf(flags, String(issue.path[0]))} applies to ${other} ${onlyWith.values.join(' or ')} only`, {}, `drop it, or pass ${other} ${onlyWith.values[0]}`);
   }
-  const { at, message } = firstIssue(parsed.error);
-  throw new MeapError('usage', `invalid option ${at}: ${message}`);
+  const excludes = issue.code === 'custom' ? (issue.params?.excludes as string | undefined) : undefined;
+  if (excludes !== undefined) {
+    throw new MeapError('usage', `${flagOf(flags, String(issue.path[0]))} and ${flagOf(flags, excludes)} exclude each other`, {}, 'give one of them');
+  }
+  const [key, ...within] = issue.path.map(String);
+  const at = key === undefined ? 'options' : `option ${flagOf(flags, key)}${within.length > 0 ? ` (at ${within.join('.')})` : ''}`;
+  throw new MeapError('usage', `invalid ${at}: ${issue.message}`);
 }
 
 /** A field's default, for help texts that must mention it. */

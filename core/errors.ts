@@ -47,8 +47,10 @@ export class InputError extends MeapError {
 export interface PlainError {
   message: string;
   stack?: string;
-  /** A system error's code (ENOSPC, ...), which decides how it is reported. */
+  /** A system error's code (ENOSPC, ...), which decides how it is reported, and the path and call it failed on. */
   code?: string;
+  path?: string;
+  syscall?: string;
   meap?: { kind: ErrorKind; where: Location; hint?: string; reason?: string };
 }
 
@@ -56,7 +58,9 @@ export function toPlainError(e: unknown): PlainError {
   if (e instanceof MeapError) {
     return { message: e.message, meap: { kind: e.kind, where: e.where, hint: e.hint, reason: e instanceof InputError ? e.reason : undefined } };
   }
-  return e instanceof Error ? { message: e.message, stack: e.stack, code: (e as NodeJS.ErrnoException).code } : { message: String(e) };
+  if (!(e instanceof Error)) return { message: String(e) };
+  const { code, path, syscall } = e as NodeJS.ErrnoException;
+  return { message: e.message, stack: e.stack, ...(code === undefined ? {} : { code }), ...(path === undefined ? {} : { path }), ...(syscall === undefined ? {} : { syscall }) };
 }
 
 /** The error `toPlainError` was given back: the same class, one-line message and exit code. */
@@ -67,8 +71,49 @@ export function fromPlainError(p: PlainError): Error {
   else e = new MeapError(p.meap.kind, '', p.meap.where, p.meap.hint);
   e.message = p.message;
   if (p.stack !== undefined) e.stack = p.stack;
-  if (p.code !== undefined) (e as NodeJS.ErrnoException).code = p.code;
+  const sys = e as NodeJS.ErrnoException;
+  if (p.code !== undefined) sys.code = p.code;
+  if (p.path !== undefined) sys.path = p.path;
+  if (p.syscall !== undefined) sys.syscall = p.syscall;
   return e;
+}
+
+/** A system error in words, with its code ("permission denied (EACCES)"); the message of any other error. */
+export function osReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'read-only file system',
+    ENOTDIR: 'a part of the path is a file, not a directory',
+    EISDIR: 'is a directory',
+    EIO: 'I/O error',
+    EMFILE: 'too many open files',
+  };
+  if (err && typeof err.code === 'string') return `${words[err.code] ?? err.message} (${err.code})`;
+  return err instanceof Error ? err.message : String(e);
+}
+
+/**
+ * System errors on a path that are the user's to fix, not meap's bugs, and what to do by default: a
+ * directory they may not write (service users, containers), a read-only file system, a file where a
+ * directory should be.
+ */
+const REFUSED: Record<string, string> = {
+  EACCES: 'check its permissions, or choose a path you can write',
+  EPERM: 'check its permissions, or choose a path you can write',
+  EROFS: 'choose a path on a writable file system',
+  ENOTDIR: 'choose another path',
+};
+const DOING: Record<string, string> = { mkdir: 'create the directory', scandir: 'read the directory', open: 'open', rename: 'rename', unlink: 'remove', rmdir: 'remove', copyfile: 'copy' };
+
+/** Such an error as one line naming the path, what failed and why (`hint`: what to do, where the caller knows better); null for any other error. */
+export function pathRefusal(e: unknown, hint?: string): MeapError | null {
+  const { code, path, syscall } = (e ?? {}) as NodeJS.ErrnoException;
+  if (code === undefined || !(code in REFUSED) || path === undefined) return null;
+  const doing = syscall === undefined ? '' : `cannot ${DOING[syscall] ?? syscall}: `;
+  return new MeapError('usage', `${doing}${osReason(e)}`, { file: path }, hint ?? REFUSED[code]);
 }
 
 export const configError = (what: string, hint?: string) => new MeapError('config', what, {}, hint);

@@ -15,7 +15,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { build } from 'esbuild';
 import { Piscina } from 'piscina';
-import { cacheRoot } from './cache.ts';
+import { cacheRoot, cacheWriteError } from './cache.ts';
+import { makeDir } from './make-dir.ts';
 
 const cacheDir = () => path.join(cacheRoot(), 'workers');
 
@@ -74,10 +75,14 @@ async function bundle(entry: URL): Promise<string> {
   );
   if (!exists) {
     // Another process may write the same file at once: each through a name of its own, then renamed.
-    await fs.mkdir(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.${threadId}.partial`;
-    await fs.writeFile(tmp, code);
-    await fs.rename(tmp, file);
+    try {
+      await makeDir(dir);
+      const tmp = `${file}.${process.pid}.${threadId}.partial`;
+      await fs.writeFile(tmp, code);
+      await fs.rename(tmp, file);
+    } catch (e) {
+      throw cacheWriteError(e);
+    }
   }
   return pathToFileURL(file).href;
 }

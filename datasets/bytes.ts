@@ -4,22 +4,8 @@
  */
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { InputError, MeapError } from '../core/errors.ts';
+import { InputError, MeapError, osReason } from '../core/errors.ts';
 import type { InputFile } from './types.ts';
-
-export function osReason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  const words: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    EISDIR: 'is a directory',
-    EIO: 'I/O error',
-    EMFILE: 'too many open files',
-  };
-  if (err && typeof err.code === 'string') return `${words[err.code] ?? err.message} (${err.code})`;
-  return err instanceof Error ? err.message : String(e);
-}
 
 export function unreadable(file: InputFile, e: unknown): MeapError {
   if (e instanceof MeapError) return e;

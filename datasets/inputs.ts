@@ -5,10 +5,9 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { InputError, usageError } from '../core/errors.ts';
+import { InputError, osReason, usageError } from '../core/errors.ts';
 import { expandBraces, hasGlob, segmentRegExp } from '../core/glob.ts';
 import type { InputFormat } from '../schemas/enums.ts';
-import { osReason } from './bytes.ts';
 import type { InputFile, SkippedFile } from './types.ts';
 
 const EXTENSIONS: ReadonlyArray<readonly [string, InputFormat]> = [

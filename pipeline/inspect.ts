@@ -37,7 +37,9 @@ export async function inspect(dir: string, opts: RowSelection): Promise<{ manife
   const total = m.totals.rows;
   if (total === 0) return { manifest: m, row: null, rows: [] };
   if (opts.row >= total) {
-    throw new MeapError('usage', `--row ${opts.row} is out of range: the directory holds ${total} rows (0 to ${total - 1})`);
+    // Named as the user gave it: `last` is set by --rows alone.
+    const given = opts.last === undefined ? `--row ${opts.row}` : `--rows ${opts.row}..${opts.last ?? ''}`;
+    throw new MeapError('usage', `${given} is out of range: the directory holds ${total} rows (0 to ${total - 1})`);
   }
   let last = opts.last === undefined ? opts.row + (opts.limit ?? 1) - 1 : Math.min(opts.last ?? total - 1, total - 1);
   if (opts.limit !== undefined) last = Math.min(last, opts.row + opts.limit - 1);

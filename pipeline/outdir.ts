@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MeapError } from '../core/errors.ts';
+import { MeapError, pathRefusal } from '../core/errors.ts';
+import { makeDir } from '../core/make-dir.ts';
 import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
 import type { RunFile } from '../schemas/workstate.ts';
 import { DATASET_INFO, DATASET_STATE, isHfCacheFile } from './hf-dataset.ts';
@@ -22,9 +23,8 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
   try {
     entries = await fs.readdir(out);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new MeapError('usage', `cannot use the output directory: ${(e as NodeJS.ErrnoException).code}`, { file: out });
-    }
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw (await outDirRefusal(e, out)) ?? new MeapError('usage', `cannot use the output directory: ${code}`, { file: out });
   }
   // Hugging Face's cache files derive from the shards, so they count as ours: --overwrite removes them with the shards.
   const ours = entries.filter((e) => e === MANIFEST || e === WORK_DIR || e === DATASET_INFO || e === DATASET_STATE || isShardName(e) || isHfCacheFile(e));
@@ -56,9 +56,20 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
   } else if (ours.length > 0) {
     throw new MeapError('usage', 'the output directory holds shards without a manifest or work state', { file: out }, 'pass --overwrite to start over');
   }
-  await fs.mkdir(out, { recursive: true });
-  await writeRunFile(out, run);
+  try {
+    await makeDir(out);
+    await writeRunFile(out, run);
+  } catch (e) {
+    throw (await outDirRefusal(e, out)) ?? e;
+  }
   return 'fresh';
+}
+
+/** `--out` as the OS refused it, in one line with what to do: a file in its place, or a path the user may not write. */
+async function outDirRefusal(e: unknown, out: string): Promise<MeapError | null> {
+  if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') return pathRefusal(e, 'choose a writable --out');
+  if ((await fs.stat(out).catch(() => null))?.isFile()) return new MeapError('usage', 'is a file, not a directory', { file: out }, 'choose a directory for --out');
+  return pathRefusal(e, 'choose a directory for --out');
 }
 
 /**

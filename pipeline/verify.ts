@@ -22,7 +22,8 @@ export interface VerifyReport {
 }
 
 export async function verify(dir: string): Promise<VerifyReport> {
-  const manifest = await readFinishedManifest(dir);
+  // Verify cannot check shards against a damaged manifest, so it must not send the user back to itself.
+  const manifest = await readFinishedManifest(dir, 'prepare the directory again, or restore its manifest.json from a copy');
   const problems: VerifyReport['problems'] = [];
   const bad = (file: string, problem: string) => problems.push({ file, problem });
 

@@ -22,7 +22,9 @@ export type InspectConfig = z.output<typeof InspectConfigSchema>;
 export const InspectArgsSchema = z.preprocess(
   (v, ctx) => {
     const given = v as Record<string, unknown>;
-    if (given?.row !== undefined && given.rows !== undefined) ctx.addIssue({ code: 'custom', path: ['rows'], message: 'give --row or --rows, not both', input: v });
+    if (given?.row !== undefined && given.rows !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['row'], message: 'excludes rows', params: { excludes: 'rows' }, input: v });
+    }
     return v;
   },
   InspectConfigSchema.transform(({ rows, ...c }) => {

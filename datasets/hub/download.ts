@@ -9,8 +9,10 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MeapError, usageError } from '../../core/errors.ts';
+import { cacheWriteError } from '../../core/cache.ts';
+import { MeapError, pathRefusal, usageError } from '../../core/errors.ts';
 import { pathMatcher } from '../../core/glob.ts';
+import { makeDir } from '../../core/make-dir.ts';
 import { sha256File } from '../../core/hash.ts';
 import { listIn, resolveIn, SHA_RE, type HubFile } from './api.ts';
 import { failFor, get, header, Retryable, withHubContext, withRetries, type HubContext, type HubOptions } from './http.ts';
@@ -104,7 +106,7 @@ async function fetchAll(ctx: HubContext, ref: HubRef, sha: string, files: HubFil
   } finally {
     bar?.stop();
   }
-  if (failed !== undefined) throw failed;
+  if (failed !== undefined) throw out === null ? cacheWriteError(failed) : (pathRefusal(failed, 'choose a writable --out') ?? failed);
   return jobs.map((j) => ({ path: j.f.path, local: j.local, uri: j.uri }));
 }
 
@@ -151,7 +153,7 @@ async function fetchOne(
     progress(f.size);
     return;
   }
-  await fs.mkdir(path.dirname(local), { recursive: true });
+  await makeDir(path.dirname(local));
   const part = `${local}.part`;
   const etagFile = `${part}.etag`;
   const url = `${ctx.endpoint}/${ref.repoType === 'dataset' ? 'datasets/' : ''}${ref.repoId}/resolve/${sha}/${encodePath(f.path)}`;

@@ -101,6 +101,8 @@ const RETRY_CODES = new Set([
   'ECONNABORTED',
   'EPIPE',
   'ETIMEDOUT',
+  // A name that does not resolve is as likely a passing DNS or network failure as a wrong HF_ENDPOINT.
+  'ENOTFOUND',
   'EAI_AGAIN',
   'EHOSTUNREACH',
   'ENETUNREACH',
@@ -129,7 +131,8 @@ export async function withRetries<T>(ctx: HubContext, what: string, fn: () => Pr
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof MeapError) throw e;
+      // A file the OS refused to write (a cache or --out without permission) is the caller's to name.
+      if (e instanceof MeapError || typeof (e as NodeJS.ErrnoException)?.path === 'string') throw e;
       const retryable = e instanceof Retryable || isNetworkError(e);
       const msg = redact(ctx, (e as Error)?.message ?? String(e));
       if (!retryable) throw new MeapError('input', `${what}: ${msg}`);

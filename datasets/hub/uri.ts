@@ -54,6 +54,18 @@ export function parseHfUri(uri: string): HubRef {
   return { repoType, repoId: `${org}/${name}`, revision, ...(glob ? { glob } : {}) };
 }
 
+/**
+ * `meap download`'s repository: the id is exactly ORG/NAME, with the revision given apart. Anything
+ * else is refused: `not/a/valid/repo` would otherwise be the repository not/a and a path filter.
+ */
+export function repoRef(repoType: RepoType, repoId: string, revision: string): HubRef {
+  const segs = repoId.split('/');
+  if (segs.length !== 2 || !segs.every((s) => NAME_RE.test(s))) {
+    throw usageError(`"${repoId}" is not a repository id`, 'expected ORG/NAME, e.g. cerebras/SlimPajama-627B; choose a revision with --revision and files with --include');
+  }
+  return parseHfUri(`hf://${repoType === 'dataset' ? 'datasets/' : ''}${repoId}@${encodeURIComponent(revision)}`);
+}
+
 export function fileUri(ref: HubRef, sha: string, p: string): string {
   return `hf://${ref.repoType === 'dataset' ? 'datasets/' : ''}${ref.repoId}@${sha}/${p}`;
 }

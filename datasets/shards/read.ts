@@ -14,7 +14,8 @@ import { decodeShard, type DecodedShard } from './codec.ts';
 
 export const MANIFEST = 'manifest.json';
 
-export async function readManifest(dir: string): Promise<Manifest> {
+/** `damagedHint`: what to do about a manifest that is not valid JSON or breaks the schema (by default, run `meap verify`). */
+export async function readManifest(dir: string, damagedHint = VERIFY_HINT(dir)): Promise<Manifest> {
   const file = path.join(dir, MANIFEST);
   let text: string;
   try {
@@ -26,7 +27,7 @@ export async function readManifest(dir: string): Promise<Manifest> {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new MeapError('integrity', 'the manifest is not valid JSON', { file }, VERIFY_HINT(dir));
+    throw new MeapError('integrity', 'the manifest is not valid JSON', { file }, damagedHint);
   }
   // Another tool's manifest.json names no meap format: a wrong directory (2), not a damaged one (1).
   if (json === null || typeof json !== 'object' || (json as { format?: unknown }).format !== 'meap-shards') {
@@ -35,7 +36,7 @@ export async function readManifest(dir: string): Promise<Manifest> {
   const parsed = ManifestSchema.safeParse(json);
   if (!parsed.success) {
     const { at, message } = firstIssue(parsed.error);
-    throw new MeapError('integrity', `the manifest does not match the schema at ${at || '(root)'}: ${message}`, { file }, VERIFY_HINT(dir));
+    throw new MeapError('integrity', `the manifest does not match the schema at ${at || '(root)'}: ${message}`, { file }, damagedHint);
   }
   return parsed.data;
 }

@@ -10,9 +10,15 @@ export function resolvePartition(flags: { numPartitions?: number; partition?: nu
   } else if (index === undefined && env.JOB_COMPLETION_INDEX !== undefined) {
     index = Number(env.JOB_COMPLETION_INDEX);
   }
+  const counted = of !== undefined;
   of ??= 1;
   index ??= 0;
   if (!Number.isInteger(of) || of < 1) throw new MeapError('usage', `the number of partitions must be a whole number ≥ 1, got ${of}`, {}, 'pass --num-partitions N (SLURM_ARRAY_TASK_COUNT sets it in a job array)');
+  if (!counted && Number.isInteger(index) && index >= of) {
+    // Only the count is missing: say which, rather than that the index is out of 0..0.
+    const from = flags.partition !== undefined ? '--partition' : 'JOB_COMPLETION_INDEX';
+    throw new MeapError('usage', `${from} ${index} needs --num-partitions: without it there is 1 partition`, {}, `pass --num-partitions N, the number of partitions, with N > ${index}`);
+  }
   if (!Number.isInteger(index) || index < 0 || index >= of) {
     throw new MeapError('usage', `partition ${index} is not in 0..${of - 1}`, {}, 'pass --partition I with 0 <= I < --num-partitions');
   }

@@ -73,9 +73,9 @@ function rerunArgs(argv: string[]): string[] {
  * The manifest of a finished directory. An unfinished one is refused, as readManifest refuses it,
  * with what finishes it: the command, or where `meap status` lists several.
  */
-export async function readFinishedManifest(dir: string): Promise<Manifest> {
+export async function readFinishedManifest(dir: string, damagedHint?: string): Promise<Manifest> {
   try {
-    return await readManifest(dir);
+    return await readManifest(dir, damagedHint);
   } catch (e) {
     const status = e instanceof MeapError && e.kind === 'usage' ? await runStatus(dir).catch(() => null) : null;
     if (status === null) throw e;

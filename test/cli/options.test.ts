@@ -210,12 +210,19 @@ describe('parseConfig', () => {
     expect(usageError(() => parseConfig(Modes, { mode: 'a', onlyB: true }, MODE_FLAGS)).message).toBe('--only-b is not an option of this command');
   });
 
-  it('turns any other failure into one line naming the key', () => {
+  it('turns any other failure into one line naming the flag', () => {
     const e = usageError(() => parseConfig(Modes, { mode: 'a', size: 0 }, MODE_FLAGS, owner));
-    expect(e.message).toMatch(/^invalid option size: \S/);
-    expect(e.message).toBe(`invalid option size: ${A.shape.size.safeParse(0).error!.issues[0].message}`);
-    expect(usageError(() => parseConfig(Schema, { out: 'o' }, FLAGS)).message).toMatch(/^invalid option name: /);
-    expect(usageError(() => parseConfig(Schema, { name: 'n', out: 'o', tags: ['a', 3] }, FLAGS)).message).toMatch(/^invalid option tags\.1: /);
+    expect(e.message).toMatch(/^invalid option --size: \S/);
+    expect(e.message).toBe(`invalid option --size: ${A.shape.size.safeParse(0).error!.issues[0].message}`);
+    expect(usageError(() => parseConfig(Schema, { out: 'o' }, FLAGS)).message).toMatch(/^invalid option --name: /);
+    expect(usageError(() => parseConfig(Schema, { name: 'n', out: 'o', tags: ['a', 3] }, FLAGS)).message).toMatch(/^invalid option --tag \(at 1\): /);
+  });
+
+  it('names both flags of an issue whose params say they exclude each other', () => {
+    const Both = z.strictObject({ size: z.number().optional(), mode: z.string().optional() }).superRefine((v, ctx) => {
+      if (v.size !== undefined && v.mode !== undefined) ctx.addIssue({ code: 'custom', path: ['size'], message: 'excludes mode', params: { excludes: 'mode' } });
+    });
+    expect(usageError(() => parseConfig(Both, { size: 1, mode: 'a' }, MODE_FLAGS)).message).toBe('--size and --mode exclude each other (give one of them)');
   });
 });
 

@@ -15,6 +15,8 @@ import {
   usageError,
   type ErrorKind,
   fromPlainError,
+  osReason,
+  pathRefusal,
   toPlainError,
 } from '../../core/errors.ts';
 import { tempDir } from '../helpers/cli.ts';
@@ -144,6 +146,40 @@ describe('toPlainError and fromPlainError', () => {
     expect(back).not.toBeInstanceOf(MeapError);
     expect([back.message, back.code, back.stack]).toEqual(['no space left on device', 'ENOSPC', full.stack]);
     expect(roundTrip('text').message).toBe('text');
+    // A refused path keeps what pathRefusal reads.
+    const denied = roundTrip(Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES', path: '/srv/out', syscall: 'mkdir' })) as NodeJS.ErrnoException;
+    expect([denied.code, denied.path, denied.syscall]).toEqual(['EACCES', '/srv/out', 'mkdir']);
+  });
+});
+
+describe('osReason', () => {
+  it('words the common codes, and keeps the message of others beside their code', () => {
+    expect(osReason(Object.assign(new Error('x'), { code: 'EACCES' }))).toBe('permission denied (EACCES)');
+    expect(osReason(Object.assign(new Error('cross-device link'), { code: 'EXDEV' }))).toBe('cross-device link (EXDEV)');
+    expect(osReason(new Error('plain'))).toBe('plain');
+    expect(osReason('a string')).toBe('a string');
+  });
+});
+
+describe('pathRefusal', () => {
+  it("makes a path the OS refuses the user's one line: the path, what failed, why, what to do", async () => {
+    const file = path.join(tempDir('meap-errors-'), 'a-file');
+    fs.writeFileSync(file, '');
+    const e = await fs.promises.mkdir(path.join(file, 'sub')).catch((err: unknown) => err);
+    const refused = pathRefusal(e);
+    expect(refused?.kind).toBe('usage');
+    expect(refused?.message).toBe(`${path.join(file, 'sub')}: cannot create the directory: a part of the path is a file, not a directory (ENOTDIR) (choose another path)`);
+    const sys = (code: string, syscall?: string) => Object.assign(new Error(code), { code, path: '/p', syscall });
+    expect(pathRefusal(sys('EACCES', 'open'), 'choose a writable --out')?.message).toBe('/p: cannot open: permission denied (EACCES) (choose a writable --out)');
+    expect(pathRefusal(sys('EPERM', 'mkdir'))?.message).toMatch(/^\/p: cannot create the directory: operation not permitted \(EPERM\) \(check its permissions/);
+    expect(pathRefusal(sys('EROFS', 'futime'))?.message).toBe('/p: cannot futime: read-only file system (EROFS) (choose a path on a writable file system)');
+  });
+
+  it('leaves other errors, and refusals without a path, to the caller', () => {
+    expect(pathRefusal(Object.assign(new Error('x'), { code: 'ENOSPC', path: '/p' }))).toBeNull();
+    expect(pathRefusal(Object.assign(new Error('x'), { code: 'EACCES' }))).toBeNull();
+    expect(pathRefusal(new Error('plain'))).toBeNull();
+    expect(pathRefusal(undefined)).toBeNull();
   });
 });
 

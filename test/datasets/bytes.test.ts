@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, MeapError } from '../../core/errors.ts';
-import { openInput, osReason, readBytes, unreadable } from '../../datasets/bytes.ts';
+import { openInput, readBytes, unreadable } from '../../datasets/bytes.ts';
 import type { InputFile } from '../../datasets/types.ts';
 import { fixture, useScratch } from './helpers.ts';
 
@@ -76,14 +76,7 @@ describe('readBytes', () => {
   });
 });
 
-describe('osReason and unreadable', () => {
-  it('words the common codes, and keeps the message of others beside their code', () => {
-    expect(osReason(Object.assign(new Error('x'), { code: 'EACCES' }))).toBe('permission denied (EACCES)');
-    expect(osReason(Object.assign(new Error('cross-device link'), { code: 'EXDEV' }))).toBe('cross-device link (EXDEV)');
-    expect(osReason(new Error('plain'))).toBe('plain');
-    expect(osReason('a string')).toBe('a string');
-  });
-
+describe('unreadable', () => {
   it('passes a MeapError through unchanged, so a reader never wraps its own error twice', () => {
     const own = new InputError('corruptFile', 'bad', { file: 'f' });
     expect(unreadable(at('/x', 'f'), own)).toBe(own);

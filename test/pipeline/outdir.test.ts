@@ -122,7 +122,7 @@ describe('openOutDir', () => {
   it('refuses an --out that is not a directory', async () => {
     const file = path.join(tempDir(), 'file');
     fs.writeFileSync(file, '');
-    expect((await usageError(openOutDir(file, runFile(), false))).message).toContain('cannot use the output directory: ENOTDIR');
+    expect((await usageError(openOutDir(file, runFile(), false))).message).toBe(`${file}: is a file, not a directory (choose a directory for --out)`);
   });
 });
 

@@ -96,7 +96,7 @@ describe('meap export', () => {
     oneLine(meap(['export', tempDir(), '--out', out]), 2, 'no checkpoint in the run directory');
     oneLine(exportRun(['--out', out], {}), 2, "no copy of the run's tokenizer (sha256 b6fa577798fd…) is cached here (pass --tokenizer PATH");
     oneLine(exportRun(['--out', out, '--tokenizer', gpt2]), 2, `${gpt2}: this tokenizer has sha256`);
-    oneLine(exportRun(['--out', out, '--max-shard-size', 'lots']), 2, 'invalid option maxShardSize: write a size such as 50GB');
+    oneLine(exportRun(['--out', out, '--max-shard-size', 'lots']), 2, 'invalid option --max-shard-size: write a size such as 50GB');
     expect(fs.readdirSync(parent)).toEqual([]);
 
     fs.mkdirSync(out);

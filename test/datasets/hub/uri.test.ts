@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MeapError } from '../../../core/errors.ts';
-import { parseHfUri } from '../../../datasets/hub/uri.ts';
+import { parseHfUri, repoRef } from '../../../datasets/hub/uri.ts';
 
 const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 
@@ -33,4 +33,15 @@ describe('parseHfUri', () => {
       expect((e as MeapError).kind).toBe('usage');
     },
   );
+});
+
+describe('repoRef', () => {
+  it('takes ORG/NAME with the revision given apart', () => {
+    expect(repoRef('dataset', 'acme/slim', 'refs/pr/3')).toEqual({ repoType: 'dataset', repoId: 'acme/slim', revision: 'refs/pr/3' });
+    expect(repoRef('model', 'openai-community/gpt2', 'main')).toEqual({ repoType: 'model', repoId: 'openai-community/gpt2', revision: 'main' });
+  });
+
+  it.each(['not/a/valid/repo', 'acme', 'acme/slim@v1', 'hf://datasets/acme/slim', 'acme/', '/slim', 'ac me/slim'])('refuses %s, naming it and the expected form', (id) => {
+    expect(() => repoRef('dataset', id, 'main')).toThrow(`"${id}" is not a repository id (expected ORG/NAME`);
+  });
 });
