@@ -129,6 +129,17 @@ export function downloadProgress(stream: NodeJS.WriteStream = process.stderr): D
 /** A count as every message prints it: thousands separated. */
 export const n = (x: number) => x.toLocaleString('en-US');
 
+/** A size in SI units, as `ls -h --si` and the hub print them: 999 B, 1.2 kB, 34.5 MB. */
+export function bytes(x: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let u = 0;
+  while (x >= 999.95 && u < units.length - 1) {
+    x /= 1000;
+    u++;
+  }
+  return u === 0 ? `${x} B` : `${x.toFixed(1)} ${units[u]}`;
+}
+
 /** "1 file", "2 files", "1,024 rows": the noun's plural is the noun plus "s" unless given. */
 export const count = (x: number, noun: string, plural = `${noun}s`) => `${n(x)} ${x === 1 ? noun : plural}`;
 

@@ -12,7 +12,9 @@ import { InputError, MeapError } from '../core/errors.ts';
 import { INPUT_EXTENSIONS } from '../datasets/inputs.ts';
 import { MODES } from '../schemas/enums.ts';
 import { DEFAULT_SPAN_LENGTH, PrepareConfigSchema, PretrainOptionsSchema, SftOptionsSchema } from '../schemas/prepare.ts';
+import { dryRun } from '../pipeline/dry-run.ts';
 import { prepare } from '../pipeline/run.ts';
+import { describeDryRun } from './dry-run.ts';
 import { hubOptions, type CliContext } from './context.ts';
 import { addOptions, defaultOf, givenOptions, parseConfig, type Flags } from './options.ts';
 import { count, prepareProgress, summarize } from './output.ts';
@@ -64,6 +66,7 @@ const PREPARE_ONLY_FLAGS: Flags = {
   },
   maxDocChars: { flags: '--max-doc-chars <n>', help: 'longest document (or SFT record text) accepted; longer is an input error, or a skip counted as tooLong' },
   overwrite: { flags: '--overwrite', help: 'replace existing meap output in --out' },
+  dryRun: { flags: '--dry-run', help: 'list the files that would be read and skipped, the masked share per row and what --out would get; read no record, write nothing' },
   template: { flags: '--template <name|file>', help: 'sft prompt template: alpaca, llama3, or a FILE.json' },
   minAnswerTokens: { flags: '--min-answer-tokens <n>', help: 'sft: duplicate and mask examples whose answer has more tokens than this' },
   sftLayout: { flags: '--sft-layout <layout>', help: 'sft: original and masked copy in one row (concat, as the paper) or two rows (separate, as its code)' },
@@ -85,6 +88,13 @@ export function registerPrepare(program: Command, ctx: CliContext): void {
     .argument('<inputs...>', `input files, directories or globs (${INPUT_EXTENSIONS.join(', ')}), or hf://datasets/ORG/NAME[@REVISION]/GLOB`);
   addOptions(cmd, PREPARE_FIELDS, PREPARE_FLAGS).action(async (inputs: string[], _opts: unknown, command: Command) => {
     const cfg = parseConfig(PrepareConfigSchema, { ...givenOptions(command, PREPARE_FLAGS), inputs }, PREPARE_FLAGS, modeOwning);
+    if (cfg.dryRun) {
+      const plan = await dryRun(cfg, { hub: hubOptions() });
+      process.stdout.write(describeDryRun(plan, cfg));
+      // A script may use the dry run as a check: the run it describes would stop at --out.
+      if ('refused' in plan.out) ctx.setExitCode(2);
+      return;
+    }
     const result = await prepare(cfg, { progress: prepareProgress(cfg.progress), signal: ctx.signal, hub: hubOptions(), log: (line) => process.stderr.write(`meap: ${line}\n`), argv: process.argv.slice(2) }).catch(
       (e: unknown) => {
         throw cfg.onError === 'fail' ? withSkipHint(e) : e;

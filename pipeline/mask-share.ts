@@ -28,6 +28,12 @@ export function checkSpanFits(cfg: Pick<PretrainConfig, 'mask' | 'maskRatio' | '
   );
 }
 
+/** Whether `share` is under MASKED_SHARE_WARNING of `ratio`: what the summary warns about, and a dry run foretells. */
+export function fallsShort(share: number, ratio: number): boolean {
+  // With a little slack: 0.9 × 0.1 is 0.09000000000000001 in doubles, and 9 of 100 is no shortfall.
+  return share < MASKED_SHARE_WARNING * ratio * (1 - 1e-9);
+}
+
 /**
  * The warning for a run that masked under MASKED_SHARE_WARNING of --mask-ratio, counted as the
  * specification counts: masked positions of the eligible ones (pretrain: every position of a row
@@ -41,8 +47,7 @@ export function maskShortfall(st: RunSettings, masked: number, eligible: number)
       : 'no row has a position that masking may touch: nothing was masked (raise --seq-len)';
   }
   const share = masked / eligible;
-  // With a little slack: 0.9 × 0.1 is 0.09000000000000001 in doubles, and 9 of 100 is no shortfall.
-  if (share >= MASKED_SHARE_WARNING * st.maskRatio * (1 - 1e-9)) return null;
+  if (!fallsShort(share, st.maskRatio)) return null;
   const settings: MaskSettings = { strategy: st.mask, ratio: st.maskRatio, spanLength: st.spanLength };
   const why =
     st.mode === 'sft'

@@ -81,7 +81,7 @@ export type MaskSettings = Pick<MaskSpec, 'strategy' | 'ratio' | 'spanLength'>;
  * Eligible positions of a full row inside one document: all but the last (pack.ts), none of them
  * special. The best case of a pretrain row, so a span that does not fit it fits no row.
  */
-const fullRowEligible = (seqLen: number) => seqLen - 1;
+export const fullRowEligible = (seqLen: number) => seqLen - 1;
 
 /** Spans a row gets from one segment of `e` eligible positions: the spec's count, capped by what fits. */
 const spansInOneSegment = (ratio: number, e: number, L: number) => Math.min(spansWanted(ratio, e, L), Math.floor(e / L));
@@ -91,8 +91,13 @@ const spansInOneSegment = (ratio: number, e: number, L: number) => Math.min(span
  * settings: what a run of long documents masks. Below `ratio` where the floors of the spec bite
  * (short rows, long spans); rows of many short documents get less than this under `span`.
  */
-export function fullRowMaskedShare(settings: MaskSettings, seqLen: number): number {
-  const e = fullRowEligible(seqLen);
+export const fullRowMaskedShare = (settings: MaskSettings, seqLen: number) => segmentMaskedShare(settings, fullRowEligible(seqLen));
+
+/**
+ * The share of one unbroken run of `e` eligible positions that gets masked: a full pretrain row's, or
+ * (`sft-duplicate`) a duplicated answer's of `e` tokens.
+ */
+export function segmentMaskedShare(settings: MaskSettings, e: number): number {
   if (e <= 0) return 0;
   switch (settings.strategy) {
     case 'none':

@@ -15,10 +15,14 @@ import { anyPartitionHeld } from './workstate/locks.ts';
 import { anyUnitDone, describeDifference, readRunFile, writeRunFile } from './workstate/records.ts';
 
 /**
- * A new directory gets the run's settings; an unfinished one must have been started with the same
- * settings (it is resumed); a finished one with the same settings makes the command a no-op.
+ * What `prepare` would do with `out`, read without writing (a dry run shows it): start a run, after
+ * removing `replaces` (what --overwrite replaces, or a failed run's leftovers); resume an unfinished
+ * run started with the same settings; or find it finished with the same settings, where `staleWork`
+ * is the work state that a kill between the manifest and its removal left. Anything else is refused.
  */
-export async function openOutDir(out: string, run: RunFile, overwrite: boolean): Promise<'fresh' | 'resume' | 'complete'> {
+export type OutDirPlan = { state: 'fresh'; replaces: string[] } | { state: 'resume' } | { state: 'complete'; staleWork: boolean };
+
+export async function planOutDir(out: string, run: RunFile, overwrite: boolean): Promise<OutDirPlan> {
   let entries: string[] = [];
   try {
     entries = await fs.readdir(out);
@@ -32,30 +36,35 @@ export async function openOutDir(out: string, run: RunFile, overwrite: boolean):
   if (foreign.length > 0) {
     throw new MeapError('usage', `the output directory holds files meap did not write (${foreign.slice(0, 3).join(', ')})`, { file: out }, 'choose an empty or new directory');
   }
-  if (overwrite) {
-    await Promise.all(ours.map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
-  } else if (entries.includes(MANIFEST)) {
+  if (overwrite) return { state: 'fresh', replaces: ours };
+  if (entries.includes(MANIFEST)) {
     const m = await readManifest(out);
     const diff = describeDifference({ settings: run.settings, inputs: run.inputs }, { settings: m.settings, inputs: m.inputs.map((i) => i.path) });
     if (diff !== null) throw new MeapError('usage', `the output directory was prepared differently: ${diff}`, { file: out }, 'pass --overwrite to start over, or choose another --out');
-    // The manifest is written last: work state beside it is what a kill between the two left behind.
-    if (entries.includes(WORK_DIR)) await removeWorkDir(out);
-    return 'complete';
-  } else if (entries.includes(WORK_DIR)) {
-    const prior = await readRunFile(out);
-    if (prior !== null) {
-      const diff = describeDifference({ settings: run.settings, inputs: run.inputs }, { settings: prior.settings, inputs: prior.inputs });
-      if (diff === null) return 'resume';
-      // A run that failed before finishing any unit holds nothing worth keeping: the fix (say
-      // --on-error skip) must not need --overwrite. Unless another partition is at work in it.
-      if ((await anyUnitDone(out)) || (await anyPartitionHeld(out))) {
-        throw new MeapError('usage', `the output directory holds an unfinished run with other settings: ${diff}`, { file: out }, 'rerun that command to finish it, or pass --overwrite to start over');
-      }
-      await Promise.all(ours.map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
-    }
-  } else if (ours.length > 0) {
-    throw new MeapError('usage', 'the output directory holds shards without a manifest or work state', { file: out }, 'pass --overwrite to start over');
+    return { state: 'complete', staleWork: entries.includes(WORK_DIR) };
   }
+  if (entries.includes(WORK_DIR)) {
+    const prior = await readRunFile(out);
+    if (prior === null) return { state: 'fresh', replaces: [] };
+    const diff = describeDifference({ settings: run.settings, inputs: run.inputs }, { settings: prior.settings, inputs: prior.inputs });
+    if (diff === null) return { state: 'resume' };
+    // A run that failed before finishing any unit holds nothing worth keeping: the fix (say
+    // --on-error skip) must not need --overwrite. Unless another partition is at work in it.
+    if ((await anyUnitDone(out)) || (await anyPartitionHeld(out))) {
+      throw new MeapError('usage', `the output directory holds an unfinished run with other settings: ${diff}`, { file: out }, 'rerun that command to finish it, or pass --overwrite to start over');
+    }
+    return { state: 'fresh', replaces: ours };
+  }
+  if (ours.length > 0) throw new MeapError('usage', 'the output directory holds shards without a manifest or work state', { file: out }, 'pass --overwrite to start over');
+  return { state: 'fresh', replaces: [] };
+}
+
+/** Carries out planOutDir's plan: a fresh directory gets the run's settings. */
+export async function openOutDir(out: string, run: RunFile, overwrite: boolean): Promise<OutDirPlan['state']> {
+  const plan = await planOutDir(out, run, overwrite);
+  if (plan.state === 'complete' && plan.staleWork) await removeWorkDir(out);
+  if (plan.state !== 'fresh') return plan.state;
+  await Promise.all(plan.replaces.map((e) => fs.rm(path.join(out, e), { recursive: true, force: true })));
   try {
     await makeDir(out);
     await writeRunFile(out, run);

@@ -18,7 +18,7 @@ import { resolveSources } from '../datasets/sources.ts';
 import type { InputFile, SkippedFile } from '../datasets/types.ts';
 import type { Manifest } from '../schemas/manifest.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
-import type { UnitResult } from '../schemas/workstate.ts';
+import type { RunFile, UnitResult } from '../schemas/workstate.ts';
 import { checkSpanFits } from './mask-share.ts';
 import { merge } from './merge.ts';
 import { OrderedQueue } from './ordered-queue.ts';
@@ -26,7 +26,7 @@ import { discardIfNothingDone, openOutDir } from './outdir.ts';
 import { pretrainMode } from './pretrain-mode.ts';
 import { settingsOf } from './settings.ts';
 import { sftMode } from './sft-mode.ts';
-import { compileTemplate, frameWithTemplate, type TemplateSource } from './template.ts';
+import { compileTemplate, frameWithTemplate, type CompiledTemplate, type TemplateSource } from './template.ts';
 import { readTemplate } from './template-file.ts';
 import { rememberTokenizer } from './tokenize/cache.ts';
 import { createEncoder, resolveEngine } from './tokenize/engines.ts';
@@ -61,7 +61,7 @@ export interface PrepareResult {
  * with why. Files inside `--out` are left out: a rerun with --overwrite must not read the previous
  * run's manifest.json as an input, nor report its shards as skipped.
  */
-export async function inputsOf(cfg: PrepareConfig, hub: HubOptions): Promise<{ files: InputFile[]; skipped: SkippedFile[] }> {
+async function inputsOf(cfg: PrepareConfig, hub: HubOptions): Promise<{ files: InputFile[]; skipped: SkippedFile[] }> {
   const outDir = path.resolve(cfg.out) + path.sep;
   const inside = (file: string) => file.startsWith(outDir);
   const found = await resolveSources(cfg.inputs, { format: cfg.format, hub });
@@ -74,11 +74,21 @@ export async function inputsOf(cfg: PrepareConfig, hub: HubOptions): Promise<{ f
   return { files, skipped };
 }
 
-export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<PrepareResult> {
+/** What a run settles before it touches --out: its inputs, partition, tokenizer, template and the settings it records. */
+export interface RunPlan {
+  files: InputFile[];
+  skipped: SkippedFile[];
+  partition: { index: number; of: number };
+  tok: LoadedTokenizer;
+  templateSource: TemplateSource | null;
+  template: CompiledTemplate | null;
+  run: RunFile;
+}
+
+/** Everything `prepare` checks before it writes, in the same order: a dry run stops here. */
+export async function planRun(cfg: PrepareConfig, ctx: Pick<PrepareContext, 'hub' | 'argv'>): Promise<RunPlan> {
   if (cfg.mode === 'pretrain') checkSpanFits(cfg);
   const { files, skipped } = await inputsOf(cfg, ctx.hub);
-  const notice = describeSkipped(skipped);
-  if (notice !== null) ctx.log?.(notice);
   const partition = resolvePartition(cfg);
   const tokenizerPath = isHubUri(cfg.tokenizer) ? await fetchTokenizer(cfg.tokenizer, ctx.hub) : cfg.tokenizer;
   const loaded = await loadTokenizer(tokenizerPath, { bosId: cfg.bosId, eosId: cfg.eosId, maskTokenId: cfg.maskTokenId });
@@ -86,7 +96,13 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
   const template = templateSource === null ? null : compileTemplate(templateSource, loaded);
   const tok = template === null ? loaded : frameWithTemplate(loaded, template, cfg);
   const command = ctx.argv === undefined ? undefined : { cwd: process.cwd(), argv: ctx.argv, partitions: partition.of };
-  const run = { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel), command };
+  return { files, skipped, partition, tok, templateSource, template, run: { settings: settingsOf(cfg, tok, template), inputs: files.map((f) => f.rel), command } };
+}
+
+export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<PrepareResult> {
+  const { files, skipped, partition, tok, templateSource, template, run } = await planRun(cfg, ctx);
+  const notice = describeSkipped(skipped);
+  if (notice !== null) ctx.log?.(notice);
 
   const state = await openOutDir(cfg.out, run, cfg.overwrite);
   if (state === 'complete') {

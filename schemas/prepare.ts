@@ -35,6 +35,8 @@ const common = {
   numPartitions: Count(1).optional(),
   partition: Id.optional(),
   overwrite: z.boolean().default(false),
+  /** Say what the run would read, skip, mask and do with `out`, and stop before reading a record. */
+  dryRun: z.boolean().default(false),
   progress: z.enum(PROGRESS_MODES).default('auto'),
 };
 

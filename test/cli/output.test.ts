@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { count, downloadProgress, prepareProgress, summarize, trainProgress } from '../../cli/output.ts';
+import { bytes, count, downloadProgress, prepareProgress, summarize, trainProgress } from '../../cli/output.ts';
 import { fixtures, llama2, meapAsync, readShards, slimpajama, tempDir } from '../helpers/cli.ts';
 
 /** The least of a stream that output.ts touches. */
@@ -27,6 +27,12 @@ afterEach(() => {
 });
 
 const step = (n: number, loss = 10.5 / n) => ({ step: n, loss, lr: 4e-4 * Math.min(1, n / 10), gradNorm: 1, tokens: 508, tokensPerSec: 2000 + n });
+
+describe('bytes', () => {
+  it('prints sizes in SI units with one decimal, as ls --si does', () => {
+    expect([0, 999, 1000, 46_600, 999_949, 999_950, 1.5e9, 2e15].map(bytes)).toEqual(['0 B', '999 B', '1.0 kB', '46.6 kB', '999.9 kB', '1.0 MB', '1.5 GB', '2000.0 TB']);
+  });
+});
 
 describe('trainProgress', () => {
   it('log: the first step at once, then a line when 10 s have passed since the last one', () => {
