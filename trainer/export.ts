@@ -16,6 +16,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fsyncDir, writeSynced } from '../core/durable.ts';
 import { MeapError, configError, parseOrThrow, readJsonObject, usageError } from '../core/errors.ts';
+import { makeDir } from '../core/make-dir.ts';
 import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
 import { SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE } from '../schemas/hf-files.ts';
 import { embeddingRows, shardSizeBytes, type ExportConfig, type ModelShape } from '../schemas/train.ts';
@@ -79,7 +80,7 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
 
   const shards = planShards(specs, shardSizeBytes(cfg.maxShardSize));
   const parent = path.dirname(path.resolve(cfg.out));
-  await fs.mkdir(parent, { recursive: true });
+  await makeDir(parent);
   const tmp = path.join(parent, `.${path.basename(cfg.out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await fs.mkdir(tmp);
   try {

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { MeapError } from '../core/errors.ts';
+import { makeDir } from '../core/make-dir.ts';
 import type { TrainConfig } from '../schemas/train.ts';
 import { CHECKPOINTS, checkpointDirs, isCheckpointName, loadLatestCheckpoint, type CheckpointState } from './checkpoint.ts';
 import { METRICS, METRICS_TMP } from './metrics.ts';
@@ -67,7 +68,7 @@ export async function openRunDir(cfg: TrainConfig, extra: Record<string, unknown
     // resume: it is replaced without asking, so the corrected command runs as it is.
     async prepare() {
       await Promise.all((entries ?? []).map((e) => fs.rm(path.join(cfg.out, e), { recursive: true, force: true })));
-      await fs.mkdir(cfg.out, { recursive: true });
+      await makeDir(cfg.out);
     },
   };
 }
