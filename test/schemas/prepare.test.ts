@@ -31,6 +31,7 @@ describe('PrepareConfigSchema', () => {
       onError: 'fail',
       maxDocChars: 8_000_000,
       overwrite: false,
+      dryRun: false,
       progress: 'auto',
       textField: DEFAULT_TEXT_FIELD,
       excludeSets: [],

@@ -83,6 +83,7 @@ describe('TrainConfigSchema', () => {
       checkpointEvery: 100,
       keepLast: 3,
       resume: false,
+      overwrite: false,
       progress: 'auto',
     });
     expect(TrainConfigSchema.parse({ ...required, microBatch: 2 }).microBatch).toBe(2);
