@@ -18,22 +18,14 @@ const config = (out: string, o: { resume?: boolean; overwrite?: boolean; steps?:
 const resume = (out: string, steps = 10) => config(out, { resume: true, steps });
 
 /** What `meap train` records with each checkpoint, for the schema's defaults. */
+const { seed, steps, batchSize, lr, minLr, warmup, weightDecay, beta1, beta2, clip } = config('run');
 const EXTRA = {
   model: 'tiny',
   shape: { layers: 2 },
   vocabRows: 32064,
   tokenizerSha256: 'ab'.repeat(32),
   data: { shards: 2, rows: 100, sha256: 'ef'.repeat(32) },
-  seed: 0,
-  steps: 10,
-  batchSize: 8,
-  lr: 4e-4,
-  minLr: 4e-5,
-  warmup: 0.1,
-  weightDecay: 0.05,
-  beta1: 0.9,
-  beta2: 0.95,
-  clip: 1,
+  ...{ seed, steps, batchSize, lr, minLr, warmup, weightDecay, beta1, beta2, clip },
 };
 
 function state(step: number, extra: Record<string, unknown>): CheckpointState {
