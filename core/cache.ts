@@ -1,9 +1,12 @@
+import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { pathRefusal } from './errors.ts';
+import { makeDir } from './make-dir.ts';
 
-/** Where meap keeps downloads and tokenizer copies: $MEAP_CACHE, else ~/.cache/meap. Read per call, so tests can point it elsewhere. */
-export const cacheRoot = () => process.env.MEAP_CACHE || path.join(os.homedir(), '.cache', 'meap');
+// Its home is the plain JavaScript that bin/meap.js reads before TypeScript can load.
+export { cacheRoot } from './stamps.js';
 
 /**
  * A write into the cache that the OS refused, as the user's error; any other error as it was. The
@@ -13,4 +16,19 @@ export const cacheRoot = () => process.env.MEAP_CACHE || path.join(os.homedir(),
 export function cacheWriteError(e: unknown): unknown {
   const where = process.env.MEAP_CACHE ? `MEAP_CACHE=${process.env.MEAP_CACHE}` : `~/.cache/meap under HOME=${os.homedir()}`;
   return pathRefusal(e, `meap's cache is ${where}: set MEAP_CACHE to a writable directory`) ?? e;
+}
+
+/**
+ * Writes `file`, a path in the cache, whole or not at all. Another process may write the same file at
+ * once: each through a name of its own, then renamed.
+ */
+export async function writeCacheFile(file: string, contents: Uint8Array | string): Promise<void> {
+  try {
+    await makeDir(path.dirname(file));
+    const tmp = `${file}.${process.pid}.${threadId}.partial`;
+    await fs.writeFile(tmp, contents);
+    await fs.rename(tmp, file);
+  } catch (e) {
+    throw cacheWriteError(e);
+  }
 }

@@ -1,22 +1,21 @@
 /**
  * A worker thread's entry as plain JavaScript: the TypeScript module and what it imports of ours,
- * bundled by esbuild (which tsx runs on too), its packages imported by absolute file URL, cached by
- * content under $MEAP_CACHE/workers (any user can write there, wherever meap is installed). Without
- * it every thread registers tsx, whose loader runs on a thread of its own: some 40 MB a worker.
+ * bundled by core/bundle.ts, its packages imported by absolute file URL, cached by content under
+ * $MEAP_CACHE/workers (any user can write there, wherever meap is installed), with an index per entry
+ * that says which bundle is fresh (core/stamps.js). Without it every thread registers tsx, whose loader runs on a thread of its own: some 40 MB a worker.
  *
  * Covered by test/core/worker-entry.test.ts; the pools of pipeline/tokenize/engines.ts and
  * pipeline/unit-pool.ts start every worker through workerPool.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
-import { isBuiltin } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { threadId, type ResourceLimits } from 'node:worker_threads';
-import { build } from 'esbuild';
+import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { cacheRoot, cacheWriteError } from './cache.ts';
-import { makeDir } from './make-dir.ts';
+import { bundle } from './bundle.ts';
+import { cacheRoot, writeCacheFile } from './cache.ts';
+import { freshIndex, indexFile, stampFiles } from './stamps.js';
 
 const cacheDir = () => path.join(cacheRoot(), 'workers');
 
@@ -25,7 +24,7 @@ const built = new Map<string, Promise<string>>();
 /** The file URL a worker should load for `entry`, a .ts module URL. */
 export function workerEntry(entry: URL): Promise<string> {
   const key = entry.href;
-  if (!built.has(key)) built.set(key, bundle(entry));
+  if (!built.has(key)) built.set(key, build(entry));
   return built.get(key)!;
 }
 
@@ -46,43 +45,24 @@ export async function workerPool(entry: URL, threads: number, workerData: unknow
   return new Piscina({ filename: await workerEntry(entry), minThreads: threads, maxThreads: threads, workerData, execArgv: workerExecArgv(), resourceLimits });
 }
 
-async function bundle(entry: URL): Promise<string> {
-  const result = await build({
-    entryPoints: [fileURLToPath(entry)],
-    bundle: true,
-    plugins: [
-      {
-        name: 'packages-by-url',
-        setup(b) {
-          // Packages stay imports, by URL, so that the bundle loads from any directory.
-          b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: isBuiltin(args.path) ? args.path : import.meta.resolve(args.path), external: true }));
-        },
-      },
-    ],
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    write: false,
-    logLevel: 'silent',
-  });
-  const code = result.outputFiles[0].contents;
-  const name = `${path.basename(entry.pathname, '.ts')}-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`;
-  const dir = cacheDir();
-  const file = path.join(dir, name);
+async function build(entry: URL): Promise<string> {
+  const source = fileURLToPath(entry);
+  const name = path.basename(source, '.ts');
+  // Which bundle is this entry's, for as long as no source it was built from changes: esbuild
+  // (~60 ms to load, more to run) is skipped at every start but the first after an edit.
+  const index = indexFile('workers', source);
+  const known = freshIndex(index);
+  if (typeof known?.bundle === 'string') return pathToFileURL(known.bundle).href;
+  const started = Date.now();
+  const { files, inputs } = await bundle({ entryPoints: [source] });
+  const code = files[0].contents;
+  const file = path.join(cacheDir(), `${name}-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
   const exists = await fs.stat(file).then(
     (s) => s.size === code.length,
     () => false,
   );
-  if (!exists) {
-    // Another process may write the same file at once: each through a name of its own, then renamed.
-    try {
-      await makeDir(dir);
-      const tmp = `${file}.${process.pid}.${threadId}.partial`;
-      await fs.writeFile(tmp, code);
-      await fs.rename(tmp, file);
-    } catch (e) {
-      throw cacheWriteError(e);
-    }
-  }
+  if (!exists) await writeCacheFile(file, code);
+  const stamps = stampFiles(inputs, started, [file]);
+  if (stamps !== null) await writeCacheFile(index, JSON.stringify({ inputs: stamps, bundle: file }));
   return pathToFileURL(file).href;
 }
