@@ -148,7 +148,7 @@ async function runUnits(
 ): Promise<void> {
   const bytes = files.reduce((s, f) => s + f.size, 0);
   const cfg = { ...given, workers: threadsFor(bytes, given.workers) };
-  const engine = resolveEngine(tok, cfg.engine);
+  const engine = await resolveEngine(tok, cfg.engine);
   if (engine.engine !== 'bpe' && engine.fallback) ctx.log?.(engine.fallback);
   const counters = { items: 0, tokens: 0, bytesRead: 0 };
   ctx.progress.start(bytes, files.length, cfg.mode === 'sft' ? 'examples' : 'docs');

@@ -6,7 +6,8 @@ import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { MeapError, tokenizerError } from '../../core/errors.ts';
 import type { Engine } from '../../schemas/enums.ts';
 import { workerPool } from '../../core/worker-entry.ts';
-import { loadBpeModel, type BpeModel } from './bpe/model.ts';
+import type { BpeModel } from './bpe/model.ts';
+import { cachedBpeModel } from './bpe/table-cache.ts';
 import { bpeEncoder, type Encoder } from './encoder.ts';
 import type { PoolData } from './worker.ts';
 import { unpackIds } from './ids.ts';
@@ -26,9 +27,9 @@ function engineError(tok: LoadedTokenizer, engine: Engine, e: unknown): MeapErro
 /** The engine a run gets: `bpe` where its split is proven exact for this tokenizer, else native, with the reason. */
 export type ResolvedEngine = { engine: 'bpe'; model: BpeModel } | { engine: 'native' | 'js'; fallback?: string };
 
-export function resolveEngine(tok: LoadedTokenizer, engine: Engine): ResolvedEngine {
+export async function resolveEngine(tok: LoadedTokenizer, engine: Engine): Promise<ResolvedEngine> {
   if (engine !== 'bpe') return { engine };
-  const load = loadBpeModel(tok.plainJson);
+  const load = await cachedBpeModel(tok.plainJson);
   return load.ok ? { engine: 'bpe', model: load.model } : { engine: 'native', fallback: `the bpe engine does not apply to this tokenizer (${load.why}); using the native engine` };
 }
 
@@ -41,7 +42,7 @@ let rayonStarted = false;
 
 export async function createEncoder(tok: LoadedTokenizer, engine: Engine | ResolvedEngine, workers: number): Promise<Encoder> {
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer, got ${workers}`);
-  const resolved = typeof engine === 'string' ? resolveEngine(tok, engine) : engine;
+  const resolved = typeof engine === 'string' ? await resolveEngine(tok, engine) : engine;
   if (resolved.engine === 'native') return createNativeEncoder(tok, workers);
   if (resolved.engine === 'bpe') {
     return workers > 1 ? createPoolEncoder({ engine: 'bpe', model: resolved.model }, workers) : bpeEncoder(resolved.model);

@@ -13,11 +13,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeHub, type FakeHub } from '../helpers/fake-hub.ts';
-import { gpt2, meap, meapAsync, repoRoot, tempDir } from '../helpers/cli.ts';
+import { gpt2, meap, meapAsync, repoRoot, slimpajama, tempDir } from '../helpers/cli.ts';
 
 const web = path.join(repoRoot, 'samples/tiny-corpus/web.jsonl');
 // Threads load their code from the cache (core/worker-entry.ts); one worker runs in process, and needs none.
-const threaded = ['--workers', '2'];
+// A run gets a thread per megabyte of input at most (pipeline/run.ts), so these runs add one of 1.6 MB.
+const threaded = [slimpajama('chunk_0.jsonl'), '--limit', '40', '--workers', '2'];
 const prepareArgs = (out: string, ...extra: string[]) => ['prepare', web, '-t', gpt2, '-o', out, '--seq-len', '64', '--progress', 'none', ...extra];
 
 const asRoot = process.getuid?.() === 0;

@@ -121,10 +121,10 @@ describe('worker count does not change ids', () => {
     const doc = JSON.parse(loaded.llama2.plainJson);
     doc.normalizer.normalizers.unshift({ type: 'NFKC' });
     const tok = { ...loaded.llama2, plainJson: JSON.stringify(doc) };
-    const resolved = resolveEngine(tok, 'bpe');
+    const resolved = await resolveEngine(tok, 'bpe');
     expect(resolved).toEqual({ engine: 'native', fallback: expect.stringContaining('neither SentencePiece-style nor ByteLevel') });
-    expect(resolveEngine(loaded.gpt2, 'bpe').engine).toBe('bpe');
-    expect(resolveEngine(loaded.gpt2, 'js')).toEqual({ engine: 'js' });
+    expect((await resolveEngine(loaded.gpt2, 'bpe')).engine).toBe('bpe');
+    expect(await resolveEngine(loaded.gpt2, 'js')).toEqual({ engine: 'js' });
     const enc = await createEncoder(tok, resolved, 1);
     const [ids] = await enc.encodeBatch(['ﬁ ligature']);
     expect(ids.length).toBeGreaterThan(0);
