@@ -12,7 +12,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { bundle } from './bundle.ts';
 import { cacheRoot, writeCacheFile } from './cache.ts';
 import { freshIndex, indexFile, stampFiles } from './stamps.js';
@@ -42,6 +42,8 @@ export function workerExecArgv(execArgv: readonly string[] = process.execArgv): 
 
 /** A pool of exactly `threads` threads running `entry` (a .ts module URL), each given `workerData`. */
 export async function workerPool(entry: URL, threads: number, workerData: unknown, resourceLimits?: ResourceLimits): Promise<Piscina> {
+  // piscina only for the commands that start threads.
+  const { Piscina } = await import('piscina');
   return new Piscina({ filename: await workerEntry(entry), minThreads: threads, maxThreads: threads, workerData, execArgv: workerExecArgv(), resourceLimits });
 }
 

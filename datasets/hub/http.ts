@@ -7,7 +7,7 @@
  * drops, 503 and 429 (with Retry-After), giving up after maxRetries, 401 on a gated repository,
  * and the token kept off the CDN that resolve redirects to.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { cacheRoot } from '../../core/cache.ts';
 import { MeapError } from '../../core/errors.ts';
 import { repoLabel, type HubRef } from './uri.ts';
@@ -42,12 +42,14 @@ export interface HubContext {
   progress?: DownloadProgress;
   log: (line: string) => void;
   agent: Agent;
+  request: typeof import('undici').request;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_HOPS = 10;
 
-function context(o: HubOptions): HubContext {
+// undici (~80 ms to load) only for commands that reach the hub.
+function context(o: HubOptions, { Agent, request }: typeof import('undici')): HubContext {
   const endpoint = (o.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
   let origin: string;
   try {
@@ -68,11 +70,12 @@ function context(o: HubOptions): HubContext {
     progress: o.progress,
     log: o.log ?? (() => {}),
     agent: new Agent({ connections: concurrency + 1, headersTimeout: 60_000, bodyTimeout: 120_000 }),
+    request,
   };
 }
 
 export async function withHubContext<T>(o: HubOptions, fn: (ctx: HubContext) => Promise<T>): Promise<T> {
-  const ctx = context(o);
+  const ctx = context(o, await import('undici'));
   try {
     return await fn(ctx);
   } finally {
@@ -194,7 +197,7 @@ export async function get(
   for (let hop = 0; hop <= MAX_HOPS; hop++) {
     const h: Record<string, string> = { 'user-agent': 'meap', ...headers };
     if (ctx.token && cur.origin === ctx.origin) h.authorization = `Bearer ${ctx.token}`;
-    const res = await request(cur, { method: 'GET', headers: h, dispatcher: ctx.agent });
+    const res = await ctx.request(cur, { method: 'GET', headers: h, dispatcher: ctx.agent });
     commit ??= header(res.headers, 'x-repo-commit');
     if (!REDIRECTS.has(res.statusCode)) return { res, url: cur, commit };
     const loc = header(res.headers, 'location');
