@@ -19,7 +19,10 @@ import type { BuildOptions, OutputFile } from 'esbuild';
 export interface Bundled {
   /** The output files, as esbuild names them under `outdir`. */
   files: OutputFile[];
-  /** Every file the build read (absolute paths): what the bundle must be rebuilt after a change of. */
+  /**
+   * Every file the build read, and the file each package import names (absolute paths): what the
+   * bundle must be rebuilt after a change of; `npm ci` rewrites a package's files.
+   */
   inputs: string[];
 }
 
@@ -29,6 +32,7 @@ export async function bundle(options: BuildOptions & { inline?: ReadonlySet<stri
   const { inline = new Set(), ...rest } = options;
   const { build } = await import('esbuild');
   const root = path.parse(process.cwd()).root;
+  const packages = new Set<string>();
   const result = await build({
     ...rest,
     bundle: true,
@@ -50,6 +54,7 @@ export async function bundle(options: BuildOptions & { inline?: ReadonlySet<stri
             if (inline.has(name) || args.importer.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
             const found = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: SELF });
             if (found.errors.length > 0) return { errors: found.errors };
+            packages.add(found.path);
             return { path: pathToFileURL(found.path).href, external: true };
           });
         },
@@ -67,5 +72,5 @@ export async function bundle(options: BuildOptions & { inline?: ReadonlySet<stri
       },
     ],
   });
-  return { files: result.outputFiles, inputs: Object.keys(result.metafile.inputs).map((p) => path.resolve(root, p)) };
+  return { files: result.outputFiles, inputs: [...Object.keys(result.metafile.inputs).map((p) => path.resolve(root, p)), ...packages] };
 }
