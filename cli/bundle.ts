@@ -8,6 +8,7 @@
  * Covered by test/cli/bundle.test.ts.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bundle } from '../core/bundle.ts';
@@ -17,6 +18,9 @@ import { stampFiles } from '../core/stamps.js';
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 // esbuild reads the compiler options the sources are written for.
 const TSCONFIG = fileURLToPath(new URL('../tsconfig.json', import.meta.url));
+// A bundle no index names any more (its sources were edited since) goes after a day: a process
+// started from it may still import its lazy chunks.
+const KEEP_UNUSED_MS = 24 * 3600 * 1000;
 // ES-module packages of a hundred files and more: loaded one by one they cost prepare ~0.2 s, inlined ~0.05 s.
 const INLINE = new Set(['zod', 'apache-arrow']);
 
@@ -40,5 +44,19 @@ export async function buildCli(index: string): Promise<string> {
   const main = path.join(dir, 'main.mjs');
   const stamps = stampFiles([...inputs, TSCONFIG], started, written);
   if (stamps !== null) await writeCacheFile(index, JSON.stringify({ inputs: stamps, main }));
+  await prune(outdir).catch(() => {});
   return pathToFileURL(main).href;
+}
+
+async function prune(outdir: string): Promise<void> {
+  const entries = await fs.readdir(outdir, { withFileTypes: true });
+  const named = new Set<string>();
+  for (const e of entries.filter((e) => e.isFile() && e.name.endsWith('.json'))) {
+    const index = JSON.parse(await fs.readFile(path.join(outdir, e.name), 'utf8').catch(() => '{}')) as { main?: unknown };
+    if (typeof index.main === 'string') named.add(path.dirname(index.main));
+  }
+  for (const e of entries.filter((e) => e.isDirectory())) {
+    const dir = path.join(outdir, e.name);
+    if (!named.has(dir) && Date.now() - (await fs.stat(dir)).mtimeMs > KEEP_UNUSED_MS) await fs.rm(dir, { recursive: true, force: true });
+  }
 }

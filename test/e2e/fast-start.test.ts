@@ -66,7 +66,14 @@ describe('fast start', () => {
     const cli = path.join(cache, 'cli');
     const [index] = fs.readdirSync(cli).filter((f) => f.endsWith('.json'));
     fs.writeFileSync(path.join(cli, index), '{"inputs": [["');
+    // Bundles of sources since edited: one left two days ago goes at the next build, a recent one stays.
+    const [stale, recent] = ['0000000000000000', '1111111111111111'].map((d) => path.join(cli, d));
+    for (const d of [stale, recent]) fs.mkdirSync(d);
+    const past = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    fs.utimesSync(stale, past, past);
     const r = run(['--version'], cache);
+    expect(fs.existsSync(stale)).toBe(false);
+    expect(fs.existsSync(recent)).toBe(true);
     expect(r.code, r.stderr).toBe(0);
     expect(r.tsx).toBe(true);
     expect(run(['--version'], cache).tsx).toBe(false);
