@@ -38,6 +38,8 @@ export class BpeEncoder {
   private readonly vocab: StringTable;
   private readonly merges: PairTable;
   private readonly split: RegExp | null;
+  /** The same regex anchored at lastIndex: test() builds no match array, and most text is one match after another. */
+  private readonly splitAt: RegExp | null;
 
   constructor(
     private readonly model: BpeModel,
@@ -46,6 +48,7 @@ export class BpeEncoder {
     this.vocab = new StringTable(model.vocab);
     this.merges = new PairTable(model.merges);
     this.split = model.split === null ? null : new RegExp(model.split, 'gu');
+    this.splitAt = model.split === null ? null : new RegExp(model.split, 'yu');
     this.spieceId = this.vocab.get(SPIECE) ?? -1;
     this.cache = new PieceCache({ entries: limits.cacheEntries, ids: limits.cacheIds });
   }
@@ -103,19 +106,32 @@ export class BpeEncoder {
   }
 
   private byteLevel(text: string): void {
-    const re = this.split!;
-    re.lastIndex = 0;
+    const at = this.splitAt!;
+    const len = text.length;
     let last = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      if (m[0].length === 0) {
-        re.lastIndex += text.codePointAt(re.lastIndex)! > 0xffff ? 2 : 1;
+    while (last < len) {
+      at.lastIndex = last;
+      if (at.test(text) && at.lastIndex > last) {
+        this.piece(text, last, at.lastIndex);
+        last = at.lastIndex;
         continue;
+      }
+      // No non-empty match here: the unanchored regex finds the next one, and the text before it is a piece.
+      const re = this.split!;
+      re.lastIndex = last;
+      let m = re.exec(text);
+      while (m !== null && m[0].length === 0) {
+        re.lastIndex += text.codePointAt(re.lastIndex)! > 0xffff ? 2 : 1;
+        m = re.exec(text);
+      }
+      if (m === null) {
+        this.piece(text, last, len);
+        return;
       }
       if (m.index > last) this.piece(text, last, m.index);
       this.piece(text, m.index, re.lastIndex);
       last = re.lastIndex;
     }
-    if (last < text.length) this.piece(text, last, text.length);
   }
 
   /** The text's first piece, which carries the prepended "▁". */
