@@ -32,11 +32,12 @@ export class BpeEncoder {
   private out = new Int32Array(1 << 16);
   private outLen = 0;
   private scratch = new MergeScratch();
-  private readonly textEncoder = new TextEncoder();
   private bytes = new Uint8Array(1024);
   private readonly spieceId: number;
   private readonly vocab: StringTable;
   private readonly merges: PairTable;
+  /** Whether short words may take the linear merge (merge.ts says when it is exact). */
+  private readonly linear: boolean;
   private readonly split: RegExp | null;
   /** The same regex anchored at lastIndex: test() builds no match array, and most text is one match after another. */
   private readonly splitAt: RegExp | null;
@@ -47,6 +48,7 @@ export class BpeEncoder {
   ) {
     this.vocab = new StringTable(model.vocab);
     this.merges = new PairTable(model.merges);
+    this.linear = this.vocab.injective();
     this.split = model.split === null ? null : new RegExp(model.split, 'gu');
     this.splitAt = model.split === null ? null : new RegExp(model.split, 'yu');
     this.spieceId = this.vocab.get(SPIECE) ?? -1;
@@ -148,12 +150,12 @@ export class BpeEncoder {
       this.outLen += cache.copy(hit, this.out, this.outLen);
       return;
     }
-    const p = text.slice(start, end);
-    const ids = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(p) : this.byteLevelIds(p);
-    cache.insert(text, start, end, ids);
-    this.reserve(this.outLen + ids.length);
-    this.out.set(ids, this.outLen);
-    this.outLen += ids.length;
+    const n = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(text.slice(start, end)) : this.byteLevelIds(text, start, end);
+    const ids = this.scratch.ids;
+    cache.insert(text, start, end, ids, n);
+    this.reserve(this.outLen + n);
+    for (let j = 0; j < n; j++) this.out[this.outLen + j] = ids[j];
+    this.outLen += n;
   }
 
   private charId(cp: number): number {
@@ -190,8 +192,8 @@ export class BpeEncoder {
     return 4;
   }
 
-  /** Initial symbols as Rust's merge_word makes them: chars, else their bytes, else (fused) unk. */
-  private sentencePieceIds(p: string): Int32Array {
+  /** Initial symbols as Rust's merge_word makes them: chars, else their bytes, else (fused) unk; merged into scratch.ids, returns how many. */
+  private sentencePieceIds(p: string): number {
     const { byteFallback, unkId, fuseUnk } = this.model;
     const s = this.scratch;
     s.reserve(4 * p.length);
@@ -222,24 +224,41 @@ export class BpeEncoder {
       unk = true;
     }
     if (unk) s.ids[n++] = unkId!;
-    return mergeWord(s, n, this.merges);
+    return mergeWord(s, n, this.merges, this.linear);
   }
 
-  private byteLevelIds(p: string): Int32Array {
+  /** text[start, end)'s UTF-8 bytes as byte-level ids, merged into scratch.ids; returns how many. */
+  private byteLevelIds(text: string, start: number, end: number): number {
     const { byteIds, byteChars, ignoreMerges } = this.model;
-    const { vocab, merges } = this;
-    if (this.bytes.length < 3 * p.length) this.bytes = new Uint8Array(3 * p.length);
-    const n = this.textEncoder.encodeInto(p, this.bytes).written;
-    if (ignoreMerges) {
-      let mapped = '';
-      for (let i = 0; i < n; i++) mapped += byteChars![this.bytes[i]];
-      const whole = vocab.get(mapped);
-      if (whole !== undefined) return Int32Array.of(whole);
+    if (this.bytes.length < 3 * (end - start)) this.bytes = new Uint8Array(3 * (end - start));
+    const bytes = this.bytes;
+    const b = this.utf8Bytes;
+    let n = 0;
+    // Encoded here, not by a TextEncoder: most pieces are a few ASCII characters, and a call out
+    // of JavaScript costs more than they do. The text is well-formed (wellFormed in encodeInto).
+    for (let i = start; i < end; i++) {
+      let cp = text.charCodeAt(i);
+      if (cp < 0x80) {
+        bytes[n++] = cp;
+        continue;
+      }
+      if (cp >= 0xd800 && cp <= 0xdbff) cp = 0x10000 + ((cp - 0xd800) << 10) + (text.charCodeAt(++i) - 0xdc00);
+      const len = this.utf8(cp);
+      for (let k = 0; k < len; k++) bytes[n++] = b[k];
     }
     const s = this.scratch;
+    if (ignoreMerges) {
+      let mapped = '';
+      for (let i = 0; i < n; i++) mapped += byteChars![bytes[i]];
+      const whole = this.vocab.get(mapped);
+      if (whole !== undefined) {
+        s.ids[0] = whole;
+        return 1;
+      }
+    }
     s.reserve(n);
-    for (let i = 0; i < n; i++) s.ids[i] = byteIds![this.bytes[i]];
-    return mergeWord(s, n, merges);
+    for (let i = 0; i < n; i++) s.ids[i] = byteIds![bytes[i]];
+    return mergeWord(s, n, this.merges, this.linear);
   }
 
   private emit(id: number): void {

@@ -50,6 +50,18 @@ export class StringTable {
     return e === -1 ? undefined : this.data.value[e];
   }
 
+  /** Whether no two keys share a value. */
+  injective(): boolean {
+    const { slots, value } = this.data;
+    const seen = new Set<number>();
+    for (const e of slots) {
+      if (e === -1) continue;
+      if (seen.has(value[e])) return false;
+      seen.add(value[e]);
+    }
+    return true;
+  }
+
   has(key: string): boolean {
     return this.get(key) !== undefined;
   }

@@ -20,4 +20,9 @@ describe('StringTable', () => {
     copy.data.value[0] = -5;
     expect(t.get(entries[0][0])).toBe(-5);
   });
+
+  it('is injective when no two keys share a value, a repeated key counting once', () => {
+    expect(StringTable.from([['a', 0], ['b', 1], ['a', 1]]).injective()).toBe(true);
+    expect(StringTable.from([['a', 0], ['b', 1], ['c', 0]]).injective()).toBe(false);
+  });
 });
