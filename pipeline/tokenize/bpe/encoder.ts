@@ -5,10 +5,10 @@
  */
 import { wellFormed } from '../ids.ts';
 import { SPIECE, type BpeModel } from './model.ts';
-import { Gpt2Split } from './gpt2-split.ts';
 import { MergeScratch, mergeWord } from './merge.ts';
 import { PairTable } from './pairs.ts';
 import { MAX_CACHED_CHARS, PieceCache } from './piece-cache.ts';
+import { SplitScanner } from './split-scan.ts';
 import { StringTable } from './strings.ts';
 
 const SPIECE_CODE = 0x2581;
@@ -42,8 +42,8 @@ export class BpeEncoder {
   private readonly split: RegExp | null;
   /** The same regex anchored at lastIndex: test() builds no match array, and most text is one match after another. */
   private readonly splitAt: RegExp | null;
-  /** GPT-2's split without a regex, where the model uses it. */
-  private readonly gpt2: Gpt2Split | null;
+  /** The split without a regex, where the model's is one split-scan.ts knows. */
+  private readonly scanner: SplitScanner | null;
 
   constructor(
     private readonly model: BpeModel,
@@ -54,7 +54,7 @@ export class BpeEncoder {
     this.linear = this.vocab.injective();
     this.split = model.split === null ? null : new RegExp(model.split, 'gu');
     this.splitAt = model.split === null ? null : new RegExp(model.split, 'yu');
-    this.gpt2 = model.split === null ? null : Gpt2Split.of(model.split);
+    this.scanner = model.split === null ? null : SplitScanner.of(model.split);
     this.spieceId = this.vocab.get(SPIECE) ?? -1;
     this.cache = new PieceCache({ entries: limits.cacheEntries, ids: limits.cacheIds });
   }
@@ -113,10 +113,10 @@ export class BpeEncoder {
 
   private byteLevel(text: string): void {
     const len = text.length;
-    const gpt2 = this.gpt2;
-    if (gpt2 !== null) {
+    const scanner = this.scanner;
+    if (scanner !== null) {
       for (let i = 0; i < len; ) {
-        const end = gpt2.end(text, i);
+        const end = scanner.end(text, i);
         this.piece(text, i, end);
         i = end;
       }

@@ -15,11 +15,13 @@
  */
 import { isObject } from '../specials.ts';
 import { onigSource } from '../regex.ts';
-import { GPT2_PATTERN } from './gpt2-split.ts';
 import { PairTable, type PairTableData } from './pairs.ts';
 import { StringTable, type StringTableData } from './strings.ts';
 
 export const SPIECE = '\u2581';
+
+/** The GPT-2 regex the ByteLevel pre-tokenizer uses when `use_regex` is on (tokenizers' byte_level.rs). */
+export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 
 /**
