@@ -34,6 +34,10 @@ export class BpeEncoder {
   private outLen = 0;
   private scratch = new MergeScratch();
   private bytes = new Uint8Array(1024);
+  /** A piece's byte-level string as code units, for ignore_merges' whole-piece lookup. */
+  private units = new Uint16Array(1024);
+  /** Byte → its byte-level character, one code unit each (model.ts's byteLevelChars). */
+  private readonly byteUnits: Uint16Array | null;
   private readonly spieceId: number;
   private readonly vocab: StringTable;
   private readonly merges: PairTable;
@@ -52,6 +56,7 @@ export class BpeEncoder {
     this.vocab = new StringTable(model.vocab);
     this.merges = new PairTable(model.merges);
     this.linear = this.vocab.injective();
+    this.byteUnits = model.byteChars === null ? null : Uint16Array.from(model.byteChars, (c) => c.charCodeAt(0));
     this.split = model.split === null ? null : new RegExp(model.split, 'gu');
     this.splitAt = model.split === null ? null : new RegExp(model.split, 'yu');
     this.scanner = model.split === null ? null : SplitScanner.of(model.split);
@@ -242,7 +247,7 @@ export class BpeEncoder {
 
   /** text[start, end)'s UTF-8 bytes as byte-level ids, merged into scratch.ids; returns how many. */
   private byteLevelIds(text: string, start: number, end: number): number {
-    const { byteIds, byteChars, ignoreMerges } = this.model;
+    const { byteIds, ignoreMerges } = this.model;
     if (this.bytes.length < 3 * (end - start)) this.bytes = new Uint8Array(3 * (end - start));
     const bytes = this.bytes;
     const b = this.utf8Bytes;
@@ -261,9 +266,9 @@ export class BpeEncoder {
     }
     const s = this.scratch;
     if (ignoreMerges) {
-      let mapped = '';
-      for (let i = 0; i < n; i++) mapped += byteChars![bytes[i]];
-      const whole = this.vocab.get(mapped);
+      if (this.units.length < n) this.units = new Uint16Array(n);
+      for (let i = 0; i < n; i++) this.units[i] = this.byteUnits![bytes[i]];
+      const whole = this.vocab.getUnits(this.units, n);
       if (whole !== undefined) {
         s.ids[0] = whole;
         return 1;
@@ -285,6 +290,7 @@ export class BpeEncoder {
     if (this.out.length > KEEP) this.out = new Int32Array(1 << 16);
     if (this.scratch.ids.length > KEEP) this.scratch = new MergeScratch();
     if (this.bytes.length > KEEP) this.bytes = new Uint8Array(1024);
+    if (this.units.length > KEEP) this.units = new Uint16Array(1024);
     return ids;
   }
 

@@ -3,7 +3,7 @@
  * one array, found through an open-addressing table of hashes. Read only on cache misses, so a
  * lookup hashing its key is fine; what matters is that 16 threads do not hold 16 copies.
  */
-import { hashOf, sharedInt32, sharedUint16 } from './shared.ts';
+import { hashOf, hashUnits, sharedInt32, sharedUint16 } from './shared.ts';
 
 export interface StringTableData {
   units: Uint16Array;
@@ -50,14 +50,38 @@ export class StringTable {
     return e === -1 ? undefined : this.data.value[e];
   }
 
-  /** Whether no two keys share a value. */
+  /** The value of the key spelled by units[0, n), without making the string: a miss's whole-piece lookup. */
+  getUnits(units: Uint16Array, n: number): number | undefined {
+    const { slots, start, length, value } = this.data;
+    const keys = this.data.units;
+    for (let i = hashUnits(units, n) & this.mask; ; i = (i + 1) & this.mask) {
+      const e = slots[i];
+      if (e === -1) return undefined;
+      if (length[e] !== n) continue;
+      const s = start[e];
+      let k = 0;
+      while (k < n && keys[s + k] === units[k]) k++;
+      if (k === n) return value[e];
+    }
+  }
+
+  /** Whether no two keys share a value (values are ids: small non-negative integers). */
   injective(): boolean {
     const { slots, value } = this.data;
-    const seen = new Set<number>();
+    let max = 0;
+    let count = 0;
     for (const e of slots) {
       if (e === -1) continue;
-      if (seen.has(value[e])) return false;
-      seen.add(value[e]);
+      max = Math.max(max, value[e]);
+      count++;
+    }
+    // A bitmap where the ids are dense, as in every real vocab; a set where they are not.
+    if (max >= 1 << 24) return new Set(slots.filter((e) => e !== -1).map((e) => value[e])).size === count;
+    const seen = new Uint8Array(max + 1);
+    for (const e of slots) {
+      if (e === -1) continue;
+      if (seen[value[e]] === 1) return false;
+      seen[value[e]] = 1;
     }
     return true;
   }
