@@ -41,8 +41,6 @@ export class BpeEncoder {
   private readonly spieceId: number;
   private readonly vocab: StringTable;
   private readonly merges: PairTable;
-  /** Whether short words may take the linear merge (merge.ts says when it is exact). */
-  private readonly linear: boolean;
   private readonly split: RegExp | null;
   /** The same regex anchored at lastIndex: test() builds no match array, and most text is one match after another. */
   private readonly splitAt: RegExp | null;
@@ -55,7 +53,6 @@ export class BpeEncoder {
   ) {
     this.vocab = new StringTable(model.vocab);
     this.merges = new PairTable(model.merges);
-    this.linear = this.vocab.injective();
     this.byteUnits = model.byteChars === null ? null : Uint16Array.from(model.byteChars, (c) => c.charCodeAt(0));
     this.split = model.split === null ? null : new RegExp(model.split, 'gu');
     this.splitAt = model.split === null ? null : new RegExp(model.split, 'yu');
@@ -242,7 +239,7 @@ export class BpeEncoder {
       unk = true;
     }
     if (unk) s.ids[n++] = unkId!;
-    return mergeWord(s, n, this.merges, this.linear);
+    return mergeWord(s, n, this.merges, this.model.injective);
   }
 
   /** text[start, end)'s UTF-8 bytes as byte-level ids, merged into scratch.ids; returns how many. */
@@ -276,7 +273,7 @@ export class BpeEncoder {
     }
     s.reserve(n);
     for (let i = 0; i < n; i++) s.ids[i] = byteIds![bytes[i]];
-    return mergeWord(s, n, this.merges, this.linear);
+    return mergeWord(s, n, this.merges, this.model.injective);
   }
 
   private emit(id: number): void {

@@ -65,27 +65,6 @@ export class StringTable {
     }
   }
 
-  /** Whether no two keys share a value (values are ids: small non-negative integers). */
-  injective(): boolean {
-    const { slots, value } = this.data;
-    let max = 0;
-    let count = 0;
-    for (const e of slots) {
-      if (e === -1) continue;
-      max = Math.max(max, value[e]);
-      count++;
-    }
-    // A bitmap where the ids are dense, as in every real vocab; a set where they are not.
-    if (max >= 1 << 24) return new Set(slots.filter((e) => e !== -1).map((e) => value[e])).size === count;
-    const seen = new Uint8Array(max + 1);
-    for (const e of slots) {
-      if (e === -1) continue;
-      if (seen[value[e]] === 1) return false;
-      seen[value[e]] = 1;
-    }
-    return true;
-  }
-
   has(key: string): boolean {
     return this.get(key) !== undefined;
   }

@@ -21,13 +21,6 @@ describe('StringTable', () => {
     expect(t.get(entries[0][0])).toBe(-5);
   });
 
-  it('is injective when no two keys share a value, a repeated key counting once', () => {
-    expect(StringTable.from([['a', 0], ['b', 1], ['a', 1]]).injective()).toBe(true);
-    expect(StringTable.from([['a', 0], ['b', 1], ['c', 0]]).injective()).toBe(false);
-    expect(StringTable.from([['a', 2 ** 30], ['b', 1]]).injective()).toBe(true);
-    expect(StringTable.from([['a', 2 ** 30], ['b', 2 ** 30]]).injective()).toBe(false);
-  });
-
   it('finds a key given as code units, as get() finds the string', () => {
     const t = StringTable.from([['ab', 7], ['Ġthe', 9]]);
     const units = (s: string) => Uint16Array.from(s, (c) => c.charCodeAt(0));
