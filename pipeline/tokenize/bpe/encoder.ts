@@ -8,6 +8,7 @@ import { SPIECE, type BpeModel } from './model.ts';
 import { MergeScratch, mergeWord } from './merge.ts';
 import { PairTable } from './pairs.ts';
 import { MAX_CACHED_CHARS, PieceCache } from './piece-cache.ts';
+import { SplitScanner } from './split-scan.ts';
 import { StringTable } from './strings.ts';
 
 const SPIECE_CODE = 0x2581;
@@ -32,12 +33,19 @@ export class BpeEncoder {
   private out = new Int32Array(1 << 16);
   private outLen = 0;
   private scratch = new MergeScratch();
-  private readonly textEncoder = new TextEncoder();
   private bytes = new Uint8Array(1024);
+  /** A piece's byte-level string as code units, for ignore_merges' whole-piece lookup. */
+  private units = new Uint16Array(1024);
+  /** Byte → its byte-level character, one code unit each (model.ts's byteLevelChars). */
+  private readonly byteUnits: Uint16Array | null;
   private readonly spieceId: number;
   private readonly vocab: StringTable;
   private readonly merges: PairTable;
   private readonly split: RegExp | null;
+  /** The same regex anchored at lastIndex: test() builds no match array, and most text is one match after another. */
+  private readonly splitAt: RegExp | null;
+  /** The split without a regex, where the model's is one split-scan.ts knows. */
+  private readonly scanner: SplitScanner | null;
 
   constructor(
     private readonly model: BpeModel,
@@ -45,7 +53,10 @@ export class BpeEncoder {
   ) {
     this.vocab = new StringTable(model.vocab);
     this.merges = new PairTable(model.merges);
+    this.byteUnits = model.byteChars === null ? null : Uint16Array.from(model.byteChars, (c) => c.charCodeAt(0));
     this.split = model.split === null ? null : new RegExp(model.split, 'gu');
+    this.splitAt = model.split === null ? null : new RegExp(model.split, 'yu');
+    this.scanner = model.split === null ? null : SplitScanner.of(model.split);
     this.spieceId = this.vocab.get(SPIECE) ?? -1;
     this.cache = new PieceCache({ entries: limits.cacheEntries, ids: limits.cacheIds });
   }
@@ -103,19 +114,41 @@ export class BpeEncoder {
   }
 
   private byteLevel(text: string): void {
-    const re = this.split!;
-    re.lastIndex = 0;
+    const len = text.length;
+    const scanner = this.scanner;
+    if (scanner !== null) {
+      for (let i = 0; i < len; ) {
+        const end = scanner.end(text, i);
+        this.piece(text, i, end);
+        i = end;
+      }
+      return;
+    }
+    const at = this.splitAt!;
     let last = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      if (m[0].length === 0) {
-        re.lastIndex += text.codePointAt(re.lastIndex)! > 0xffff ? 2 : 1;
+    while (last < len) {
+      at.lastIndex = last;
+      if (at.test(text) && at.lastIndex > last) {
+        this.piece(text, last, at.lastIndex);
+        last = at.lastIndex;
         continue;
+      }
+      // No non-empty match here: the unanchored regex finds the next one, and the text before it is a piece.
+      const re = this.split!;
+      re.lastIndex = last;
+      let m = re.exec(text);
+      while (m !== null && m[0].length === 0) {
+        re.lastIndex += text.codePointAt(re.lastIndex)! > 0xffff ? 2 : 1;
+        m = re.exec(text);
+      }
+      if (m === null) {
+        this.piece(text, last, len);
+        return;
       }
       if (m.index > last) this.piece(text, last, m.index);
       this.piece(text, m.index, re.lastIndex);
       last = re.lastIndex;
     }
-    if (last < text.length) this.piece(text, last, text.length);
   }
 
   /** The text's first piece, which carries the prepended "▁". */
@@ -132,12 +165,12 @@ export class BpeEncoder {
       this.outLen += cache.copy(hit, this.out, this.outLen);
       return;
     }
-    const p = text.slice(start, end);
-    const ids = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(p) : this.byteLevelIds(p);
-    cache.insert(text, start, end, ids);
-    this.reserve(this.outLen + ids.length);
-    this.out.set(ids, this.outLen);
-    this.outLen += ids.length;
+    const n = this.model.kind === 'sentencepiece' ? this.sentencePieceIds(text.slice(start, end)) : this.byteLevelIds(text, start, end);
+    const ids = this.scratch.ids;
+    cache.insert(text, start, end, ids, n);
+    this.reserve(this.outLen + n);
+    for (let j = 0; j < n; j++) this.out[this.outLen + j] = ids[j];
+    this.outLen += n;
   }
 
   private charId(cp: number): number {
@@ -174,8 +207,8 @@ export class BpeEncoder {
     return 4;
   }
 
-  /** Initial symbols as Rust's merge_word makes them: chars, else their bytes, else (fused) unk. */
-  private sentencePieceIds(p: string): Int32Array {
+  /** Initial symbols as Rust's merge_word makes them: chars, else their bytes, else (fused) unk; merged into scratch.ids, returns how many. */
+  private sentencePieceIds(p: string): number {
     const { byteFallback, unkId, fuseUnk } = this.model;
     const s = this.scratch;
     s.reserve(4 * p.length);
@@ -206,24 +239,41 @@ export class BpeEncoder {
       unk = true;
     }
     if (unk) s.ids[n++] = unkId!;
-    return mergeWord(s, n, this.merges);
+    return mergeWord(s, n, this.merges, this.model.injective);
   }
 
-  private byteLevelIds(p: string): Int32Array {
-    const { byteIds, byteChars, ignoreMerges } = this.model;
-    const { vocab, merges } = this;
-    if (this.bytes.length < 3 * p.length) this.bytes = new Uint8Array(3 * p.length);
-    const n = this.textEncoder.encodeInto(p, this.bytes).written;
-    if (ignoreMerges) {
-      let mapped = '';
-      for (let i = 0; i < n; i++) mapped += byteChars![this.bytes[i]];
-      const whole = vocab.get(mapped);
-      if (whole !== undefined) return Int32Array.of(whole);
+  /** text[start, end)'s UTF-8 bytes as byte-level ids, merged into scratch.ids; returns how many. */
+  private byteLevelIds(text: string, start: number, end: number): number {
+    const { byteIds, ignoreMerges } = this.model;
+    if (this.bytes.length < 3 * (end - start)) this.bytes = new Uint8Array(3 * (end - start));
+    const bytes = this.bytes;
+    const b = this.utf8Bytes;
+    let n = 0;
+    // Encoded here, not by a TextEncoder: most pieces are a few ASCII characters, and a call out
+    // of JavaScript costs more than they do. The text is well-formed (wellFormed in encodeInto).
+    for (let i = start; i < end; i++) {
+      let cp = text.charCodeAt(i);
+      if (cp < 0x80) {
+        bytes[n++] = cp;
+        continue;
+      }
+      if (cp >= 0xd800 && cp <= 0xdbff) cp = 0x10000 + ((cp - 0xd800) << 10) + (text.charCodeAt(++i) - 0xdc00);
+      const len = this.utf8(cp);
+      for (let k = 0; k < len; k++) bytes[n++] = b[k];
     }
     const s = this.scratch;
+    if (ignoreMerges) {
+      if (this.units.length < n) this.units = new Uint16Array(n);
+      for (let i = 0; i < n; i++) this.units[i] = this.byteUnits![bytes[i]];
+      const whole = this.vocab.getUnits(this.units, n);
+      if (whole !== undefined) {
+        s.ids[0] = whole;
+        return 1;
+      }
+    }
     s.reserve(n);
-    for (let i = 0; i < n; i++) s.ids[i] = byteIds![this.bytes[i]];
-    return mergeWord(s, n, merges);
+    for (let i = 0; i < n; i++) s.ids[i] = byteIds![bytes[i]];
+    return mergeWord(s, n, this.merges, this.model.injective);
   }
 
   private emit(id: number): void {
@@ -237,6 +287,7 @@ export class BpeEncoder {
     if (this.out.length > KEEP) this.out = new Int32Array(1 << 16);
     if (this.scratch.ids.length > KEEP) this.scratch = new MergeScratch();
     if (this.bytes.length > KEEP) this.bytes = new Uint8Array(1024);
+    if (this.units.length > KEEP) this.units = new Uint16Array(1024);
     return ids;
   }
 

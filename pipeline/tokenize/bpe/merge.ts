@@ -3,6 +3,13 @@
  * a heap of candidate pairs ordered by (rank, position), entries checked for staleness by the new id
  * only. Ties and stale entries resolve as there, so ids match even where two merges make one token.
  * O(n log n), so a word of millions of characters (text without spaces) stays fast.
+ *
+ * Short words, most of them, take tiktoken's loop instead: scan the adjacent pairs for the lowest
+ * rank (the leftmost on a tie), merge, look up the two new pairs. It merges in the heap's order
+ * exactly when the vocab gives distinct tokens distinct ids: the pair at a position only ever grows
+ * (its left symbol absorbs its right, or its right absorbs the next), so its string, and with an
+ * injective vocab its new id, always differs from that of a stale heap entry there; the heap then
+ * pops the current pair of lowest (rank, position), which is what the scan finds.
  */
 import type { PairTable } from './pairs.ts';
 
@@ -15,6 +22,9 @@ export class MergeScratch {
   heapPos = new Int32Array(192);
   heapNew = new Int32Array(192);
   heapSize = 0;
+  /** The linear merge's rank and new id of the pair at i (ids[i], ids[i + 1]). */
+  pairRank = new Int32Array(64);
+  pairNew = new Int32Array(64);
 
   /** Room for `n` symbols (and the at most 3n heap entries their merges push). */
   reserve(n: number): void {
@@ -28,6 +38,8 @@ export class MergeScratch {
     this.heapRank = new Int32Array(3 * size);
     this.heapPos = new Int32Array(3 * size);
     this.heapNew = new Int32Array(3 * size);
+    this.pairRank = new Int32Array(size);
+    this.pairNew = new Int32Array(size);
   }
 }
 
@@ -78,9 +90,57 @@ function pop(s: MergeScratch): void {
   }
 }
 
-/** Merges the `n` symbols in `s.ids` in place; returns the surviving ids in order. */
-export function mergeWord(s: MergeScratch, n: number, pairs: PairTable): Int32Array {
-  if (n === 0) return new Int32Array(0);
+/** Words up to this many symbols take the linear merge: past a few dozen the heap wins. */
+export const LINEAR_MAX = 32;
+
+const NONE = 0x7fffffff;
+
+/**
+ * Merges the `n` symbols in `s.ids` in place; returns how many survive, in order at the front of
+ * `s.ids`. `linear`: the vocab is injective (see above), so short words may take the linear merge.
+ */
+export function mergeWord(s: MergeScratch, n: number, pairs: PairTable, linear: boolean): number {
+  return linear && n <= LINEAR_MAX ? mergeLinear(s, n, pairs) : mergeHeap(s, n, pairs);
+}
+
+function setPair(s: MergeScratch, i: number, pairs: PairTable): void {
+  const slot = pairs.find(s.ids[i], s.ids[i + 1]);
+  if (slot < 0) s.pairRank[i] = NONE;
+  else {
+    s.pairRank[i] = pairs.rank(slot);
+    s.pairNew[i] = pairs.newId(slot);
+  }
+}
+
+function mergeLinear(s: MergeScratch, n: number, pairs: PairTable): number {
+  const { ids, pairRank, pairNew } = s;
+  for (let i = 0; i + 1 < n; i++) setPair(s, i, pairs);
+  let len = n;
+  while (len > 1) {
+    let best = 0;
+    let bestRank = pairRank[0];
+    for (let i = 1; i + 1 < len; i++) {
+      if (pairRank[i] < bestRank) {
+        bestRank = pairRank[i];
+        best = i;
+      }
+    }
+    if (bestRank === NONE) break;
+    ids[best] = pairNew[best];
+    len--;
+    for (let i = best + 1; i < len; i++) {
+      ids[i] = ids[i + 1];
+      pairRank[i] = pairRank[i + 1];
+      pairNew[i] = pairNew[i + 1];
+    }
+    if (best + 1 < len) setPair(s, best, pairs);
+    if (best > 0) setPair(s, best - 1, pairs);
+  }
+  return len;
+}
+
+function mergeHeap(s: MergeScratch, n: number, pairs: PairTable): number {
+  if (n === 0) return 0;
   const { ids, prev, next } = s;
   s.heapSize = 0;
   for (let i = 0; i < n; i++) {
@@ -116,9 +176,8 @@ export function mergeWord(s: MergeScratch, n: number, pairs: PairTable): Int32Ar
       if (slot >= 0) push(s, pos, pairs, slot);
     }
   }
+  // Survivors to the front; the k-th survivor sits at or after k.
   let count = 0;
-  for (let i = 0; i !== -1; i = next[i]) count++;
-  const out = new Int32Array(count);
-  for (let i = 0, k = 0; i !== -1; i = next[i]) out[k++] = ids[i];
-  return out;
+  for (let i = 0; i !== -1; i = next[i]) ids[count++] = ids[i];
+  return count;
 }

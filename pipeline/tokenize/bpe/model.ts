@@ -21,7 +21,8 @@ import { StringTable, type StringTableData } from './strings.ts';
 export const SPIECE = '\u2581';
 
 /** The GPT-2 regex the ByteLevel pre-tokenizer uses when `use_regex` is on (tokenizers' byte_level.rs). */
-const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
 
 /**
  * Plain data, so that it crosses to worker threads; its two big tables sit on shared memory, so
@@ -32,6 +33,8 @@ export interface BpeModel {
   vocab: StringTableData;
   merges: PairTableData;
   ignoreMerges: boolean;
+  /** No two tokens share an id: then short words may take the linear merge (see merge.ts). */
+  injective: boolean;
   /** SentencePiece-style: byte → id of `<0xXX>`, or -1. */
   byteFallback: Int32Array | null;
   unkId: number | null;
@@ -146,6 +149,7 @@ export function loadBpeModel(plainJson: string): BpeLoad {
     vocab: StringTable.from(vocab).data,
     merges: merges.data,
     ignoreMerges: m.ignore_merges === true,
+    injective: new Set(vocab.values()).size === vocab.size,
     unkId: typeof m.unk_token === 'string' ? (vocab.get(m.unk_token) ?? null) : null,
     fuseUnk: m.fuse_unk === true,
   };

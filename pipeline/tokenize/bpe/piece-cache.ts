@@ -64,7 +64,7 @@ class Generation {
   }
 
   /** The caller has checked roomFor. Returns the new entry. */
-  insert(text: string, start: number, end: number, h: number, ids: Int32Array): number {
+  insert(text: string, start: number, end: number, h: number, ids: Int32Array, n: number): number {
     const e = this.count++;
     const len = end - start;
     for (let j = 0; j < len; j++) this.keys[this.keysUsed + j] = text.charCodeAt(start + j);
@@ -72,12 +72,12 @@ class Generation {
     this.keyStart[e] = this.keysUsed;
     this.keyLen[e] = len;
     this.keysUsed += len;
-    if (ids.length === 1) this.value[e] = ids[0];
+    if (n === 1) this.value[e] = ids[0];
     else {
-      this.ids[this.idsUsed] = ids.length;
-      this.ids.set(ids, this.idsUsed + 1);
+      this.ids[this.idsUsed] = n;
+      for (let j = 0; j < n; j++) this.ids[this.idsUsed + 1 + j] = ids[j];
       this.value[e] = -(this.idsUsed + 1);
-      this.idsUsed += ids.length + 1;
+      this.idsUsed += n + 1;
     }
     let i = h & this.mask;
     while (this.slots[i] !== -1) i = (i + 1) & this.mask;
@@ -94,7 +94,8 @@ class Generation {
     }
     const o = -v - 1;
     const n = this.ids[o];
-    out.set(this.ids.subarray(o + 1, o + 1 + n), at);
+    // A loop, not set(subarray()): most pieces hold a few ids, and a subarray is an allocation per hit.
+    for (let j = 0; j < n; j++) out[at + j] = this.ids[o + 1 + j];
     return n;
   }
 
@@ -133,27 +134,28 @@ export class PieceCache {
     const o = this.old.find(text, start, end, h);
     if (o < 0) return -1;
     // Copied out before making room, which may empty the old generation.
-    return this.insertHashed(text, start, end, h, this.old.idsOf(o));
+    const ids = this.old.idsOf(o);
+    return this.insertHashed(text, start, end, h, ids, ids.length);
   }
 
-  /** Caches the ids of the piece find() just missed; returns its handle, or -1 when too long to keep. */
-  insert(text: string, start: number, end: number, ids: Int32Array): number {
-    return this.insertHashed(text, start, end, this.lastHash, ids);
+  /** Caches ids[0, n), the ids of the piece find() just missed; returns its handle, or -1 when too long to keep. */
+  insert(text: string, start: number, end: number, ids: Int32Array, n: number): number {
+    return this.insertHashed(text, start, end, this.lastHash, ids, n);
   }
 
   copy(handle: number, out: Int32Array, at: number): number {
     return this.young.copy(handle, out, at);
   }
 
-  private insertHashed(text: string, start: number, end: number, h: number, ids: Int32Array): number {
+  private insertHashed(text: string, start: number, end: number, h: number, ids: Int32Array, n: number): number {
     if (end - start > MAX_CACHED_CHARS) return -1;
-    if (!this.young.roomFor(end - start, ids.length)) {
+    if (!this.young.roomFor(end - start, n)) {
       const spent = this.old;
       spent.clear();
       this.old = this.young;
       this.young = spent;
-      if (!this.young.roomFor(end - start, ids.length)) return -1;
+      if (!this.young.roomFor(end - start, n)) return -1;
     }
-    return this.young.insert(text, start, end, h, ids);
+    return this.young.insert(text, start, end, h, ids, n);
   }
 }

@@ -13,3 +13,10 @@ export function hashOf(text: string, start = 0, end = text.length): number {
   for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return h | 0;
 }
+
+/** hashOf over units[0, n): the same hash as of the string those code units spell. */
+export function hashUnits(units: Uint16Array, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ units[i], 0x01000193);
+  return h | 0;
+}

@@ -3,7 +3,7 @@
  * one array, found through an open-addressing table of hashes. Read only on cache misses, so a
  * lookup hashing its key is fine; what matters is that 16 threads do not hold 16 copies.
  */
-import { hashOf, sharedInt32, sharedUint16 } from './shared.ts';
+import { hashOf, hashUnits, sharedInt32, sharedUint16 } from './shared.ts';
 
 export interface StringTableData {
   units: Uint16Array;
@@ -48,6 +48,21 @@ export class StringTable {
   get(key: string): number | undefined {
     const e = this.data.slots[this.slotOf(key)];
     return e === -1 ? undefined : this.data.value[e];
+  }
+
+  /** The value of the key spelled by units[0, n), without making the string: a miss's whole-piece lookup. */
+  getUnits(units: Uint16Array, n: number): number | undefined {
+    const { slots, start, length, value } = this.data;
+    const keys = this.data.units;
+    for (let i = hashUnits(units, n) & this.mask; ; i = (i + 1) & this.mask) {
+      const e = slots[i];
+      if (e === -1) return undefined;
+      if (length[e] !== n) continue;
+      const s = start[e];
+      let k = 0;
+      while (k < n && keys[s + k] === units[k]) k++;
+      if (k === n) return value[e];
+    }
   }
 
   has(key: string): boolean {

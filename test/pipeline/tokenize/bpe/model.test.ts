@@ -29,6 +29,15 @@ describe('loadBpeModel', () => {
     }
   });
 
+  it('tells whether two tokens share an id, which rules out the linear merge', () => {
+    const load = loadBpeModel(spiece([]));
+    expect(load.ok && load.model.injective).toBe(true);
+    const doc = JSON.parse(spiece([]));
+    doc.model.vocab.b = doc.model.vocab.a;
+    const shared = loadBpeModel(JSON.stringify(doc));
+    expect(shared.ok && shared.model.injective).toBe(false);
+  });
+
   it('accepts merges inside a piece and between runs of ▁', () => {
     const load = loadBpeModel(spiece([[SPIECE, 'a'], ['a', 'b'], [SPIECE, SPIECE]]));
     expect(load.ok).toBe(true);

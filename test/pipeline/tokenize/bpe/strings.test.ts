@@ -20,4 +20,12 @@ describe('StringTable', () => {
     copy.data.value[0] = -5;
     expect(t.get(entries[0][0])).toBe(-5);
   });
+
+  it('finds a key given as code units, as get() finds the string', () => {
+    const t = StringTable.from([['ab', 7], ['Ġthe', 9]]);
+    const units = (s: string) => Uint16Array.from(s, (c) => c.charCodeAt(0));
+    expect(t.getUnits(units('Ġthe'), 4)).toBe(9);
+    expect(t.getUnits(units('abc'), 2)).toBe(7);
+    expect(t.getUnits(units('abc'), 3)).toBeUndefined();
+  });
 });
