@@ -30,15 +30,12 @@ const arraysOf = (m: BpeModel): Arrays => ({
   start: m.vocab.start,
   length: m.vocab.length,
   value: m.vocab.value,
-  left: m.merges.left,
-  right: m.merges.right,
-  rank: m.merges.rank,
-  newId: m.merges.newId,
+  mergeSlots: m.merges.slots,
   byteFallback: m.byteFallback,
   byteIds: m.byteIds,
 });
 
-const ARRAY_NAMES = 'units,slots,start,length,value,left,right,rank,newId,byteFallback,byteIds';
+const ARRAY_NAMES = 'units,slots,start,length,value,mergeSlots,byteFallback,byteIds';
 
 /** loadBpeModel(plainJson), from the cache when it holds the result. */
 export async function cachedBpeModel(plainJson: string): Promise<BpeLoad> {
@@ -107,7 +104,7 @@ export function readTables(file: string): BpeLoad | null {
     const model: BpeModel = {
       ...scalars.model,
       vocab: { units: a.units, slots: a.slots, start: a.start, length: a.length, value: a.value },
-      merges: { left: a.left, right: a.right, rank: a.rank, newId: a.newId },
+      merges: { slots: a.mergeSlots },
       byteFallback: arrays.byteFallback as Int32Array | null,
       byteIds: arrays.byteIds as Int32Array | null,
     };

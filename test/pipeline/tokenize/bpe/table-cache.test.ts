@@ -27,7 +27,7 @@ function expectSame(got: BpeLoad | null, want: BpeLoad): void {
   expect(g.arrays.length).toBe(w.arrays.length);
   g.arrays.forEach((a, i) => expect(a === w.arrays[i], `array ${i}`).toBe(true));
 }
-const shared = (load: BpeLoad) => load.ok && [load.model.vocab.units, load.model.merges.left].every((a) => a.buffer instanceof SharedArrayBuffer);
+const shared = (load: BpeLoad) => load.ok && [load.model.vocab.units, load.model.merges.slots].every((a) => a.buffer instanceof SharedArrayBuffer);
 
 describe('cachedBpeModel', () => {
   it('gives what loadBpeModel gives, from one file per tokenizer, on shared memory, with the same ids', async () => {
