@@ -76,7 +76,9 @@ describe('crash safety', () => {
   it('refuses a second prepare of the same partition while the first runs', async () => {
     const out = path.join(tempDir(), 'busy');
     const child = spawn(process.execPath, [path.join(repoRoot, 'bin/meap.js'), ...args(out)], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 1000));
+    // Not a fixed wait: a warm start prepares these inputs in about a second, so wait for the lock itself.
+    const lock = path.join(out, '.meap/locks/partition-0-of-1.lock');
+    for (let waited = 0; !fs.existsSync(lock) && waited < 60_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
     const second = meap(args(out));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
