@@ -17,7 +17,7 @@ import { checkModelOption, openInit } from './init.ts';
 import { appendMetrics, readMetrics, rewriteMetrics, type StepMetrics, type TrainProgress } from './metrics.ts';
 import { resolveModelShape } from './model-shape.ts';
 import { writeLossSvg } from './plot.ts';
-import { openRunDir } from './rundir.ts';
+import { openRunDir, recipeOf } from './rundir.ts';
 import { learningRate } from './schedule.ts';
 
 export interface TrainContext {
@@ -41,23 +41,14 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
 
   const { vocabSize, maskTokenId, bosId, eosId } = ds.info;
   const extra = {
-    init: cfg.init,
+    // The options a resume must repeat (rundir.ts): weights, data order, schedule, optimizer.
+    ...recipeOf(cfg),
     model: init === null ? (cfg.model ?? DEFAULT_MODEL) : (cfg.model ?? null),
     shape,
     vocabRows: ds.info.vocabRows,
     tokenizerSha256: ds.info.tokenizerSha256,
     data: dataIdentity(ds),
-    seed: cfg.seed,
     steps: cfg.steps,
-    batchSize: cfg.batchSize,
-    // The schedule and the optimizer: a resume must repeat them (rundir.ts).
-    lr: cfg.lr,
-    minLr: cfg.minLr,
-    warmup: cfg.warmup,
-    weightDecay: cfg.weightDecay,
-    beta1: cfg.beta1,
-    beta2: cfg.beta2,
-    clip: cfg.clip,
     // What `meap export` writes into config.json and the tokenizer files.
     tokenizer: { vocabSize, maskTokenId, bosId, eosId },
     seqLen: ds.info.seqLen,

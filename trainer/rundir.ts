@@ -28,11 +28,11 @@ export interface RunDir {
 const RUN_FILES = [CHECKPOINTS, METRICS, METRICS_TMP, LOSS_SVG];
 
 /**
- * The options that make the run what it is (weights, data order, schedule, optimizer), by the key
- * its checkpoints record them under: a resume must repeat them. Changing one halfway is another
- * run, which `meap export` and `--init` start from the checkpoint.
+ * The options that make the run what it is (weights, data order, schedule, optimizer), by the
+ * TrainConfig key its checkpoints record them under (recipeOf): a resume must repeat them. Changing
+ * one halfway is another run, which `meap export` and `--init` start from the checkpoint.
  */
-const RECIPE: readonly (readonly [key: string, flag: string])[] = [
+const RECIPE: readonly (readonly [key: keyof TrainConfig, flag: string])[] = [
   ['init', '--init'],
   ['model', '--model'],
   ['seed', '--seed'],
@@ -45,6 +45,9 @@ const RECIPE: readonly (readonly [key: string, flag: string])[] = [
   ['beta2', '--beta2'],
   ['clip', '--clip'],
 ];
+
+/** The recipe options' values, for the checkpoints' `extra` (the loop records `model` as it resolved it). */
+export const recipeOf = (cfg: TrainConfig): Record<string, unknown> => Object.fromEntries(RECIPE.map(([key]) => [key, cfg[key]]));
 
 export async function openRunDir(cfg: TrainConfig, extra: Record<string, unknown>): Promise<RunDir> {
   const refuse = (what: string, hint: string) => new MeapError('usage', what, { file: cfg.out }, hint);
