@@ -5,7 +5,7 @@
  * tfjs) so that a command loads only its own code. bin/meap.js runs the bundle while its index is
  * fresh (core/stamps.js) and calls buildCli otherwise: after an edit, the first start builds again.
  *
- * Covered by test/cli/bundle.test.ts.
+ * Covered by test/e2e/fast-start.test.ts.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';

@@ -8,7 +8,7 @@
  *    and `createRequire(import.meta.url)` find what they find under tsx. Any other property of
  *    import.meta fails the build rather than mean something else in the bundle.
  *
- * Covered by test/core/worker-entry.test.ts and test/cli/bundle.test.ts.
+ * Covered by test/core/worker-entry.test.ts and test/e2e/fast-start.test.ts.
  */
 import * as fs from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
