@@ -24,11 +24,17 @@ export function checkPrecision(backend: BackendChoice, precision: Precision): vo
   if (process.env[ENGINE_ENV] === 'tfjs') throw configError(`--precision ${precision} needs the WebGPU engine, which ${ENGINE_ENV}=tfjs turns off`, `drop --precision, or unset ${ENGINE_ENV}`);
 }
 
-/** The engine for `backend`; `o.precision` has passed checkPrecision. */
+/**
+ * The engine for `backend`. `meap train` checks the precision earlier (checkPrecision); the refusal
+ * here keeps any other caller (bench/gpu.ts) from training f32 under a mixed-precision label.
+ */
 export async function createEngine(backend: Backend, cfg: ModelConfig, o: EngineOptions): Promise<TrainEngine> {
   if (backend.device !== undefined && process.env[ENGINE_ENV] !== 'tfjs') {
     const { WebGpuEngine } = await import('./webgpu/engine.ts');
     return WebGpuEngine.create(backend.device, cfg, o);
+  }
+  if (o.precision !== 'f32') {
+    throw configError(`--precision ${o.precision} needs the WebGPU engine (--backend webgpu)`, 'drop --precision, or train with --backend webgpu');
   }
   const model = new LlamaModel(cfg, o.seed);
   return tfjsEngine(model, createOptimizer(backend.name, model.params, o.adam), 'tfjs kernels');
