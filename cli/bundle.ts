@@ -16,8 +16,6 @@ import { cacheRoot, writeCacheFile } from '../core/cache.ts';
 import { stampFiles } from '../core/stamps.js';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-// esbuild reads the compiler options the sources are written for.
-const TSCONFIG = fileURLToPath(new URL('../tsconfig.json', import.meta.url));
 // A bundle no index names any more (its sources were edited since) goes after a day: a process
 // started from it may still import its lazy chunks.
 const KEEP_UNUSED_MS = 24 * 3600 * 1000;
@@ -33,7 +31,6 @@ export async function buildCli(index: string): Promise<string> {
     splitting: true,
     outdir,
     outExtension: { '.js': '.mjs' },
-    tsconfig: TSCONFIG,
     inline: INLINE,
   });
   const hash = createHash('sha256');
@@ -42,7 +39,7 @@ export async function buildCli(index: string): Promise<string> {
   const written = files.map((f) => path.join(dir, path.relative(outdir, f.path)));
   await Promise.all(files.map((f, i) => writeCacheFile(written[i], f.contents)));
   const main = path.join(dir, 'main.mjs');
-  const stamps = stampFiles([...inputs, TSCONFIG], started, written);
+  const stamps = stampFiles(inputs, started, written);
   if (stamps !== null) await writeCacheFile(index, JSON.stringify({ inputs: stamps, main }));
   await prune(outdir).catch(() => {});
   return pathToFileURL(main).href;

@@ -6,14 +6,16 @@
  *    named in `inline` (a package inlined brings along what it imports itself);
  *  - `import.meta.url` in a source becomes that source's own URL, so `new URL('./x.ts', import.meta.url)`
  *    and `createRequire(import.meta.url)` find what they find under tsx. Any other property of
- *    import.meta fails the build rather than mean something else in the bundle.
+ *    import.meta fails the build rather than mean something else in the bundle;
+ *  - every build reads the compiler options the sources are written for (tsconfig.json), and counts
+ *    that file among its inputs: an edit to it rebuilds the worker bundles as well as the CLI's.
  *
  * Covered by test/core/worker-entry.test.ts and test/e2e/fast-start.test.ts.
  */
 import * as fs from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BuildOptions, OutputFile } from 'esbuild';
 
 export interface Bundled {
@@ -27,6 +29,7 @@ export interface Bundled {
 }
 
 const SELF = Symbol('resolving for packages-by-url');
+const TSCONFIG = fileURLToPath(new URL('../tsconfig.json', import.meta.url));
 
 export async function bundle(options: BuildOptions & { inline?: ReadonlySet<string> }): Promise<Bundled> {
   const { inline = new Set(), ...rest } = options;
@@ -43,6 +46,7 @@ export async function bundle(options: BuildOptions & { inline?: ReadonlySet<stri
     metafile: true,
     logLevel: 'silent',
     absWorkingDir: root,
+    tsconfig: TSCONFIG,
     plugins: [
       {
         name: 'packages-by-url',
@@ -72,5 +76,5 @@ export async function bundle(options: BuildOptions & { inline?: ReadonlySet<stri
       },
     ],
   });
-  return { files: result.outputFiles, inputs: [...Object.keys(result.metafile.inputs).map((p) => path.resolve(root, p)), ...packages] };
+  return { files: result.outputFiles, inputs: [...Object.keys(result.metafile.inputs).map((p) => path.resolve(root, p)), ...packages, TSCONFIG] };
 }
