@@ -13,6 +13,9 @@
  */
 import type { PairTable } from './pairs.ts';
 
+/** Words up to this many symbols take the linear merge: past a few dozen the heap wins. */
+export const LINEAR_MAX = 32;
+
 /** Scratch arrays reused across words; they grow to the longest word seen. */
 export class MergeScratch {
   ids = new Int32Array(64);
@@ -22,9 +25,9 @@ export class MergeScratch {
   heapPos = new Int32Array(192);
   heapNew = new Int32Array(192);
   heapSize = 0;
-  /** The linear merge's rank and new id of the pair at i (ids[i], ids[i + 1]). */
-  pairRank = new Int32Array(64);
-  pairNew = new Int32Array(64);
+  /** The linear merge's rank and new id of the pair at i (ids[i], ids[i + 1]): a short word's, so never grown. */
+  readonly pairRank = new Int32Array(LINEAR_MAX);
+  readonly pairNew = new Int32Array(LINEAR_MAX);
 
   /** Room for `n` symbols (and the at most 3n heap entries their merges push). */
   reserve(n: number): void {
@@ -38,8 +41,6 @@ export class MergeScratch {
     this.heapRank = new Int32Array(3 * size);
     this.heapPos = new Int32Array(3 * size);
     this.heapNew = new Int32Array(3 * size);
-    this.pairRank = new Int32Array(size);
-    this.pairNew = new Int32Array(size);
   }
 }
 
@@ -89,9 +90,6 @@ function pop(s: MergeScratch): void {
     i = c;
   }
 }
-
-/** Words up to this many symbols take the linear merge: past a few dozen the heap wins. */
-export const LINEAR_MAX = 32;
 
 const NONE = 0x7fffffff;
 
