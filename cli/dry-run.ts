@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { isHubUri } from '../datasets/hub/uri.ts';
 import type { SkipReason } from '../datasets/types.ts';
 import type { DryRun } from '../pipeline/dry-run.ts';
+import { MASKED_SHARE_WARNING } from '../pipeline/mask-share.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import { bytes, count, n } from './output.ts';
 
@@ -17,7 +18,7 @@ const SKIP_REASONS: Record<SkipReason, string> = {
 
 function describeMask(d: DryRun, cfg: PrepareConfig): string {
   const { share, of, short } = d.mask;
-  const masked = (what: string) => `${n(Math.round(share * of))} of ${what} masked (${(100 * share).toFixed(2)}%)${short ? `: under 90% of --mask-ratio ${cfg.maskRatio}, and the run will warn` : ''}`;
+  const masked = (what: string) => `${n(Math.round(share * of))} of ${what} masked (${(100 * share).toFixed(2)}%)${short ? `: under ${100 * MASKED_SHARE_WARNING}% of --mask-ratio ${cfg.maskRatio}, and the run will warn` : ''}`;
   if (cfg.mode === 'sft') {
     return `sft-duplicate, ratio ${cfg.maskRatio}: answers over ${n(cfg.minAnswerTokens)} tokens are duplicated; the shortest of them gets ${masked(`its ${n(of)} tokens`)}`;
   }

@@ -10,7 +10,7 @@ import type { RunSettings } from '../schemas/settings.ts';
 import { fullRowMaskedShare, longestSpanForSeqLen, smallestSeqLenForSpan, type MaskSettings } from './mask.ts';
 
 /** A run that masks less than this share of what --mask-ratio asks for is warned about. */
-const MASKED_SHARE_WARNING = 0.9;
+export const MASKED_SHARE_WARNING = 0.9;
 
 /** Refuses span settings under which even a full row of one document gets no span. */
 export function checkSpanFits(cfg: Pick<PretrainConfig, 'mask' | 'maskRatio' | 'spanLength' | 'seqLen'>): void {
