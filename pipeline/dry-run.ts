@@ -11,6 +11,7 @@ import { fullRowEligible, fullRowMaskedShare, segmentMaskedShare } from './mask.
 import { fallsShort } from './mask-share.ts';
 import { planOutDir, type OutDirPlan } from './outdir.ts';
 import { planRun, type PrepareContext, type RunPlan } from './run.ts';
+import { inPartition } from './workstate/partition.ts';
 import { readUnitResult } from './workstate/records.ts';
 
 export interface DryRun extends RunPlan {
@@ -36,7 +37,7 @@ export async function dryRun(cfg: PrepareConfig, ctx: Pick<PrepareContext, 'hub'
   }
   const state = 'state' in out ? out.state : null;
   const done = async (file: InputFile) => state === 'complete' || (state === 'resume' && (await readUnitResult(cfg.out, file.rel)) !== null);
-  const mine = await Promise.all(plan.files.filter((_, i) => i % plan.partition.of === plan.partition.index).map(async (file) => ({ file, done: await done(file) })));
+  const mine = await Promise.all(plan.files.filter((_, i) => inPartition(i, plan.partition)).map(async (file) => ({ file, done: await done(file) })));
   return { ...plan, mine, out, mask: maskedShare(cfg) };
 }
 

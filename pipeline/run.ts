@@ -34,7 +34,7 @@ import { loadTokenizer, type LoadedTokenizer } from './tokenize/load.ts';
 import { queueUnit, type Mode, type RunContext } from './unit.ts';
 import { runUnitsInWorkers } from './unit-pool.ts';
 import { lockPartition } from './workstate/locks.ts';
-import { resolvePartition } from './workstate/partition.ts';
+import { inPartition, resolvePartition } from './workstate/partition.ts';
 import { readUnitResult, writeUnitResult } from './workstate/records.ts';
 
 export interface PrepareContext extends RunContext {
@@ -111,7 +111,7 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
   const release = await lockPartition(cfg.out, partition.index, partition.of);
   try {
     await rememberTokenizer(tok.path, tok.sha256);
-    const mine = files.filter((_, i) => i % partition.of === partition.index);
+    const mine = files.filter((_, i) => inPartition(i, partition));
     const todo: InputFile[] = [];
     for (const f of mine) if ((await readUnitResult(cfg.out, f.rel)) === null) todo.push(f);
     const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, template!);

@@ -1,5 +1,8 @@
 import { MeapError } from '../../core/errors.ts';
 
+/** Whether input `i` (in run order) is partition `p`'s: input i belongs to partition i mod N. */
+export const inPartition = (i: number, p: { index: number; of: number }) => i % p.of === p.index;
+
 /** Partition from the flags, else from a Slurm job array or a Kubernetes Indexed Job. */
 export function resolvePartition(flags: { numPartitions?: number; partition?: number }, env: NodeJS.ProcessEnv = process.env): { index: number; of: number } {
   let of = flags.numPartitions;

@@ -12,6 +12,7 @@ import type { Manifest } from '../../schemas/manifest.ts';
 import type { RunSettings } from '../../schemas/settings.ts';
 import type { RunCommand } from '../../schemas/workstate.ts';
 import { partitionLocks } from './locks.ts';
+import { inPartition } from './partition.ts';
 import { readRunFile, readUnitResult } from './records.ts';
 
 export interface RunStatus {
@@ -38,7 +39,7 @@ export async function runStatus(dir: string): Promise<RunStatus | null> {
   const of = run.command?.partitions ?? Math.max(1, ...locks.map((l) => l.of));
   const partitions = Array.from({ length: of }, (_, index) => {
     const lock = locks.find((l) => l.partition === index && l.of === of);
-    return { index, done: inputs.every((x, i) => i % of !== index || x.done), heldBy: lock ? { pid: lock.pid, host: lock.host } : null };
+    return { index, done: inputs.every((x, i) => !inPartition(i, { index, of }) || x.done), heldBy: lock ? { pid: lock.pid, host: lock.host } : null };
   });
   return { settings: run.settings, inputs, partitions, finish: run.command === undefined ? null : finishCommands(dir, run.command, partitions) };
 }
