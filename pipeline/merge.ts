@@ -92,6 +92,7 @@ function common(st: RunSettings, units: UnitResult[]) {
   const shards = units.flatMap((u) => u.shards);
   const sum = (key: 'rows' | 'tokens' | 'maskedTokens') => shards.reduce((s, x) => s + x[key], 0);
   const skippedOf = (u: UnitResult) => sortKeys(addCounts({ ...u.read.skipped }, u.skipped));
+  const totals = { rows: sum('rows'), tokens: sum('tokens'), maskedTokens: sum('maskedTokens') };
   return {
     head: {
       format: 'meap-shards' as const,
@@ -105,18 +106,18 @@ function common(st: RunSettings, units: UnitResult[]) {
     shards,
     inputOf: (u: UnitResult) => ({ path: u.path, sha256: u.sha256, records: u.read.records }),
     skippedOf,
-    totals: { rows: sum('rows'), tokens: sum('tokens'), maskedTokens: sum('maskedTokens') },
+    totals,
     skipped: sortKeys(units.reduce((acc, u) => addCounts(acc, skippedOf(u)), {} as Record<string, number>)),
-    warnings: warningsOf(st, units, { rows: sum('rows'), masked: sum('maskedTokens') }),
+    warnings: warningsOf(st, units, totals),
   };
 }
 
 /** The key is left out when there is nothing to say, so such manifests keep their bytes. */
-function warningsOf(st: RunSettings, units: UnitResult[], totals: { rows: number; masked: number }): { warnings?: string[] } {
+function warningsOf(st: RunSettings, units: UnitResult[], totals: { rows: number; maskedTokens: number }): { warnings?: string[] } {
   // Completion records of an older meap, resumed into this run, did not count eligible positions;
   // and a run without rows has worse to say than its masked share.
   if (totals.rows === 0 || units.some((u) => u.counts.eligible === undefined)) return {};
-  const shortfall = maskShortfall(st, totals.masked, units.reduce((s, u) => s + u.counts.eligible, 0));
+  const shortfall = maskShortfall(st, totals.maskedTokens, units.reduce((s, u) => s + u.counts.eligible, 0));
   return shortfall === null ? {} : { warnings: [shortfall] };
 }
 
