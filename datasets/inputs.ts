@@ -63,8 +63,7 @@ export async function resolveInputs(specs: string[], opts: { format?: InputForma
   const keys = new Map(files.map((f) => [f, Buffer.from(f.rel, 'utf8')]));
   files.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
   refuseCompressionTwins(files, named);
-  const left = [...skipped.values()].filter((s) => !found.has(s.file));
-  return { root, files, skipped: left.sort((a, b) => Buffer.compare(Buffer.from(a.file), Buffer.from(b.file))) };
+  return { root, files, skipped: [...skipped.values()].sort((a, b) => Buffer.compare(Buffer.from(a.file), Buffer.from(b.file))) };
 }
 
 /**
