@@ -37,6 +37,8 @@ const isHigh = (u: number) => u >= 0xd800 && u <= 0xdbff;
 export class SplitScanner {
   /** Class of each BMP code point, 0 until first seen: read from the rewritten regex's own classes. */
   private readonly bmp = new Uint8Array(0x10000);
+  /** The same past the BMP (emoji, rare CJK), made at the first such code point: 1 MB, bounded whatever the text. */
+  private astral: Uint8Array | null = null;
   private readonly letter = new RegExp(`^${onigSource('\\p{L}', 'u')}$`, 'u');
   private readonly number = new RegExp(`^${onigSource('\\p{N}', 'u')}$`, 'u');
   private readonly space = new RegExp(`^${onigSource('\\s', 'u')}$`, 'u');
@@ -63,7 +65,11 @@ export class SplitScanner {
       if (k === 0) k = this.bmp[u] = this.classify(u);
       return k;
     }
-    return this.classify(text.codePointAt(i)!);
+    const cp = text.codePointAt(i)!;
+    const astral = (this.astral ??= new Uint8Array(0x100000));
+    let k = astral[cp - 0x10000];
+    if (k === 0) k = astral[cp - 0x10000] = this.classify(cp);
+    return k;
   }
 
   private static width(text: string, i: number): number {
