@@ -135,7 +135,7 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
 const BYTES_PER_THREAD = 1 << 20;
 
 /** The threads a run of `bytes` of input gets out of --workers. */
-export const threadsFor = (bytes: number, workers: number) => Math.max(1, Math.min(workers, Math.ceil(bytes / BYTES_PER_THREAD)));
+const threadsFor = (bytes: number, workers: number) => Math.max(1, Math.min(workers, Math.ceil(bytes / BYTES_PER_THREAD)));
 
 async function runUnits(
   files: InputFile[],
