@@ -5,6 +5,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { cacheRoot } from '../../core/cache.ts';
+import { makeDir } from '../../core/make-dir.ts';
 import { TOKENIZER_FILE, TOKENIZER_FILES } from '../../schemas/hf-files.ts';
 
 const entryDir = (sha256: string) => path.join(cacheRoot(), 'tokenizers', sha256);
@@ -13,7 +14,7 @@ const entryDir = (sha256: string) => path.join(cacheRoot(), 'tokenizers', sha256
 export async function rememberTokenizer(tokenizerPath: string, sha256: string): Promise<void> {
   try {
     const dir = entryDir(sha256);
-    await fs.mkdir(dir, { recursive: true });
+    await makeDir(dir);
     for (const name of TOKENIZER_FILES) {
       const from = name === TOKENIZER_FILE ? tokenizerPath : path.join(path.dirname(tokenizerPath), name);
       await fs.copyFile(from, path.join(dir, name)).catch(() => {});
