@@ -43,7 +43,7 @@ module.exports = {
     {
       name: 'bin-starts-cli-only',
       severity: 'error',
-      comment: 'bin/meap.js only starts cli/main.ts, from the bundle that core/stamps.js (plain JavaScript) says is fresh.',
+      comment: 'bin/ only starts cli/main.ts, from the bundle that core/stamps.js (plain JavaScript) says is fresh.',
       from: { path: '^bin/' },
       to: { path: `^(${LAYERS.filter((l) => l !== 'cli').join('|')})/`, pathNot: '^core/stamps\\.js$' },
     },

@@ -18,7 +18,15 @@ import type { LoadedTokenizer } from './tokenize/load.ts';
 import type { Counters, RunContext } from './unit.ts';
 import type { UnitOutcome, UnitPoolData, UnitTask } from './unit-worker.ts';
 
-const YOUNG_GENERATION_MB = 4;
+/**
+ * The young generations of all unit threads together, in MB, each thread's between 4 and 16. A larger
+ * young generation collects less often, and the collector's helper threads compete with the unit
+ * threads for the cores: on 2 cores, --workers 2 ran 6-11% faster at 16 MB than at 4 (bench/pipeline.ts's
+ * cold corpus). At 16 threads, 4 MB each is what keeps the peak RSS under 1 GB (995 MB measured; 1.19 GB
+ * at 16 MB).
+ */
+const YOUNG_GENERATIONS_MB = 64;
+const youngGenerationMb = (threads: number) => Math.max(4, Math.min(16, Math.floor(YOUNG_GENERATIONS_MB / threads)));
 
 export async function runUnitsInWorkers(
   files: InputFile[],
@@ -34,10 +42,8 @@ export async function runUnitsInWorkers(
   // No tokenizer.json: the threads tokenize from the shared tables, and a copy of the JSON would cost
   // each of them some 15 MB.
   const { plainJson: _plain, fullJson: _full, ...info } = tok;
-  const data: UnitPoolData = { cfg, tok: info, template, model };
-  // A small young generation: each thread's garbage is collected sooner, which at 16 threads is the
-  // difference between staying under 1 GB and not, for a few per cent of speed.
-  const pool = await workerPool(new URL('./unit-worker.ts', import.meta.url), threads, data, { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB });
+  const data: UnitPoolData = { cfg, tok: info, template, model, threads };
+  const pool = await workerPool(new URL('./unit-worker.ts', import.meta.url), threads, data, { maxYoungGenerationSizeMb: youngGenerationMb(threads) });
   // Aborting a running task ends its thread: a unit stopped half way records nothing and is redone on resume.
   const stop = new AbortController();
   // Every queued task listens to it.

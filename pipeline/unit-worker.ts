@@ -26,6 +26,8 @@ export interface UnitPoolData {
   template: TemplateSource | null;
   /** The bpe engine's tables, on shared memory. */
   model: BpeModel;
+  /** Threads in the pool, which share a memory budget. */
+  threads: number;
 }
 
 export interface UnitTask {
@@ -36,12 +38,12 @@ export interface UnitTask {
 
 export type UnitOutcome = { ok: true; unit: UnitResult } | { ok: false; error: PlainError };
 
-const { cfg, tok, template, model } = workerData as UnitPoolData;
+const { cfg, tok, template, model, threads } = workerData as UnitPoolData;
 
 let ready: { mode: Mode<unknown>; encoder: Encoder } | null = null;
 function setUp(): { mode: Mode<unknown>; encoder: Encoder } {
   const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, compileTemplate(template!, tok));
-  return { mode, encoder: bpeEncoder(model) };
+  return { mode, encoder: bpeEncoder(model, threads) };
 }
 
 export default async function runUnit({ file, progress }: UnitTask): Promise<UnitOutcome> {

@@ -5,8 +5,7 @@ benches do; `npm run bench` runs it from bench/pipeline.ts.
     .venv/bin/python bench/anchors/bpe_engines.py tiktoken TOKENIZER.json TEXTS [--expect DIGESTS]
     .venv/bin/python bench/anchors/bpe_engines.py sentencepiece TOKENIZER.model TEXTS [--expect DIGESTS]
 
-TEXTS is a .jsonl file (its `text` fields) or a folder of .jsonl.zst files read in name order (the
-pipeline bench's corpus). Only the encode calls are timed. The ids are then digested as
+TEXTS is a .jsonl file (its `text` fields). Only the encode calls are timed. The ids are then digested as
 bench/tokenizer-alone.ts digests meap's: per text, the first 16 hex digits of the sha256 of its ids
 as little-endian int32. With --expect (the per-text digests tokenizer-alone.ts wrote for meap's bpe
 engine), the first text whose ids differ ends the run with exit status 1: a mismatch is a failure,
@@ -32,7 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 # The pattern of tokenizers' ByteLevel pre-tokenizer with use_regex (tokenizers/src/pre_tokenizers/
 # byte_level.rs): tokenizer.json does not spell it out.
@@ -40,20 +38,9 @@ GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|
 BATCH = 256
 
 
-def read_texts(source: Path) -> list[list[str]]:
-    """The texts of a .jsonl file, or of every .jsonl.zst file in a folder; copies share one parse."""
-    if source.is_file():
-        return [[json.loads(line)["text"] for line in source.read_text("utf8").splitlines() if line]]
-    parsed: dict[tuple[int, bytes], list[str]] = {}
-    files = []
-    for path in sorted(source.iterdir(), key=lambda p: p.name):
-        raw = path.read_bytes()
-        key = (len(raw), raw[:256])
-        if key not in parsed:
-            with pa.input_stream(pa.BufferReader(raw), compression="zstd") as f:
-                parsed[key] = [json.loads(line)["text"] for line in f.read().decode("utf8").splitlines() if line]
-        files.append(parsed[key])
-    return files
+def read_texts(source: Path) -> list[str]:
+    """The `text` field of every line of a .jsonl file."""
+    return [json.loads(line)["text"] for line in source.read_text("utf8").splitlines() if line]
 
 
 def byte_level_decoder() -> dict[str, int]:
@@ -134,14 +121,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("engine", choices=["tiktoken", "sentencepiece"])
     ap.add_argument("tokenizer", type=Path, help="tokenizer.json (tiktoken) or tokenizer.model (sentencepiece)")
-    ap.add_argument("texts", type=Path, help="a .jsonl file, or a folder of .jsonl.zst files")
+    ap.add_argument("texts", type=Path, help="a .jsonl file")
     ap.add_argument("--expect", type=Path, help="meap's per-text id digests, one line per text (BENCH_IDS_OUT of bench/tokenizer-alone.ts)")
     args = ap.parse_args()
 
-    files = read_texts(args.texts)
+    texts = read_texts(args.texts)
     encode, report = (tiktoken_encoder if args.engine == "tiktoken" else sentencepiece_encoder)(args.tokenizer)
     expected = args.expect.read_text().split() if args.expect else None
-    texts = [t for f in files for t in f]
     if expected is not None and len(expected) != len(texts):
         sys.exit(f"bench/anchors/bpe_engines.py: {args.expect} holds {len(expected)} digests for {len(texts)} texts: not the same text set")
 

@@ -2,7 +2,7 @@
  * What every engine is to its callers, and the bpe engine in the calling thread: no pool, no other
  * engine's library loaded, as a unit worker wants it. Covered by test/pipeline/tokenize/engines.test.ts.
  */
-import { BpeEncoder } from './bpe/encoder.ts';
+import { BpeEncoder, cacheLimits } from './bpe/encoder.ts';
 import type { BpeModel } from './bpe/model.ts';
 import { unpackIds } from './ids.ts';
 
@@ -11,8 +11,9 @@ export interface Encoder {
   close(): Promise<void>;
 }
 
-export function bpeEncoder(model: BpeModel): Encoder {
-  const bpe = new BpeEncoder(model);
+/** `threads`: how many encoders run at once, which share the memory of their piece caches. */
+export function bpeEncoder(model: BpeModel, threads = 1): Encoder {
+  const bpe = new BpeEncoder(model, cacheLimits(threads));
   return {
     async encodeBatch(texts) {
       return unpackIds(bpe.encodeMany(texts));

@@ -45,7 +45,7 @@ export async function createEncoder(tok: LoadedTokenizer, engine: Engine | Resol
   const resolved = typeof engine === 'string' ? await resolveEngine(tok, engine) : engine;
   if (resolved.engine === 'native') return createNativeEncoder(tok, workers);
   if (resolved.engine === 'bpe') {
-    return workers > 1 ? createPoolEncoder({ engine: 'bpe', model: resolved.model }, workers) : bpeEncoder(resolved.model);
+    return workers > 1 ? createPoolEncoder({ engine: 'bpe', model: resolved.model, threads: workers }, workers) : bpeEncoder(resolved.model);
   }
   if (workers === 1) {
     let js: JsTokenizer;

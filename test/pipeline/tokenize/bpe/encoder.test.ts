@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BpeEncoder } from '../../../../pipeline/tokenize/bpe/encoder.ts';
+import { BpeEncoder, cacheLimits } from '../../../../pipeline/tokenize/bpe/encoder.ts';
 import { loadBpeModel, type BpeModel } from '../../../../pipeline/tokenize/bpe/model.ts';
 import type { Encoder } from '../../../../pipeline/tokenize/encoder.ts';
 import { createEncoder } from '../../../../pipeline/tokenize/engines.ts';
@@ -87,5 +87,13 @@ describe('bpe engine = native engine', () => {
       const enc = new BpeEncoder(models[name]);
       texts.forEach((t, i) => expect(enc.encode(t).join(), `${name} text ${i}`).toBe(want[i].join()));
     }
+  });
+});
+
+describe('cacheLimits', () => {
+  it('splits one budget between the threads that run at once, each between 2^15 and 2^18 pieces', () => {
+    const entries = [1, 2, 3, 4, 5, 8, 16, 64].map((t) => cacheLimits(t).cacheEntries);
+    expect(entries).toEqual([1 << 18, 1 << 18, 1 << 17, 1 << 17, 1 << 16, 1 << 16, 1 << 15, 1 << 15]);
+    expect(cacheLimits(8)).toEqual({ cacheEntries: 1 << 16, cacheIds: 1 << 19 });
   });
 });
