@@ -178,18 +178,22 @@ export class LlamaModel {
     });
   }
 
+  /**
+   * The logits at flat positions of the batch only, [positions, vocabRows]: only they go through the
+   * LM head, which dominates a small model's forward pass (and a long prompt's full logits would not
+   * fit in memory).
+   */
+  logitsAt(batch: Batch, positions: Int32Array): tf.Tensor2D {
+    checkBatch(batch, this.cfg.vocabRows);
+    return tf.tidy(() => linear(gatherRows(this.trunk(batch, this.context(batch)), tf.tensor1d(positions, 'int32')), this.lmHead));
+  }
+
   /** The summed cross-entropy over the batch's scored targets, and how many there are. */
   lossSum(batch: Batch): { sum: tf.Scalar; count: number } {
     checkBatch(batch, this.cfg.vocabRows);
     const { positions, targets } = shiftedTargets(batch);
     if (targets.length === 0) return { sum: tf.scalar(0), count: 0 };
-    const sum = tf.tidy(() => {
-      const h = this.trunk(batch, this.context(batch));
-      // Only scored positions go through the LM head, which dominates the step for small models.
-      const picked = gatherRows(h, tf.tensor1d(positions, 'int32'));
-      return crossEntropySum(linear(picked, this.lmHead), targets);
-    });
-    return { sum, count: targets.length };
+    return { sum: tf.tidy(() => crossEntropySum(this.logitsAt(batch, positions), targets)), count: targets.length };
   }
 
   /** Saved weights, by parameter name; a checkpoint of another shape is refused. */
