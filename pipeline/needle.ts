@@ -15,15 +15,7 @@
 import { createHash } from 'node:crypto';
 import { MeapError } from '../core/errors.ts';
 import { Rng } from '../core/rng.ts';
-
-export interface Needle {
-  /** The sentence hidden in the context. */
-  needle: string;
-  /** Follows the context after a blank line; the answer follows it directly. */
-  question: string;
-  /** Scored: its tokens after the question. */
-  answer: string;
-}
+import type { Needle } from '../schemas/needle.ts';
 
 export interface NeedlePrompt extends Needle {
   /** Tokens of the prompt (BOS, context, question). */
@@ -118,7 +110,9 @@ export async function buildPrompt(encode: EncodeText, bos: number | null, haysta
   const context = length - head - question.length;
   const short = (tokens: number) =>
     new MeapError('usage', `the haystack holds ${tokens} tokens with the needle, fewer than the ${context} of context a ${length}-token prompt needs`, {}, 'pass a larger --haystack, or smaller --lengths');
-  if (context < needleLength) throw short(0);
+  if (context < needleLength) {
+    throw new MeapError('usage', `a ${length}-token prompt leaves ${Math.max(0, context)} tokens of context, fewer than the needle's ${needleLength}`, {}, 'pass larger --lengths');
+  }
   // Enough of the haystack for the context, and no more: tokenizing megabytes per prompt would cost.
   let window = Math.min(haystack.length, 8 * context);
   while ((await encode(haystack.slice(0, window))).length < context + needleLength && window < haystack.length) window = Math.min(haystack.length, 2 * window);

@@ -94,6 +94,40 @@ export const EvalConfigSchema = z.strictObject({
 });
 export type EvalConfig = z.output<typeof EvalConfigSchema>;
 
+/** A comma-separated list of whole numbers, as `--lengths 256,512` gives it. */
+const wholeNumbers = (min: number, max: number, what: string) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => (/^\s*\d+\s*$/.test(s) ? Number(s) : NaN)) : v),
+    z.array(z.number({ error: `write ${what} as whole numbers separated by commas` }).int().min(min).max(max)).min(1),
+  );
+
+/** `meap eval --needle`: needle-in-a-haystack retrieval of a run's checkpoint over a grid of lengths and depths. */
+export const NeedleConfigSchema = z.strictObject({
+  run: z.string().min(1),
+  /** Inputs `meap prepare` reads: their text records, concatenated in order. */
+  haystack: z.array(z.string().min(1)).min(1, 'give a --haystack corpus'),
+  /** Prompt lengths in tokens (BOS, context and question). */
+  lengths: wholeNumbers(16, 1 << 20, 'lengths').default([256, 512, 1024, 2048]),
+  /** Per cent of the context before the needle. */
+  depths: wholeNumbers(0, 100, 'depths').default([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]),
+  /** Prompts per cell of the grid, each with its own needle. */
+  needles: z.number().int().min(1).default(4),
+  seed: z.number().int().min(0).default(0),
+  /** JSONL of {needle, question, answer}, used in turn in place of the drawn magic numbers. */
+  needleFile: z.string().min(1).optional(),
+  /** Where to write the prompts as JSONL, for other tools to score on the same prompts. */
+  savePrompts: z.string().min(1).optional(),
+  /** Where needle.json and needle.svg go; absent: the run directory. */
+  out: z.string().min(1).optional(),
+  /** A checkpoint's step; absent: the latest. */
+  step: z.number().int().min(0).optional(),
+  /** The run's tokenizer.json; absent: prepare's cached copy, by the sha256 the checkpoint records. */
+  tokenizer: z.string().min(1).optional(),
+  backend: z.enum(BACKENDS).default('auto'),
+  json: z.boolean().default(false),
+});
+export type NeedleConfig = z.output<typeof NeedleConfigSchema>;
+
 /** A size as huggingface_hub's `parse_size_to_int` reads it (decimal units), or a byte count. */
 const SHARD_SIZE = /^(\d+(?:\.\d+)?)\s*(TB|GB|MB|KB)?$/i;
 const SIZE_UNITS: Record<string, number> = { TB: 1e12, GB: 1e9, MB: 1e6, KB: 1e3 };

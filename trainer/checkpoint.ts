@@ -14,7 +14,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fsyncDir, writeSynced } from '../core/durable.ts';
 import { readAt, writeAt } from '../core/file-range.ts';
-import { firstIssue } from '../core/errors.ts';
+import { MeapError, firstIssue } from '../core/errors.ts';
 import { CHECKPOINT_TENSORS as TENSORS, CheckpointStateSchema as StateSchema, type CheckpointStateJson as StateJson } from '../schemas/checkpoint.ts';
 import type { Cursor } from './data.ts';
 import { LITTLE_ENDIAN, leBytes } from './le-float32.ts';
@@ -205,6 +205,32 @@ async function readCheckpoint(dir: string): Promise<CheckpointState> {
     extra: s.extra,
   };
 }
+
+/** The checkpoint directory of `step`, or the newest. */
+export async function checkpointDir(run: string, step: number | undefined): Promise<string> {
+  const dirs = await checkpointDirs(run).catch((e: NodeJS.ErrnoException) => {
+    throw new MeapError('usage', `cannot read the run directory (${e.code ?? e.message})`, { file: run }, 'pass the --out directory of a `meap train` run');
+  });
+  if (dirs.length === 0) throw new MeapError('usage', 'no checkpoint in the run directory', { file: run }, 'train first, or pass the --out directory of a `meap train` run');
+  if (step === undefined) return dirs[0];
+  const dir = dirs.find((d) => path.basename(d) === stepDirName(step));
+  if (dir === undefined) {
+    const steps = dirs.map((d) => Number(path.basename(d).slice('step-'.length))).reverse();
+    throw new MeapError('usage', `no checkpoint of step ${step}`, { file: run }, `the run has steps ${steps.join(', ')}`);
+  }
+  return dir;
+}
+
+/** The checkpoint of `step`, or the newest, whole: a damaged one is the user's one line. */
+export async function loadCheckpoint(run: string, step: number | undefined): Promise<CheckpointState> {
+  const dir = await checkpointDir(run, step);
+  return readCheckpoint(dir).catch(damaged(dir));
+}
+
+/** A damaged checkpoint as the user's one line; anything else as it is. */
+export const damaged = (dir: string) => (e: unknown): never => {
+  throw e instanceof DamagedCheckpoint ? new MeapError('integrity', e.message, { file: dir }, 'pass --step N for another checkpoint') : e;
+};
 
 /** The final-named checkpoint directories of a run, newest step first (none: an empty list). */
 export async function checkpointDirs(runDir: string): Promise<string[]> {

@@ -20,7 +20,7 @@ import { makeDir } from '../core/make-dir.ts';
 import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
 import { SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE } from '../schemas/hf-files.ts';
 import { embeddingRows, shardSizeBytes, type ExportConfig, type ModelShape } from '../schemas/train.ts';
-import { DamagedCheckpoint, checkpointDirs, readCheckpointState, stepDirName, streamTensors } from './checkpoint.ts';
+import { checkpointDir, damaged, readCheckpointState, streamTensors } from './checkpoint.ts';
 import { CONFIG, GENERATION_CONFIG, HF_DEFAULTS, generationConfig, hfName, hfShape, llamaConfig, llamaParams, transposeRows } from './hf-llama.ts';
 import { tokenizerFiles, type TokenizerIds } from './hf-tokenizer.ts';
 import { SAFETENSORS_INDEX, SafetensorsWriter, indexJson, planShards, type TensorSpec } from './safetensors.ts';
@@ -53,7 +53,7 @@ export interface ExportResult {
 const BLOCK_BYTES = 16 << 20;
 
 export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' | 'maxShardSize'>, ctx: ExportContext): Promise<ExportResult> {
-  const dir = await pickCheckpoint(cfg.run, cfg.step);
+  const dir = await checkpointDir(cfg.run, cfg.step);
   const state = await readCheckpointState(dir).catch(damaged(dir));
   const extra = parseOrThrow(TrainExtraSchema, state.extra, (at, message) =>
     new MeapError('integrity', `state.json extra.${at}: ${message}`, { file: dir }, 'this is not a checkpoint `meap train` wrote'),
@@ -109,25 +109,6 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
   };
 }
 
-/** A damaged checkpoint as the user's one line; anything else as it is. */
-const damaged = (dir: string) => (e: unknown): never => {
-  throw e instanceof DamagedCheckpoint ? new MeapError('integrity', e.message, { file: dir }, 'pass --step N for another checkpoint') : e;
-};
-
-/** The checkpoint directory of `step`, or the newest. */
-async function pickCheckpoint(run: string, step: number | undefined): Promise<string> {
-  const dirs = await checkpointDirs(run).catch((e: NodeJS.ErrnoException) => {
-    throw new MeapError('usage', `cannot read the run directory (${e.code ?? e.message})`, { file: run }, 'pass the --out directory of a `meap train` run');
-  });
-  if (dirs.length === 0) throw new MeapError('usage', 'no checkpoint in the run directory', { file: run }, 'train first, or pass the --out directory of a `meap train` run');
-  if (step === undefined) return dirs[0];
-  const dir = dirs.find((d) => path.basename(d) === stepDirName(step));
-  if (dir === undefined) {
-    const steps = dirs.map((d) => Number(path.basename(d).slice('step-'.length))).reverse();
-    throw new MeapError('usage', `no checkpoint of step ${step}`, { file: run }, `the run has steps ${steps.join(', ')}`);
-  }
-  return dir;
-}
 
 /** The parameters under Transformers' names and shapes, in the blob's order; a checkpoint of another model is refused. */
 function hfTensors(state: CheckpointStateJson, shape: ModelShape, vocabRows: number, dir: string): (TensorSpec & { transpose: boolean })[] {

@@ -9,6 +9,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LlamaModel } from './model.ts';
 
+/**
+ * The longest prompt this scores: the reference model builds a dense attention mask of length² floats
+ * (trainer/model.ts), 256 MB at 8,192 tokens.
+ */
+export const MAX_PROMPT_TOKENS = 8192;
+
 export interface NeedleScore {
   exact: boolean;
   meanLogProb: number;

@@ -1,7 +1,8 @@
 /**
- * A loss curve as a self-contained SVG (no fonts, scripts or external references), meant to be
- * opened straight from the run directory: the per-step loss as a thin line, a trailing moving
- * average as a thick one, and labelled step / loss axes.
+ * A run's plots as self-contained SVG (no fonts, scripts or external references), meant to be
+ * opened straight from the run directory: the loss curve (the per-step loss as a thin line, a
+ * trailing moving average as a thick one, labelled step / loss axes) and the needle grid of
+ * `meap eval --needle`. Covered by test/trainer/plot.test.ts and test/e2e/needle.test.ts.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -223,4 +224,49 @@ function fmt(n: number): string {
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+export const NEEDLE_SVG = 'needle.svg';
+
+/** One cell of a needle grid: its prompts' share answered exactly. */
+export interface NeedleCell {
+  length: number;
+  depth: number;
+  accuracy: number;
+}
+
+const CELL = { w: 64, h: 28 };
+
+/**
+ * The needle grid as the paper's Figure 3 draws it: context length across, needle depth down (0% at
+ * the top), each cell coloured from red (no prompt answered) to green (all) and labelled with its
+ * accuracy.
+ */
+export function needleSvg(cells: NeedleCell[], title: string): string {
+  const lengths = [...new Set(cells.map((c) => c.length))].sort((a, b) => a - b);
+  const depths = [...new Set(cells.map((c) => c.depth))].sort((a, b) => a - b);
+  const left = 90;
+  const top = 50;
+  // Wide enough for the title, which a small grid would clip.
+  const width = Math.max(left + lengths.length * CELL.w + 20, 8 * title.length + 40);
+  const height = top + depths.length * CELL.h + 50;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(title)}</title>`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="15">${esc(title)}</text>`,
+  ];
+  for (const c of cells) {
+    const x = left + lengths.indexOf(c.length) * CELL.w;
+    const y = top + depths.indexOf(c.depth) * CELL.h;
+    // Red (0) through yellow to green (1), in HSL's hue.
+    out.push(`<rect x="${x}" y="${y}" width="${CELL.w}" height="${CELL.h}" fill="hsl(${Math.round(120 * c.accuracy)},70%,55%)" stroke="white"/>`);
+    out.push(`<text x="${x + CELL.w / 2}" y="${y + CELL.h / 2}" text-anchor="middle" dominant-baseline="middle">${Math.round(100 * c.accuracy)}%</text>`);
+  }
+  lengths.forEach((l, i) => out.push(`<text x="${left + (i + 0.5) * CELL.w}" y="${top + depths.length * CELL.h + 16}" text-anchor="middle">${l}</text>`));
+  depths.forEach((d, i) => out.push(`<text x="${left - 8}" y="${top + (i + 0.5) * CELL.h}" text-anchor="end" dominant-baseline="middle">${d}%</text>`));
+  out.push(`<text x="${left + (lengths.length * CELL.w) / 2}" y="${height - 10}" text-anchor="middle">context length (tokens)</text>`);
+  out.push(`<text x="16" y="${top + (depths.length * CELL.h) / 2}" text-anchor="middle" transform="rotate(-90 16 ${top + (depths.length * CELL.h) / 2})">needle depth</text>`);
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
 }

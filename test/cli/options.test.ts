@@ -13,7 +13,7 @@ import { MeapError } from '../../core/errors.ts';
 import { DownloadConfigSchema } from '../../schemas/download.ts';
 import { InspectConfigSchema } from '../../schemas/inspect.ts';
 import { PrepareConfigSchema, PretrainOptionsSchema, SftOptionsSchema } from '../../schemas/prepare.ts';
-import { EvalConfigSchema, OrderConfigSchema, TrainConfigSchema } from '../../schemas/train.ts';
+import { EvalConfigSchema, NeedleConfigSchema, OrderConfigSchema, TrainConfigSchema } from '../../schemas/train.ts';
 import { addOptions, defaultOf, givenOptions, optionFor, parseConfig, type Flags } from '../../cli/options.ts';
 import { llama2, meapAsync, slimpajama, tempDir } from '../helpers/cli.ts';
 
@@ -282,6 +282,12 @@ describe('meap --help shows the defaults the schemas hold', () => {
       expect(d).toBe(true);
       expect(text).toMatch(/^EOS on\b/);
     },
+    // Lists written as the flag takes them.
+    lengths: (text, d) => expect(text).toBe((d as number[]).join(',')),
+    depths: (text, d) => {
+      expect(text).toBe('0,10,...,100');
+      expect(d).toEqual(Array.from({ length: 11 }, (_, i) => 10 * i));
+    },
     // No --include means every file.
     include: (text, d) => {
       expect(d).toEqual([]);
@@ -305,9 +311,13 @@ describe('meap --help shows the defaults the schemas hold', () => {
     },
     {
       name: 'eval',
-      keys: Object.keys(EvalConfigSchema.shape),
-      required: ['run', 'data'],
-      defaults: (key) => (EvalConfigSchema.parse({ run: 'r', data: ['d'] }) as Record<string, unknown>)[key],
+      // Plain eval's options and --needle's: which of --data and --haystack is required depends on --needle.
+      keys: [...new Set([...Object.keys(EvalConfigSchema.shape), ...Object.keys(NeedleConfigSchema.shape), 'needle'])],
+      required: ['run', 'data', 'haystack'],
+      defaults: (key) =>
+        Object.hasOwn(EvalConfigSchema.shape, key)
+          ? (EvalConfigSchema.parse({ run: 'r', data: ['d'] }) as Record<string, unknown>)[key]
+          : (NeedleConfigSchema.parse({ run: 'r', haystack: ['h'] }) as Record<string, unknown>)[key],
     },
     {
       name: 'order',

@@ -79,6 +79,12 @@ describe.each(TOKENIZERS)('needle prompts, $name', ({ path, answerAlone }) => {
     expect(b).toEqual(a);
   });
 
+  it('refuses a length with no room for the needle, in one line', async () => {
+    const err = await buildPrompt(encode, bos, HAYSTACK, 24, 50, magicNumber(0, 0)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MeapError);
+    expect((err as Error).message).toMatch(/^a 24-token prompt leaves \d+ tokens of context, fewer than the needle's \d+ \(pass larger --lengths\)$/);
+  });
+
   it('refuses a haystack too short for the length, in one line', async () => {
     const short = HAYSTACK.slice(0, 2000);
     const err = await buildPrompt(encode, bos, short, 4096, 50, magicNumber(0, 0)).catch((e: unknown) => e);
