@@ -18,6 +18,7 @@ const FLAGS: Flags = {
   data: { flags: '--data <dir>', help: 'a meap output directory (repeatable)' },
   batchRows: { flags: '--batch-rows <n>', help: 'rows per forward pass' },
   maxRows: { flags: '--max-rows <n>', help: 'evaluate the first N rows only, in manifest order (default: every row)' },
+  attentionStats: { flags: '--attention-stats', help: "also the paper's Table 10 on masked shards: the attention weight queries give [MASK] keys against other keys, and the weights' variance, per layer" },
   backend: { flags: '--backend <name>', help: 'TensorFlow.js backend' },
   json: { flags: '--json', help: 'machine-readable output' },
 };
@@ -67,12 +68,22 @@ export function registerEval(program: Command): void {
     const { evaluate } = await import('../trainer/eval.ts');
     const r = await evaluate(cfg, { log, progress: evalProgress('auto') });
     const rows = r.rows < r.dataRows ? `the first ${n(r.rows)} of ${count(r.dataRows, 'row')} (--max-rows)` : count(r.rows, 'row');
+    const attention = r.attention === undefined ? '' : attentionTable(r.attention);
     process.stdout.write(
       cfg.json
         ? `${JSON.stringify(r)}\n`
-        : `${cfg.run} (step ${r.step}) on ${cfg.data.join(', ')}: mean loss ${r.meanLoss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${count(r.targets, 'target')} in ${rows}\n`,
+        : `${cfg.run} (step ${r.step}) on ${cfg.data.join(', ')}: mean loss ${r.meanLoss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${count(r.targets, 'target')} in ${rows}\n${attention}`,
     );
   });
+}
+
+type AttentionResult = NonNullable<import('../trainer/eval.ts').EvalResult['attention']>;
+
+/** The paper's Table 10, a line a layer and their mean. */
+function attentionTable(a: AttentionResult): string {
+  const num = (x: number) => (Number.isFinite(x) ? x.toExponential(3) : 'n/a (no [MASK] key)');
+  const line = (name: string, s: AttentionResult['mean']) => `${name.padEnd(8)}${num(s.maskWeight).padStart(12)}${num(s.otherWeight).padStart(12)}${num(s.variance).padStart(12)}`;
+  return `${[`${'layer'.padEnd(8)}${'to [MASK]'.padStart(12)}${'to others'.padStart(12)}${'variance'.padStart(12)}`, ...a.layers.map((s, i) => line(String(i), s)), line('mean', a.mean)].join('\n')}\n`;
 }
 
 type NeedleSummary = import('./needle.ts').NeedleResult;

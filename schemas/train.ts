@@ -89,6 +89,8 @@ export const EvalConfigSchema = z.strictObject({
   batchRows: z.number().int().min(1).default(4),
   /** Evaluate the first N rows (in manifest order) only; absent: every row. */
   maxRows: z.number().int().min(1).optional(),
+  /** Also the paper's Table 10: attention to [MASK] keys against the others, and the weights' variance. */
+  attentionStats: z.boolean().default(false),
   backend: z.enum(BACKENDS).default('auto'),
   json: z.boolean().default(false),
 });

@@ -12,7 +12,28 @@ import type { EvalConfig, ModelShape } from '../schemas/train.ts';
 import { selectBackend } from './backend.ts';
 import { loadLatestCheckpoint } from './checkpoint.ts';
 import { openDatasets, sequentialBatches } from './data.ts';
-import { LlamaModel } from './model.ts';
+import { LlamaModel, type AttentionSums } from './model.ts';
+
+/** The paper's Table 10 for one layer, or their mean over layers. */
+export interface AttentionStats {
+  /** Mean attention weight a query gives a [MASK] key it may attend to. */
+  maskWeight: number;
+  /** The same for every other key. */
+  otherWeight: number;
+  /** Variance of the attention weights over every (query, key, head) attention may join. */
+  variance: number;
+}
+
+/** Per layer, then the mean of each statistic over the layers. */
+export function attentionStats(sums: AttentionSums[]): { layers: AttentionStats[]; mean: AttentionStats } {
+  const layers = sums.map((s) => {
+    const pairs = s.maskPairs + s.otherPairs;
+    const mean = (s.toMask + s.toOther) / pairs;
+    return { maskWeight: s.toMask / s.maskPairs, otherWeight: s.toOther / s.otherPairs, variance: s.squares / pairs - mean * mean };
+  });
+  const avg = (key: keyof AttentionStats) => layers.reduce((a, l) => a + l[key], 0) / layers.length;
+  return { layers, mean: { maskWeight: avg('maskWeight'), otherWeight: avg('otherWeight'), variance: avg('variance') } };
+}
 
 export interface EvalResult {
   /** Rows evaluated: all the data holds (`dataRows`), or the first --max-rows. */
@@ -23,6 +44,8 @@ export interface EvalResult {
   perplexity: number;
   step: number;
   backend: string;
+  /** With --attention-stats. */
+  attention?: { layers: AttentionStats[]; mean: AttentionStats };
 }
 
 /** Rows evaluated so far, of all. */
@@ -38,7 +61,7 @@ export interface EvalContext {
   progress?: EvalProgress;
 }
 
-export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' | 'maxRows' | 'backend'>, ctx: EvalContext = {}): Promise<EvalResult> {
+export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' | 'maxRows' | 'backend' | 'attentionStats'>, ctx: EvalContext = {}): Promise<EvalResult> {
   // Every argument is checked before a backend loads.
   const ckpt = await loadLatestCheckpoint(o.run);
   if (ckpt === null) throw new MeapError('usage', 'no complete checkpoint in the run directory', { file: o.run }, 'train first, or point --run at a run directory');
@@ -61,6 +84,7 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
   let sum = 0;
   let targets = 0;
   let rows = 0;
+  let attention: AttentionSums[] | null = null;
   ctx.progress?.start(Math.min(ds.info.rows, o.maxRows ?? Infinity));
   try {
     for await (const batch of sequentialBatches(ds, o.batchRows, o.maxRows)) {
@@ -70,6 +94,16 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
       s.dispose();
       targets += count;
       rows += batch.rows;
+      if (o.attentionStats) {
+        const layers = await model.attentionSums(batch, ds.info.maskTokenId);
+        attention = (attention ?? layers.map(() => ({ toMask: 0, toOther: 0, squares: 0, maskPairs: 0, otherPairs: 0 }))).map((a, i) => ({
+          toMask: a.toMask + layers[i].toMask,
+          toOther: a.toOther + layers[i].toOther,
+          squares: a.squares + layers[i].squares,
+          maskPairs: a.maskPairs + layers[i].maskPairs,
+          otherPairs: a.otherPairs + layers[i].otherPairs,
+        }));
+      }
       ctx.progress?.update(rows);
     }
   } finally {
@@ -77,5 +111,5 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
     model.dispose();
   }
   const meanLoss = targets > 0 ? sum / targets : NaN;
-  return { rows, dataRows: ds.info.rows, targets, meanLoss, perplexity: Math.exp(meanLoss), step: ckpt.step, backend: backend.name };
+  return { rows, dataRows: ds.info.rows, targets, meanLoss, perplexity: Math.exp(meanLoss), step: ckpt.step, backend: backend.name, ...(attention !== null && { attention: attentionStats(attention) }) };
 }

@@ -29,6 +29,8 @@ interface BatchContext {
   cos: tf.Tensor4D; // [rows, length, 1, headDim]
   sin: tf.Tensor4D;
   mask: tf.Tensor4D; // [rows, 1, length, length], 0 or MASKED
+  /** Sees each layer's attention probabilities, [rows, heads, length, length], in layer order. */
+  observe?: (probs: tf.Tensor4D) => void;
 }
 
 const linear = (x: tf.Tensor2D, w: tf.Variable) => matmul(x, w as tf.Tensor2D);
@@ -74,7 +76,9 @@ class Attention {
     const kT = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [b * kvHeads, d, t]);
     const vg = tf.reshape(tf.transpose(v, [0, 2, 1, 3]), [b * kvHeads, t, d]);
     const scores = tf.add(tf.reshape(matmul(qg as tf.Tensor3D, kT as tf.Tensor3D), [b, heads, t, t]), ctx.mask);
-    const probs = tf.reshape(tf.softmax(scores), [b * kvHeads, rep * t, t]);
+    const softmax = tf.softmax(scores) as tf.Tensor4D;
+    ctx.observe?.(softmax);
+    const probs = tf.reshape(softmax, [b * kvHeads, rep * t, t]);
     const out = tf.reshape(matmul(probs as tf.Tensor3D, vg as tf.Tensor3D), [b, heads, t, d]);
     const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * t, hidden]);
     return linear(merged as tf.Tensor2D, this.wo);
@@ -121,6 +125,18 @@ class Block {
 }
 
 let instances = 0;
+
+/** One layer's attention sums over a batch (LlamaModel.attentionSums). */
+export interface AttentionSums {
+  /** Weight given to [MASK] keys, and to the others. */
+  toMask: number;
+  toOther: number;
+  /** Squared weights over every pair, for the variance. */
+  squares: number;
+  /** (query, key, head) triples attention may join, by the key's kind. */
+  maskPairs: number;
+  otherPairs: number;
+}
 
 export class LlamaModel {
   readonly cfg: ModelConfig;
@@ -194,6 +210,33 @@ export class LlamaModel {
     const { positions, targets } = shiftedTargets(batch);
     if (targets.length === 0) return { sum: tf.scalar(0), count: 0 };
     return { sum: tf.tidy(() => crossEntropySum(this.logitsAt(batch, positions), targets)), count: targets.length };
+  }
+
+  /**
+   * Sums for the paper's Table 10 over one batch, per layer: the attention weight queries give to
+   * keys holding `maskId` and to other keys, over every (query, key) pair attention may join (causal,
+   * one document), every head; and the sum of squared weights, for their variance.
+   */
+  async attentionSums(batch: Batch, maskId: number): Promise<AttentionSums[]> {
+    checkBatch(batch, this.cfg.vocabRows);
+    const kept: tf.Tensor1D[] = [];
+    const { rows: b, length: t } = batch;
+    tf.tidy(() => {
+      const ctx = this.context(batch);
+      const allowed = tf.equal(ctx.mask, 0).toFloat(); // [b, 1, t, t]
+      const isMask = tf.equal(tf.tensor2d(batch.inputIds, [b, t], 'int32'), maskId).toFloat().reshape([b, 1, 1, t]);
+      const toMask = tf.mul(allowed, isMask);
+      const toOther = tf.sub(allowed, toMask);
+      const heads = this.cfg.heads;
+      const pairs = tf.stack([tf.sum(toMask).mul(heads), tf.sum(toOther).mul(heads)]);
+      ctx.observe = (p) => {
+        kept.push(tf.keep(tf.concat([tf.stack([tf.sum(tf.mul(p, toMask)), tf.sum(tf.mul(p, toOther)), tf.sum(tf.mul(tf.square(p), allowed))]), pairs]) as tf.Tensor1D));
+      };
+      this.trunk(batch, ctx);
+    });
+    const values = await Promise.all(kept.map((k) => k.data()));
+    kept.forEach((k) => k.dispose());
+    return values.map(([toMask, toOther, squares, maskPairs, otherPairs]) => ({ toMask, toOther, squares, maskPairs, otherPairs }));
   }
 
   /** Saved weights, by parameter name; a checkpoint of another shape is refused. */

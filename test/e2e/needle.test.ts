@@ -94,6 +94,22 @@ describe('meap eval --needle', () => {
     expect(bad.stderr.trim()).toMatch(/^meap: error: .*needles\.jsonl:2: answer: .+ \(write one \{"needle", "question", "answer"\} object a line\)$/);
   }, 300_000);
 
+  it('--attention-stats prints the paper\'s Table 10 beside the loss, per layer and their mean', () => {
+    const masked = path.join(tempDir(), 'masked');
+    expect(meap(['prepare', haystack, '--out', masked, '--tokenizer', llama2, '--seq-len', '128', '--limit', '3', '--progress', 'none']).code).toBe(0);
+    const r = meap(['eval', '--run', trained, '--data', masked, '--attention-stats', '--max-rows', '8', '--backend', 'cpu', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const { attention } = JSON.parse(r.stdout) as { attention: { layers: Record<string, number>[]; mean: Record<string, number> } };
+    expect(attention.layers.length).toBeGreaterThan(0);
+    for (const s of [...attention.layers, attention.mean]) {
+      expect(s.maskWeight).toBeGreaterThan(0);
+      expect(s.otherWeight).toBeGreaterThan(0);
+      expect(s.variance).toBeGreaterThan(0);
+    }
+    const text = meap(['eval', '--run', trained, '--data', masked, '--attention-stats', '--max-rows', '8', '--backend', 'cpu']);
+    expect(text.stdout).toMatch(/\nlayer +to \[MASK\] +to others +variance\n0 +\d\.\d{3}e-\d+ +\d\.\d{3}e-\d+ +\d\.\d{3}e-\d+\n[^]*\nmean +\d/);
+  }, 300_000);
+
   it('refuses in one line: --needle options without --needle, --data with it, a haystack too short', () => {
     const a = meap(['eval', '--run', trained, '--data', haystack, '--lengths', '64']);
     expect(a.code).toBe(2);
