@@ -11,6 +11,8 @@ import { MeapError } from '../core/errors.ts';
 import { EvalConfigSchema, NeedleConfigSchema } from '../schemas/train.ts';
 import { hubOptions } from './context.ts';
 import { addOptions, flagOf, givenOptions, parseConfig, type Flags } from './options.ts';
+import type { EvalResult } from '../trainer/eval.ts';
+import type { NeedleResult } from './needle.ts';
 import { count, evalProgress, n } from './output.ts';
 
 const FLAGS: Flags = {
@@ -77,7 +79,7 @@ export function registerEval(program: Command): void {
   });
 }
 
-type AttentionResult = NonNullable<import('../trainer/eval.ts').EvalResult['attention']>;
+type AttentionResult = NonNullable<EvalResult['attention']>;
 
 /** The paper's Table 10, a line a layer and their mean. */
 function attentionTable(a: AttentionResult): string {
@@ -86,10 +88,8 @@ function attentionTable(a: AttentionResult): string {
   return `${[`${'layer'.padEnd(8)}${'to [MASK]'.padStart(12)}${'to others'.padStart(12)}${'variance'.padStart(12)}`, ...a.layers.map((s, i) => line(String(i), s)), line('mean', a.mean)].join('\n')}\n`;
 }
 
-type NeedleSummary = import('./needle.ts').NeedleResult;
-
 /** One screen: accuracy by depth (rows) and length (columns), the overall figures, the files. */
-function needleSummary(r: NeedleSummary, json: string, svg: string): string {
+function needleSummary(r: NeedleResult, json: string, svg: string): string {
   const { lengths, depths } = r.settings;
   const cell = (l: number, d: number) => r.cells.find((c) => c.length === l && c.depth === d)!;
   const width = Math.max(6, ...lengths.map((l) => String(l).length + 1));

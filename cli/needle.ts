@@ -26,7 +26,7 @@ import { NEEDLE_SVG, needleSvg } from '../trainer/plot.ts';
 
 export const NEEDLE_JSON = 'needle.json';
 
-/** Characters of haystack read per token of the longest prompt: no tokenizer here averages fewer than 2 per token. */
+/** Characters of haystack read per token of the longest prompt: tokenizers average 2 to 5 a token, and buildPrompt tokenizes only what it needs of them. */
 const CHARS_PER_TOKEN = 12;
 
 export interface NeedleCellResult {
