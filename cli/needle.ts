@@ -6,7 +6,6 @@
  *
  * Covered by test/e2e/needle.test.ts, through the CLI.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeSynced } from '../core/durable.ts';
 import { MeapError } from '../core/errors.ts';
@@ -80,7 +79,8 @@ export async function needleEval(cfg: NeedleConfig, ctx: { hub: HubOptions; log:
   model.loadWeights(ckpt.params);
   const encoder = await createEncoder(tok, 'bpe', 1);
   const encode = async (text: string) => (await encoder.encodeBatch([text]))[0];
-  const saved = cfg.savePrompts === undefined ? null : await fs.open(cfg.savePrompts, 'w');
+  // Written whole at the end: a run that fails leaves no file that looks like a grid's prompts.
+  const saved: string[] = [];
   const cells: NeedleCellResult[] = [];
   try {
     let index = 0;
@@ -94,14 +94,13 @@ export async function needleEval(cfg: NeedleConfig, ctx: { hub: HubOptions; log:
           const s = await scoreAnswer(model, p.ids, p.answerIds);
           if (s.exact) exact++;
           logProb += s.meanLogProb;
-          await saved?.write(`${JSON.stringify({ length, depth, ...spec, input_ids: [...p.ids], answer_ids: [...p.answerIds] })}\n`);
+          if (cfg.savePrompts !== undefined) saved.push(`${JSON.stringify({ length, depth, ...spec, input_ids: [...p.ids], answer_ids: [...p.answerIds] })}\n`);
         }
         cells.push({ length, depth, prompts: cfg.needles, accuracy: exact / cfg.needles, meanLogProb: logProb / cfg.needles });
       }
       ctx.log(`length ${length}: ${cells.filter((c) => c.length === length).reduce((a, c) => a + c.accuracy * c.prompts, 0)} of ${cfg.depths.length * cfg.needles} prompts answered`);
     }
   } finally {
-    await saved?.close();
     await encoder.close();
     model.dispose();
   }
@@ -124,6 +123,7 @@ export async function needleEval(cfg: NeedleConfig, ctx: { hub: HubOptions; log:
   await makeDir(out);
   const json = path.join(out, NEEDLE_JSON);
   const svg = path.join(out, NEEDLE_SVG);
+  if (cfg.savePrompts !== undefined) await writeSynced(cfg.savePrompts, saved.join(''));
   await writeSynced(json, `${JSON.stringify(result, null, 2)}\n`);
   await writeSynced(svg, needleSvg(cells, `meap eval --needle: ${path.basename(path.resolve(cfg.run))}, step ${ckpt.step}`));
   return { result, json, svg };
