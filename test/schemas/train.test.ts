@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { embeddingRows, EvalConfigSchema, ExportConfigSchema, ModelShapeSchema, PRESETS, shardSizeBytes, TrainConfigSchema } from '../../schemas/train.ts';
+import { embeddingRows, EvalConfigSchema, ExportConfigSchema, ModelShapeSchema, NeedleConfigSchema, PRESETS, shardSizeBytes, TrainConfigSchema } from '../../schemas/train.ts';
 
 describe('embeddingRows', () => {
   it('is the vocabulary plus [MASK], rounded up to a multiple of 64', () => {
@@ -124,9 +124,22 @@ describe('ExportConfigSchema', () => {
   });
 });
 
+describe('NeedleConfigSchema', () => {
+  it('fills the grid by default and reads lists as --lengths and --depths give them', () => {
+    const d = NeedleConfigSchema.parse({ run: 'r', haystack: ['h'] });
+    expect(d).toMatchObject({ lengths: [256, 512, 1024, 2048], depths: [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100], needles: 4, seed: 0, backend: 'auto', json: false });
+    expect(NeedleConfigSchema.parse({ run: 'r', haystack: ['h'], lengths: '128, 4096', depths: '0,100' })).toMatchObject({ lengths: [128, 4096], depths: [0, 100] });
+    const bad = (o: Record<string, unknown>) => NeedleConfigSchema.safeParse({ run: 'r', haystack: ['h'], ...o }).error?.issues[0];
+    expect(bad({ lengths: '128,x' })?.message).toBe('write lengths as whole numbers separated by commas');
+    expect(bad({ lengths: '1.5' })?.message).toBe('write lengths as whole numbers separated by commas');
+    expect(bad({ depths: '101' })?.path).toEqual(['depths', 0]);
+    expect(bad({ haystack: [] })?.message).toBe('give a --haystack corpus');
+  });
+});
+
 describe('EvalConfigSchema', () => {
   it('fills the defaults and refuses unknown keys', () => {
-    expect(EvalConfigSchema.parse({ run: 'r', data: ['d'] })).toEqual({ run: 'r', data: ['d'], batchRows: 4, backend: 'auto', json: false });
+    expect(EvalConfigSchema.parse({ run: 'r', data: ['d'] })).toEqual({ run: 'r', data: ['d'], batchRows: 4, attentionStats: false, backend: 'auto', json: false });
     expect(EvalConfigSchema.safeParse({ run: 'r', data: ['d'], steps: 1 }).error?.issues[0]).toMatchObject({ code: 'unrecognized_keys', keys: ['steps'] });
     expect(EvalConfigSchema.safeParse({ run: 'r', data: [] }).error?.issues[0].message).toBe('give at least one --data directory');
     expect(EvalConfigSchema.safeParse({ run: '', data: ['d'] }).error?.issues[0].path).toEqual(['run']);
