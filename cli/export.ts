@@ -6,8 +6,7 @@
  * refusals); test/interop/test_export.py loads the result with Transformers.
  */
 import type { Command } from 'commander';
-import { findTokenizer } from '../pipeline/tokenize/cache.ts';
-import { loadTokenizer } from '../pipeline/tokenize/load.ts';
+import { runTokenizer } from '../pipeline/tokenize/cache.ts';
 import { ExportConfigSchema } from '../schemas/train.ts';
 import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
 import { count } from './output.ts';
@@ -32,10 +31,7 @@ export function registerExport(program: Command): void {
     const { exportRun } = await import('../trainer/export.ts');
     const r = await exportRun(cfg, {
       // loadTokenizer takes a tokenizer.json or its folder, as prepare does.
-      tokenizer: async (sha256) => {
-        const file = cfg.tokenizer ?? (await findTokenizer(sha256));
-        return file === null ? null : loadTokenizer(file);
-      },
+      tokenizer: (sha256) => runTokenizer(sha256, cfg.tokenizer),
     });
     process.stdout.write(
       `${r.out}: LlamaForCausalLM from ${run} (step ${r.step}): ${count(r.tensors, 'tensor')}, ${r.parameters.toLocaleString('en-US')} parameters in ${r.weightFiles.length === 1 ? r.weightFiles[0] : `${r.weightFiles.length} files with model.safetensors.index.json`}; config.json, generation_config.json and the tokenizer files written\n`,

@@ -13,9 +13,8 @@ import { makeDir } from '../core/make-dir.ts';
 import type { HubOptions } from '../datasets/hub/http.ts';
 import { buildPrompt, magicNumber } from '../pipeline/needle.ts';
 import { readHaystack, readNeedleFile } from '../pipeline/needle-inputs.ts';
-import { findTokenizer } from '../pipeline/tokenize/cache.ts';
+import { runTokenizer } from '../pipeline/tokenize/cache.ts';
 import { createEncoder } from '../pipeline/tokenize/engines.ts';
-import { loadTokenizer } from '../pipeline/tokenize/load.ts';
 import type { ModelShape, NeedleConfig } from '../schemas/train.ts';
 import { selectBackend } from '../trainer/backend.ts';
 import { loadCheckpoint } from '../trainer/checkpoint.ts';
@@ -62,14 +61,7 @@ export async function needleEval(cfg: NeedleConfig, ctx: { hub: HubOptions; log:
   }
   const ckpt = await loadCheckpoint(cfg.run, cfg.step);
   const extra = ckpt.extra as { shape: ModelShape; vocabRows: number; tokenizerSha256: string; seqLen: number };
-  const tokenizerFile = cfg.tokenizer ?? (await findTokenizer(extra.tokenizerSha256));
-  if (tokenizerFile === null) {
-    throw new MeapError('usage', `the run's tokenizer (sha256 ${extra.tokenizerSha256.slice(0, 12)}…) is not in the cache`, { file: cfg.run }, 'pass --tokenizer, the tokenizer.json its shards were prepared with');
-  }
-  const tok = await loadTokenizer(tokenizerFile);
-  if (tok.sha256 !== extra.tokenizerSha256) {
-    throw new MeapError('usage', `this tokenizer has sha256 ${tok.sha256.slice(0, 12)}…, the run was trained on shards tokenized with ${extra.tokenizerSha256.slice(0, 12)}…`, { file: tok.path }, 'pass the tokenizer.json the shards were prepared with');
-  }
+  const tok = await runTokenizer(extra.tokenizerSha256, cfg.tokenizer);
   const given = cfg.needleFile === undefined ? null : await readNeedleFile(cfg.needleFile);
   const haystack = await readHaystack(cfg.haystack, CHARS_PER_TOKEN * longest, ctx.hub);
   if (longest > extra.seqLen) ctx.log(`prompts of up to ${longest} tokens are longer than the ${extra.seqLen} the model was trained on: past it, RoPE extrapolates`);

@@ -4,9 +4,8 @@ import { MeapError } from '../core/errors.ts';
 import type { DecodedShard } from '../datasets/shards/codec.ts';
 import { readShard, shardPath, shardRow } from '../datasets/shards/read.ts';
 import type { Manifest } from '../schemas/manifest.ts';
-import { findTokenizer } from './tokenize/cache.ts';
+import { tokenizerFor } from './tokenize/cache.ts';
 import { createDecoder, type Decoder } from './tokenize/decode.ts';
-import { loadTokenizer } from './tokenize/load.ts';
 import { readFinishedManifest } from './workstate/status.ts';
 
 export interface InspectedRow {
@@ -119,13 +118,8 @@ function lastPromptLength(row: { inputIds: number[]; labels: number[]; positionI
 }
 
 async function openDecoder(sha256: string, given?: string): Promise<Decoder | null> {
-  const file = given ?? (await findTokenizer(sha256));
-  if (file === null) return null;
-  const tok = await loadTokenizer(file);
-  if (tok.sha256 !== sha256) {
-    throw new MeapError('usage', `the tokenizer's sha256 (${tok.sha256.slice(0, 12)}…) is not the manifest's (${sha256.slice(0, 12)}…)`, { file }, 'pass the tokenizer the shards were prepared with');
-  }
-  return createDecoder(tok);
+  const tok = await tokenizerFor(sha256, given, (found) => `the tokenizer's sha256 (${found}…) is not the manifest's (${sha256.slice(0, 12)}…)`);
+  return tok === null ? null : createDecoder(tok);
 }
 
 /**

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fsyncDir, writeSynced } from '../core/durable.ts';
-import { MeapError, configError, parseOrThrow, readJsonObject, usageError } from '../core/errors.ts';
+import { MeapError, configError, parseOrThrow, readJsonObject } from '../core/errors.ts';
 import { makeDir } from '../core/make-dir.ts';
 import { TrainExtraSchema, type CheckpointStateJson } from '../schemas/checkpoint.ts';
 import { SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE } from '../schemas/hf-files.ts';
@@ -36,8 +36,8 @@ export interface ExportTokenizer {
 }
 
 export interface ExportContext {
-  /** The run's tokenizer: the one `--tokenizer` names, else prepare's cached copy of this sha256; null when there is none. */
-  tokenizer(sha256: string): Promise<ExportTokenizer | null>;
+  /** The run's tokenizer: the one `--tokenizer` names, else prepare's cached copy, of this sha256 (checked); a one-line error where there is none. */
+  tokenizer(sha256: string): Promise<ExportTokenizer>;
 }
 
 export interface ExportResult {
@@ -62,12 +62,6 @@ export async function exportRun(cfg: Pick<ExportConfig, 'run' | 'out' | 'step' |
   await checkOut(cfg.out);
 
   const tok = await ctx.tokenizer(extra.tokenizerSha256);
-  if (tok === null) {
-    throw usageError(`no copy of the run's tokenizer (sha256 ${extra.tokenizerSha256.slice(0, 12)}…) is cached here`, 'pass --tokenizer PATH, the tokenizer.json the shards were prepared with');
-  }
-  if (tok.sha256 !== extra.tokenizerSha256) {
-    throw new MeapError('usage', `this tokenizer has sha256 ${tok.sha256.slice(0, 12)}…, the run was trained on shards tokenized with ${extra.tokenizerSha256.slice(0, 12)}…`, { file: tok.path }, 'pass the tokenizer.json the shards were prepared with');
-  }
   const ids = extra.tokenizer ?? tok.specials;
   if (embeddingRows(ids.vocabSize, ids.maskTokenId) !== extra.vocabRows) {
     throw configError(`the tokenizer's ${ids.vocabSize} tokens and [MASK] at id ${ids.maskTokenId} make ${embeddingRows(ids.vocabSize, ids.maskTokenId)} embedding rows, the run has ${extra.vocabRows}`, 'its shards were prepared with --mask-token-id, which only checkpoints of this meap record: resume the run with it to write one');
