@@ -12,7 +12,7 @@ import type { EvalConfig, ModelShape } from '../schemas/train.ts';
 import { selectBackend } from './backend.ts';
 import { loadLatestCheckpoint } from './checkpoint.ts';
 import { openDatasets, sequentialBatches } from './data.ts';
-import { LlamaModel, type AttentionSums } from './model.ts';
+import { ATTENTION_SUMS, LlamaModel } from './model.ts';
 
 /** The paper's Table 10 for one layer, or their mean over layers. */
 export interface AttentionStats {
@@ -24,12 +24,13 @@ export interface AttentionStats {
   variance: number;
 }
 
-/** Per layer, then the mean of each statistic over the layers. */
-export function attentionStats(sums: AttentionSums[]): { layers: AttentionStats[]; mean: AttentionStats } {
+/** Per layer, then the mean of each statistic over the layers; `sums`: each layer's ATTENTION_SUMS (trainer/model.ts). */
+export function attentionStats(sums: number[][]): { layers: AttentionStats[]; mean: AttentionStats } {
+  const at = (name: (typeof ATTENTION_SUMS)[number]) => ATTENTION_SUMS.indexOf(name);
   const layers = sums.map((s) => {
-    const pairs = s.maskPairs + s.otherPairs;
-    const mean = (s.toMask + s.toOther) / pairs;
-    return { maskWeight: s.toMask / s.maskPairs, otherWeight: s.toOther / s.otherPairs, variance: s.squares / pairs - mean * mean };
+    const pairs = s[at('maskPairs')] + s[at('otherPairs')];
+    const mean = (s[at('toMask')] + s[at('toOther')]) / pairs;
+    return { maskWeight: s[at('toMask')] / s[at('maskPairs')], otherWeight: s[at('toOther')] / s[at('otherPairs')], variance: s[at('squares')] / pairs - mean * mean };
   });
   const avg = (key: keyof AttentionStats) => layers.reduce((a, l) => a + l[key], 0) / layers.length;
   return { layers, mean: { maskWeight: avg('maskWeight'), otherWeight: avg('otherWeight'), variance: avg('variance') } };
@@ -84,26 +85,22 @@ export async function evaluate(o: Pick<EvalConfig, 'run' | 'data' | 'batchRows' 
   let sum = 0;
   let targets = 0;
   let rows = 0;
-  let attention: AttentionSums[] | null = null;
+  // Each layer's ATTENTION_SUMS, added over the batches.
+  let attention: number[][] | null = null;
   ctx.progress?.start(Math.min(ds.info.rows, o.maxRows ?? Infinity));
   try {
     for await (const batch of sequentialBatches(ds, o.batchRows, o.maxRows)) {
-      const { sum: s, count } = model.lossSum(batch);
+      const { sum: s, count, attention: a } = model.lossSum(batch, o.attentionStats ? ds.info.maskTokenId : undefined);
       // Read without blocking: WebGPU in Node has no synchronous reads.
       sum += ((await s.data()) as Float32Array)[0];
       s.dispose();
+      if (a !== undefined) {
+        const layers = await a.array();
+        a.dispose();
+        attention = attention === null ? layers : attention.map((sums, l) => sums.map((v, j) => v + layers[l][j]));
+      }
       targets += count;
       rows += batch.rows;
-      if (o.attentionStats) {
-        const layers = await model.attentionSums(batch, ds.info.maskTokenId);
-        attention = (attention ?? layers.map(() => ({ toMask: 0, toOther: 0, squares: 0, maskPairs: 0, otherPairs: 0 }))).map((a, i) => ({
-          toMask: a.toMask + layers[i].toMask,
-          toOther: a.toOther + layers[i].toOther,
-          squares: a.squares + layers[i].squares,
-          maskPairs: a.maskPairs + layers[i].maskPairs,
-          otherPairs: a.otherPairs + layers[i].otherPairs,
-        }));
-      }
       ctx.progress?.update(rows);
     }
   } finally {

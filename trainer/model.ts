@@ -126,16 +126,25 @@ class Block {
 
 let instances = 0;
 
-/** One layer's attention sums over a batch (LlamaModel.attentionSums). */
-export interface AttentionSums {
-  /** Weight given to [MASK] keys, and to the others. */
-  toMask: number;
-  toOther: number;
-  /** Squared weights over every pair, for the variance. */
-  squares: number;
-  /** (query, key, head) triples attention may join, by the key's kind. */
-  maskPairs: number;
-  otherPairs: number;
+/**
+ * What lossSum sums of each layer's attention for the paper's Table 10, over every (query, key, head)
+ * attention may join (causal, one document): the weight given to keys holding [MASK] and to the
+ * others, the squared weights (for their variance), and how many such triples there are by the key's
+ * kind.
+ */
+export const ATTENTION_SUMS = ['toMask', 'toOther', 'squares', 'maskPairs', 'otherPairs'] as const;
+
+/** An observer for BatchContext that keeps, per layer, the ATTENTION_SUMS of its probabilities in `into`. */
+function attentionObserver(batch: Batch, mask: tf.Tensor4D, maskId: number, heads: number, into: tf.Tensor1D[]): (p: tf.Tensor4D) => void {
+  const { rows: b, length: t } = batch;
+  const allowed = tf.equal(mask, 0).toFloat(); // [b, 1, t, t]
+  const isMask = tf.equal(tf.tensor2d(batch.inputIds, [b, t], 'int32'), maskId).toFloat().reshape([b, 1, 1, t]);
+  const toMask = tf.mul(allowed, isMask);
+  const toOther = tf.sub(allowed, toMask);
+  const pairs = tf.stack([tf.sum(toMask).mul(heads), tf.sum(toOther).mul(heads)]);
+  return (p) => {
+    into.push(tf.keep(tf.concat([tf.stack([tf.sum(tf.mul(p, toMask)), tf.sum(tf.mul(p, toOther)), tf.sum(tf.mul(tf.square(p), allowed))]), pairs]) as tf.Tensor1D));
+  };
 }
 
 export class LlamaModel {
@@ -201,42 +210,28 @@ export class LlamaModel {
    */
   logitsAt(batch: Batch, positions: Int32Array): tf.Tensor2D {
     checkBatch(batch, this.cfg.vocabRows);
-    return tf.tidy(() => linear(gatherRows(this.trunk(batch, this.context(batch)), tf.tensor1d(positions, 'int32')), this.lmHead));
-  }
-
-  /** The summed cross-entropy over the batch's scored targets, and how many there are. */
-  lossSum(batch: Batch): { sum: tf.Scalar; count: number } {
-    checkBatch(batch, this.cfg.vocabRows);
-    const { positions, targets } = shiftedTargets(batch);
-    if (targets.length === 0) return { sum: tf.scalar(0), count: 0 };
-    return { sum: tf.tidy(() => crossEntropySum(this.logitsAt(batch, positions), targets)), count: targets.length };
+    return tf.tidy(() => this.headAt(this.trunk(batch, this.context(batch)), positions));
   }
 
   /**
-   * Sums for the paper's Table 10 over one batch, per layer: the attention weight queries give to
-   * keys holding `maskId` and to other keys, over every (query, key) pair attention may join (causal,
-   * one document), every head; and the sum of squared weights, for their variance.
+   * The summed cross-entropy over the batch's scored targets, and how many there are. With `maskId`,
+   * from the same forward pass, `attention`: each layer's ATTENTION_SUMS, [layers, 5].
    */
-  async attentionSums(batch: Batch, maskId: number): Promise<AttentionSums[]> {
+  lossSum(batch: Batch, maskId?: number): { sum: tf.Scalar; count: number; attention?: tf.Tensor2D } {
     checkBatch(batch, this.cfg.vocabRows);
-    const kept: tf.Tensor1D[] = [];
-    const { rows: b, length: t } = batch;
-    tf.tidy(() => {
+    const { positions, targets } = shiftedTargets(batch);
+    if (targets.length === 0 && maskId === undefined) return { sum: tf.scalar(0), count: 0 };
+    const layers: tf.Tensor1D[] = [];
+    const sum = tf.tidy(() => {
       const ctx = this.context(batch);
-      const allowed = tf.equal(ctx.mask, 0).toFloat(); // [b, 1, t, t]
-      const isMask = tf.equal(tf.tensor2d(batch.inputIds, [b, t], 'int32'), maskId).toFloat().reshape([b, 1, 1, t]);
-      const toMask = tf.mul(allowed, isMask);
-      const toOther = tf.sub(allowed, toMask);
-      const heads = this.cfg.heads;
-      const pairs = tf.stack([tf.sum(toMask).mul(heads), tf.sum(toOther).mul(heads)]);
-      ctx.observe = (p) => {
-        kept.push(tf.keep(tf.concat([tf.stack([tf.sum(tf.mul(p, toMask)), tf.sum(tf.mul(p, toOther)), tf.sum(tf.mul(tf.square(p), allowed))]), pairs]) as tf.Tensor1D));
-      };
-      this.trunk(batch, ctx);
+      if (maskId !== undefined) ctx.observe = attentionObserver(batch, ctx.mask, maskId, this.cfg.heads, layers);
+      const h = this.trunk(batch, ctx);
+      return targets.length === 0 ? tf.scalar(0) : crossEntropySum(this.headAt(h, positions), targets);
     });
-    const values = await Promise.all(kept.map((k) => k.data()));
-    kept.forEach((k) => k.dispose());
-    return values.map(([toMask, toOther, squares, maskPairs, otherPairs]) => ({ toMask, toOther, squares, maskPairs, otherPairs }));
+    if (maskId === undefined) return { sum, count: targets.length };
+    const attention = tf.stack(layers) as tf.Tensor2D;
+    layers.forEach((l) => l.dispose());
+    return { sum, count: targets.length, attention };
   }
 
   /** Saved weights, by parameter name; a checkpoint of another shape is refused. */
@@ -253,6 +248,11 @@ export class LlamaModel {
 
   dispose(): void {
     for (const p of this.params) p.variable.dispose();
+  }
+
+  /** The LM head at flat positions of the hidden states only: the head dominates a small model's forward pass. */
+  private headAt(h: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    return linear(gatherRows(h, tf.tensor1d(positions, 'int32')), this.lmHead);
   }
 
   /** Final-normed hidden states, [rows·length, hidden]. */

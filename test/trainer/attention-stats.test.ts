@@ -1,5 +1,5 @@
 /**
- * `meap eval --attention-stats`' numbers (LlamaModel.attentionSums, attentionStats) on a hand-built
+ * `meap eval --attention-stats`' numbers (LlamaModel.lossSum with a mask id, attentionStats) on a hand-built
  * case: with wq and wk zero every score is 0, so each query spreads its weight evenly over the keys
  * it may attend to (itself and those before it, in its own document), and the statistics follow by
  * counting.
@@ -27,7 +27,10 @@ describe('attention statistics', () => {
     const ids = [5, MASK, 7, MASK, 9, 10, 11, 12, MASK, 3, 4, MASK, MASK, 6, 2, 1];
     const pos = [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 0, 1, 2, 3];
     const b = batch(2, 8, ids, ids, pos);
-    const stats = attentionStats(await model.attentionSums(b, MASK));
+    const { sum, attention } = model.lossSum(b, MASK);
+    sum.dispose();
+    const stats = attentionStats(await attention!.array());
+    attention!.dispose();
 
     // The expectation, in float64: every (query, allowed key) pair has weight 1 / (keys allowed).
     const weights: { w: number; mask: boolean }[] = [];
