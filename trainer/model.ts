@@ -9,6 +9,7 @@ import { IGNORE_INDEX } from '../core/constants.ts';
 import { configError } from '../core/errors.ts';
 import type { ModelConfig } from '../schemas/train.ts';
 import type { Batch } from './data.ts';
+import { ropeTables } from './rope-tables.ts';
 import { crossEntropySum, gatherRows, matmul } from './kernels.ts';
 
 /** One trainable tensor, by the name checkpoints store it under. */
@@ -155,15 +156,11 @@ export class LlamaModel {
   private readonly finalNorm: RMSNorm;
   private readonly lmHead: tf.Variable;
   private readonly headDim: number;
-  private readonly invFreq: Float64Array;
 
   /** Parameters are created in a fixed order, each from its own seed, so one seed gives one model anywhere. */
   constructor(cfg: ModelConfig, seed: number) {
     this.cfg = cfg;
     this.headDim = cfg.hidden / cfg.heads;
-    const half = this.headDim / 2;
-    this.invFreq = new Float64Array(half);
-    for (let i = 0; i < half; i++) this.invFreq[i] = 1 / Math.pow(cfg.ropeBase, (2 * i) / this.headDim);
 
     // tfjs keeps a global registry of variable names, so two models in one process need distinct ones.
     const prefix = `meap${instances++}/`;
@@ -268,17 +265,14 @@ export class LlamaModel {
     const half = d / 2;
     const cos = new Float32Array(b * t * d);
     const sin = new Float32Array(b * t * d);
+    let maxPos = 0;
+    for (let i = 0; i < b * t; i++) maxPos = Math.max(maxPos, batch.positionIds[i]);
+    const table = ropeTables(this.cfg, maxPos + 1);
     for (let i = 0; i < b * t; i++) {
-      const pos = batch.positionIds[i];
+      const at = batch.positionIds[i] * half;
       for (let j = 0; j < half; j++) {
-        // Angles in float32 as HF does (inv_freq and position product in fp32), then cos/sin.
-        const a = Math.fround(Math.fround(pos) * Math.fround(this.invFreq[j]));
-        const c = Math.cos(a);
-        const s = Math.sin(a);
-        cos[i * d + j] = c;
-        cos[i * d + j + half] = c;
-        sin[i * d + j] = s;
-        sin[i * d + j + half] = s;
+        cos[i * d + j] = cos[i * d + j + half] = table.cos[at + j];
+        sin[i * d + j] = sin[i * d + j + half] = table.sin[at + j];
       }
     }
     // A document starts wherever positionIds is 0; attention stays inside one document and is causal.

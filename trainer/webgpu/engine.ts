@@ -18,6 +18,7 @@ import { selectBackend } from '../backend.ts';
 import type { Loader } from '../data.ts';
 import { ENGINE_ENV, type EngineOptions, type SavedParam, type StepOptions, type StepResult, type TrainEngine } from '../engine.ts';
 import { LlamaModel } from '../model.ts';
+import { ropeTables } from '../rope-tables.ts';
 import type { AdamWState } from '../optim.ts';
 import { kernelBatch, type KernelBatch } from './batch.ts';
 import { Gpu, type Dispatch } from './gpu.ts';
@@ -181,9 +182,9 @@ export class WebGpuEngine implements TrainEngine {
     const ce = { max: f(N, 'ce max'), sum: f(N, 'ce sum'), picked: f(N, 'ce picked'), lse: f(N, 'ce lse') };
     // Micro-batch loss sums, then the squared gradient norm: the step's one read.
     this.stats = f(this.maxMicro + 1, 'stats');
-    const ropeTables = ropeTablesFor(cfg, T);
-    const cos = gpu.upload(ropeTables.cos, 'rope cos');
-    const sin = gpu.upload(ropeTables.sin, 'rope sin');
+    const rope = ropeTables(cfg, T);
+    const cos = gpu.upload(rope.cos, 'rope cos');
+    const sin = gpu.upload(rope.sin, 'rope sin');
 
     // ---- one micro-batch: forward, loss, backward (weight gradients accumulate) ----
     const fwd: Dispatch[] = [];
@@ -391,21 +392,4 @@ function checkBindings(device: GPUDevice, sizes: Array<[string, number]>): void 
       );
     }
   }
-}
-
-/** RoPE's cos and sin for positions 0..maxPos-1, [maxPos, headDim/2], as trainer/model.ts computes them. */
-export function ropeTablesFor(cfg: ModelConfig, maxPos: number): { cos: Float32Array; sin: Float32Array } {
-  const d = cfg.hidden / cfg.heads;
-  const half = d / 2;
-  const cos = new Float32Array(maxPos * half);
-  const sin = new Float32Array(maxPos * half);
-  for (let pos = 0; pos < maxPos; pos++) {
-    for (let j = 0; j < half; j++) {
-      const invFreq = 1 / Math.pow(cfg.ropeBase, (2 * j) / d);
-      const a = Math.fround(Math.fround(pos) * Math.fround(invFreq));
-      cos[pos * half + j] = Math.cos(a);
-      sin[pos * half + j] = Math.sin(a);
-    }
-  }
-  return { cos, sin };
 }

@@ -1,10 +1,9 @@
 /**
  * Rotary position embedding with HF Llama's rotate-half pairing (element j of a head with element
  * j + headDim/2), as trainer/model.ts's rope(), on [tokens, heads·headDim] with the softmax scale
- * folded in (1/sqrt(headDim) for q, 1 for k). cos and sin are [maxPos, headDim/2] tables the engine
- * builds on the host as model.ts's context() does (f32 angle f32(pos)·f32(invFreq[j]), then cos/sin in
- * double), so both engines rotate by bit-identical tables; positions are i32 per token and must lie
- * in [0, maxPos).
+ * folded in (1/sqrt(headDim) for q, 1 for k). cos and sin are the [maxPos, headDim/2] tables of
+ * trainer/rope-tables.ts, which model.ts's context() reads too, so both engines rotate by
+ * bit-identical tables; positions are i32 per token and must lie in [0, maxPos).
  *
  * One invocation per rotated pair: it reads both halves once and writes both, so y may be x (and dx
  * may be dy) — the in-place form binds the buffer once, read-write.

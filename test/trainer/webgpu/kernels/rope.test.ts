@@ -1,24 +1,10 @@
 /** RoPE kernels against trainer/model.ts's rope() (split/neg/concat) on tfjs's cpu backend, gradients by tf.grad. */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
+import { ropeTables } from '../../../../trainer/rope-tables.ts';
 import type { Dispatch } from '../../../../trainer/webgpu/gpu.ts';
 import { ropeBackward, ropeForward } from '../../../../trainer/webgpu/kernels/rope.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';
-
-/** [maxPos, headDim/2] tables, angles as model.ts's context() computes them. */
-function tables(maxPos: number, headDim: number, base: number): { cos: Float32Array; sin: Float32Array } {
-  const half = headDim / 2;
-  const cos = new Float32Array(maxPos * half);
-  const sin = new Float32Array(maxPos * half);
-  for (let p = 0; p < maxPos; p++) {
-    for (let j = 0; j < half; j++) {
-      const a = Math.fround(Math.fround(p) * Math.fround(1 / Math.pow(base, (2 * j) / headDim)));
-      cos[p * half + j] = Math.cos(a);
-      sin[p * half + j] = Math.sin(a);
-    }
-  }
-  return { cos, sin };
-}
 
 /** model.ts's rope() on [1, tokens, heads, d], with its [1, tokens, 1, d] cos/sin (each half repeated). */
 function reference(x: tf.Tensor4D, positions: Int32Array, t: { cos: Float32Array; sin: Float32Array }, scale: number): tf.Tensor4D {
@@ -61,7 +47,7 @@ describeGpu('rope', () => {
       const maxPos = 5000;
       const scale = scaled ? 1 / Math.sqrt(headDim) : 1;
       const n = tokens * heads * headDim;
-      const t = tables(maxPos, headDim, 10000);
+      const t = ropeTables({ hidden: headDim, heads: 1, ropeBase: 10000 }, maxPos);
       // Restarting documents, a far position, the last one.
       const positions = Int32Array.from({ length: tokens }, (_, i) => (i === 1 ? maxPos - 1 : i === 2 ? 4000 : i % 11));
       const xs = random(n, tokens * 3 + heads, 2);
