@@ -20,6 +20,7 @@
  * Covered by test/trainer/webgpu/kernels/adamw.test.ts.
  */
 import { type Binding, type Dispatch, type Gpu, params } from '../gpu.ts';
+import { workgroupSum } from './prelude.ts';
 
 export interface Part {
   buffer: GPUBuffer;
@@ -105,7 +106,7 @@ struct P { units: u32, offset: u32 }
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
 const WG = ${WG}u;
-var<workgroup> acc: array<f32, WG>;
+${workgroupSum(WG)}
 
 @compute @workgroup_size(WG) fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u,
     @builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -114,16 +115,9 @@ var<workgroup> acc: array<f32, WG>;
     let v = x[i];
     s = s + ${w === 4 ? 'dot(v, v)' : 'v * v'};
   }
-  acc[lid] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k = k >> 1u) {
-    if (lid < k) {
-      acc[lid] = acc[lid] + acc[lid + k];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid, s);
   if (lid == 0u) {
-    partial[p.offset + wg.x] = acc[0];
+    partial[p.offset + wg.x] = total;
   }
 }`;
 
@@ -133,23 +127,16 @@ struct P { total: u32, outIndex: u32 }
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
 const WG = ${WG}u;
-var<workgroup> acc: array<f32, WG>;
+${workgroupSum(WG)}
 
 @compute @workgroup_size(WG) fn main(@builtin(local_invocation_index) lid: u32) {
   var s: f32 = 0.0;
   for (var i = lid; i < p.total; i += WG) {
     s = s + partial[i];
   }
-  acc[lid] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k = k >> 1u) {
-    if (lid < k) {
-      acc[lid] = acc[lid] + acc[lid + k];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid, s);
   if (lid == 0u) {
-    out[p.outIndex] = acc[0];
+    out[p.outIndex] = total;
   }
 }`;
 

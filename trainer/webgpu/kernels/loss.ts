@@ -21,6 +21,7 @@
  * Covered by test/trainer/webgpu/kernels/loss.test.ts.
  */
 import { type Dispatch, type Gpu, params } from '../gpu.ts';
+import { workgroupSum } from './prelude.ts';
 
 const WG = 256;
 const MAX_GROUPS = 65535;
@@ -115,7 +116,7 @@ struct P { n: u32, slot: u32 }
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(5) var<uniform> p: P;
 const WG = ${WG}u;
-var<workgroup> acc: array<f32, WG>;
+${workgroupSum(WG)}
 
 @compute @workgroup_size(WG) fn main(@builtin(local_invocation_index) lid: u32) {
   var s: f32 = 0.0;
@@ -124,16 +125,9 @@ var<workgroup> acc: array<f32, WG>;
     lse[i] = l;
     s = s + (l - picked[i]);
   }
-  acc[lid] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k = k >> 1u) {
-    if (lid < k) {
-      acc[lid] = acc[lid] + acc[lid + k];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid, s);
   if (lid == 0u) {
-    loss[p.slot] = acc[0];
+    loss[p.slot] = total;
   }
 }`;
 

@@ -14,6 +14,7 @@
  */
 import { type Dispatch, type Gpu, groups, params } from '../gpu.ts';
 import { grid, WG } from './elementwise.ts';
+import { workgroupSum } from './prelude.ts';
 
 /** Rows per dw partial sum: enough workgroups to fill a large GPU, and a partial 1/CHUNK of dy's size. */
 const CHUNK = 32;
@@ -21,23 +22,8 @@ const CHUNK = 32;
 /** Floats of scratch the backward's dw partial sums take. */
 export const rmsNormPartialFloats = (rows: number, dim: number): number => groups(rows, CHUNK) * dim;
 
-/** WGSL: a workgroup per row (`row`, uniform across the workgroup) and `sum(v)` over its invocations. */
-const ROW = /* wgsl */ `
-var<workgroup> red: array<f32, ${WG}>;
-
-// Every invocation gets the workgroup's total; the last barrier also keeps red[0] from being
-// overwritten before all have read it, should a caller reduce twice.
-fn sum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var k = ${WG / 2}u; k > 0u; k = k >> 1u) {
-    if (lid < k) { red[lid] = red[lid] + red[lid + k]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}`;
+/** WGSL: a workgroup per row (`row`, uniform across the workgroup) and `workgroupSum(lid, v)` over its invocations. */
+const ROW = workgroupSum(WG);
 
 const ROW_ENTRY = /* wgsl */ `
 @compute @workgroup_size(${WG})
@@ -60,7 +46,7 @@ ${ROW_ENTRY}
     let v = x[base + c];
     s = s + v * v;
   }
-  let r = inverseSqrt(sum(lid, s) / f32(p.dim) + p.eps);
+  let r = inverseSqrt(workgroupSum(lid, s) / f32(p.dim) + p.eps);
   if (lid == 0u) { rstd[row] = r; }
   for (var c = lid; c < p.dim; c += ${WG}u) {
     y[base + c] = x[base + c] * r * w[c];
@@ -81,7 +67,7 @@ ${ROW_ENTRY}
   for (var c = lid; c < p.dim; c += ${WG}u) {
     s = s + dy[base + c] * w[c] * x[base + c];
   }
-  let dot = sum(lid, s);
+  let dot = workgroupSum(lid, s);
   let r = rstd[row];
   let k = dot * r * r * r / f32(p.dim);
   for (var c = lid; c < p.dim; c += ${WG}u) {
