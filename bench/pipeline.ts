@@ -13,8 +13,10 @@
  *    cores) files of 8 MB of text, at --workers 1, 2 and every power of two up to the core count (and
  *    the core count), with tokens/s, peak RSS and the speed-up over --workers 1. Beside --workers 2,
  *    the same files split between two independent `prepare --workers 1` processes running at once:
- *    what two cores give this work when nothing is shared, the ceiling for --workers 2. On fewer
- *    than 16 cores, also --workers 8 and 16 oversubscribed, for their peak RSS.
+ *    what two cores give this work when nothing is shared, the ceiling for --workers 2. And the bpe
+ *    engine alone (bench/tokenizer-alone.ts) on each half of the corpus, one process and then two at
+ *    once: what two cores give the tokenizer itself on this machine, with no pipeline around it. On
+ *    fewer than 16 cores, also --workers 8 and 16 oversubscribed, for their peak RSS.
  * 3. Peak RSS of `prepare` on one 8,000,000-character document, with spaces and without.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -127,8 +129,15 @@ try {
       .forEach((f) => fs.linkSync(path.join(corpus, f), path.join(dir, f)));
     return dir;
   });
+  // Each half as one .jsonl, for the engine alone.
+  const halfTexts = halves.map((dir) => {
+    const file = `${dir}.jsonl`;
+    for (const f of fs.readdirSync(dir).sort()) fs.appendFileSync(file, fs.readFileSync(path.join(dir, f)));
+    return file;
+  });
   const runs: Record<number, Record<string, number>[]> = Object.fromEntries(counts.map((w) => [w, []]));
   const twoProcesses: number[] = [];
+  const engineTwoProcesses: number[] = [];
   // Interleaved, as the engines alone: each repeat runs every configuration once.
   for (let i = 0; i < REPEATS; i++) {
     for (const workers of counts) {
@@ -144,6 +153,11 @@ try {
     emit({ bench: 'pipeline-two-processes', engine: 'bpe', workers: 1, processes: 2, ...corpusInfo, tokens, seconds: +seconds.toFixed(2), tokensPerSec: Math.round(tokens / seconds) });
     twoProcesses.push(tokens / seconds);
     halves.forEach((dir) => fs.rmSync(`${dir}-out`, { recursive: true, force: true }));
+    const one = runChild('tokenizer-alone.ts', ['bpe', TOKENIZERS.llama2, halfTexts[0]]);
+    const pair = await Promise.all(halfTexts.map((f) => startChild('tokenizer-alone.ts', ['bpe', TOKENIZERS.llama2, f])));
+    const pairRate = (pair[0].tokens + pair[1].tokens) / Math.max(pair[0].seconds, pair[1].seconds);
+    emit({ bench: 'engine-two-processes', engine: 'bpe', ...corpusInfo, aloneTokensPerSec: one.tokensPerSec, twoTokensPerSec: Math.round(pairRate), speedup: +(pairRate / one.tokensPerSec).toFixed(2) });
+    engineTwoProcesses.push(pairRate / one.tokensPerSec);
   }
   const pipeline = Object.fromEntries(
     counts.map((w) => [w, { tokensPerSec: median(runs[w].map((r) => r.tokensPerSec)), peakRssMB: Math.max(...runs[w].map((r) => r.peakRssMB)) }]),
@@ -169,6 +183,7 @@ try {
       ]),
     ),
     ...(twoProcesses.length > 0 && { twoProcessesWorkers1: { tokensPerSec: Math.round(median(twoProcesses)), speedupVsWorkers1: +(median(twoProcesses) / pipeline[1].tokensPerSec).toFixed(2) } }),
+    ...(engineTwoProcesses.length > 0 && { engineAloneTwoProcesses: { speedup: +median(engineTwoProcesses).toFixed(2) } }),
     nativeEngineAtCores: { tokensPerSec: native.tokensPerSec, peakRssMB: native.peakRssMB },
   });
 
