@@ -27,7 +27,7 @@ export interface GpuWatch {
   bytes(): number;
 }
 
-export const isSoftwareRequested = () => process.env[SOFTWARE_ENV] === 'software';
+const isSoftwareRequested = () => process.env[SOFTWARE_ENV] === 'software';
 
 /** Limits worth asking for: the defaults (128 MiB bindings, 8 storage buffers) break real models. */
 const LIMITS = [

@@ -1,5 +1,5 @@
 /**
- * Elementwise kernels of the WebGPU engine: copy, add, fill, and row gather/scatter (i32 indices).
+ * Elementwise kernels of the WebGPU engine: copy, add, fill, and row gather (i32 indices).
  * One element per invocation, consecutive invocations on consecutive addresses, so every access is
  * coalesced and the kernels run at memory bandwidth.
  *
@@ -117,28 +117,9 @@ ${ENTRY}
   dst[e] = src[u32(index[r]) * p.dim + (e - r * p.dim)];
 }`;
 
-const SCATTER = /* wgsl */ `
-struct P { n: u32, dim: u32 }
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read> index: array<i32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
-${ENTRY}
-  if (e >= p.n) { return; }
-  let r = e / p.dim;
-  dst[u32(index[r]) * p.dim + (e - r * p.dim)] = src[e];
-}`;
-
 /** dst[i] = src[index[i]] for i < rows (rows of `dim` floats). */
 export function gatherRows(gpu: Gpu, s: { rows: number; dim: number }, b: { src: GPUBuffer; index: GPUBuffer; dst: GPUBuffer }): Dispatch {
   const n = s.rows * s.dim;
   const u = gpu.uniform(params([['u32', n], ['u32', s.dim]]), 'gatherRows params');
   return perElement(gpu, 'gatherRows', GATHER, [b.src, b.index, b.dst, u], n);
-}
-
-/** dst[index[i]] = src[i] for i < rows; other rows of dst are untouched. Indices must be distinct. */
-export function scatterRows(gpu: Gpu, s: { rows: number; dim: number }, b: { src: GPUBuffer; index: GPUBuffer; dst: GPUBuffer }): Dispatch {
-  const n = s.rows * s.dim;
-  const u = gpu.uniform(params([['u32', n], ['u32', s.dim]]), 'scatterRows params');
-  return perElement(gpu, 'scatterRows', SCATTER, [b.src, b.index, b.dst, u], n);
 }
