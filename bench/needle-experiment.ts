@@ -44,11 +44,9 @@ const GRID = { lengths: [96, 160, 256, 512], depths: [0, 10, 20, 30, 40, 50, 60,
 const RETRIEVAL_ROWS = 1800;
 /** Held-out rows each evaluation reads. */
 const EVAL_ROWS = 256;
-const ARMS = [
-  { name: 'NTP', mask: ['--mask', 'none'] },
-  { name: 'MEAP', mask: ['--mask', 'random'] },
-] as const;
-type Arm = (typeof ARMS)[number]['name'];
+/** NTP trains on `--mask none` shards, MEAP on `--mask random` shards of the same rows. */
+const ARMS = ['NTP', 'MEAP'] as const;
+type Arm = (typeof ARMS)[number];
 
 const { values: opt } = parseArgs({
   options: {
@@ -59,10 +57,19 @@ const { values: opt } = parseArgs({
     report: { type: 'boolean', default: false },
   },
 });
+/** A whole number ≥ 1 from the command line, or one line that says which option is wrong. */
+function count(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`experiment:needle: --${name} ${value}: expected a whole number of 1 or more\n`);
+    process.exit(2);
+  }
+  return n;
+}
 const out = path.resolve(opt.out!);
-const seeds = Array.from({ length: Number(opt.seeds) }, (_, i) => i);
-const steps = Number(opt.steps);
-const jobs = Number(opt.jobs);
+const seeds = Array.from({ length: count('seeds', opt.seeds!) }, (_, i) => i);
+const steps = count('steps', opt.steps!);
+const jobs = count('jobs', opt.jobs!);
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 60000).toFixed(1)} min`;
 const say = (line: string) => process.stderr.write(`experiment:needle [${elapsed()}] ${line}\n`);
@@ -149,12 +156,18 @@ async function evaluate(arm: Arm, seed: number): Promise<RunMetrics> {
   const masked = JSON.parse(
     await meap(`attention-${name}`, ['eval', '--run', run, '--data', path.join(out, 'shards/held-random'), '--max-rows', String(EVAL_ROWS), '--attention-stats', '--backend', 'wasm', '--json']),
   ) as { attention: { mean: { maskWeight: number; otherWeight: number; variance: number } } };
-  const m: RunMetrics = { arm, seed, accuracy: 0, accuracyTrained: 0, accuracyBeyond: 0, logProb: 0, heldOutLoss: plain.meanLoss, ...masked.attention.mean, cells: needle.cells };
-  m.accuracy = meanOver(m, () => true, 'accuracy');
-  m.accuracyTrained = meanOver(m, (l) => l <= SEQ_LEN, 'accuracy');
-  m.accuracyBeyond = meanOver(m, (l) => l > SEQ_LEN, 'accuracy');
-  m.logProb = meanOver(m, () => true, 'meanLogProb');
-  return m;
+  const { cells } = needle;
+  return {
+    arm,
+    seed,
+    accuracy: meanOver(cells, () => true, 'accuracy'),
+    accuracyTrained: meanOver(cells, (l) => l <= SEQ_LEN, 'accuracy'),
+    accuracyBeyond: meanOver(cells, (l) => l > SEQ_LEN, 'accuracy'),
+    logProb: meanOver(cells, () => true, 'meanLogProb'),
+    heldOutLoss: plain.meanLoss,
+    ...masked.attention.mean,
+    cells,
+  };
 }
 
 /** The table's rows: a figure of one run each, compared across arms and paired by seed. */
@@ -165,8 +178,9 @@ interface Metric {
   percent?: boolean;
 }
 
-const meanOver = (run: RunMetrics, keep: (length: number) => boolean, key: 'accuracy' | 'meanLogProb') => {
-  const cells = run.cells.filter((c) => keep(c.length));
+/** The mean of `key` over the cells whose length `keep` takes. */
+const meanOver = (all: RunMetrics['cells'], keep: (length: number) => boolean, key: 'accuracy' | 'meanLogProb') => {
+  const cells = all.filter((c) => keep(c.length));
   return cells.reduce((a, c) => a + c[key], 0) / cells.length;
 };
 
@@ -175,7 +189,7 @@ const METRICS: Metric[] = [
   { label: `needle accuracy, length ≤ ${SEQ_LEN} (trained)`, of: (r) => r.accuracyTrained, digits: 1, percent: true },
   { label: `needle accuracy, length > ${SEQ_LEN}`, of: (r) => r.accuracyBeyond, digits: 1, percent: true },
   { label: 'answer log-prob a token, all cells', of: (r) => r.logProb, digits: 3 },
-  ...GRID.lengths.map((length) => ({ label: `answer log-prob a token, length ${length}`, of: (r: RunMetrics) => meanOver(r, (l) => l === length, 'meanLogProb'), digits: 3 })),
+  ...GRID.lengths.map((length) => ({ label: `answer log-prob a token, length ${length}`, of: (r: RunMetrics) => meanOver(r.cells, (l) => l === length, 'meanLogProb'), digits: 3 })),
   { label: 'held-out loss (chunk_1, unmasked)', of: (r) => r.heldOutLoss, digits: 4 },
   { label: 'attention to a [MASK] key', of: (r) => r.maskWeight, digits: 5 },
   { label: 'attention to another key', of: (r) => r.otherWeight, digits: 5 },
@@ -212,7 +226,7 @@ function table(runs: RunMetrics[], seeds: number[]): string {
 
 /** The arms' mean accuracy a cell, side by side in one SVG. */
 function heatmaps(runs: RunMetrics[], steps: number): string {
-  const panels = ARMS.map(({ name }) => {
+  const panels = ARMS.map((name) => {
     const mine = runs.filter((r) => r.arm === name);
     const cells = mine[0].cells.map((c, i) => ({ length: c.length, depth: c.depth, accuracy: mine.reduce((a, r) => a + r.cells[i].accuracy, 0) / mine.length }));
     return needleSvg(cells, `${name}: mean of ${mine.length} seeds, ${steps} steps`);
@@ -245,7 +259,7 @@ async function main(): Promise<void> {
   ]);
   say('prepared: shards/NTP, shards/MEAP-<seed>, shards/held-none, shards/held-random');
 
-  const pairs = seeds.flatMap((s) => ARMS.map((a) => ({ arm: a.name, seed: s })));
+  const pairs = seeds.flatMap((seed) => ARMS.map((arm) => ({ arm, seed })));
   await pool(
     pairs.map(({ arm, seed }) => async () => {
       const data = path.join(out, 'shards', arm === 'NTP' ? 'NTP' : `MEAP-${seed}`);
