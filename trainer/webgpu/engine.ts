@@ -86,6 +86,7 @@ export class WebGpuEngine implements TrainEngine {
   private readonly microPlans: Dispatch[][] = [];
   private readonly optimizerPlan: Dispatch[];
   private readonly stats: GPUBuffer;
+  private readonly readStats: (stats: GPUBuffer) => Promise<Float32Array>;
   private readonly hyper: GPUBuffer;
   private readonly maxMicro: number;
   private step_ = 0;
@@ -182,6 +183,7 @@ export class WebGpuEngine implements TrainEngine {
     const ce = { max: f(N, 'ce max'), sum: f(N, 'ce sum'), picked: f(N, 'ce picked'), lse: f(N, 'ce lse') };
     // Micro-batch loss sums, then the squared gradient norm: the step's one read.
     this.stats = f(this.maxMicro + 1, 'stats');
+    this.readStats = gpu.f32Reader(this.maxMicro + 1, 'stats');
     const rope = ropeTables(cfg, T);
     const cos = gpu.upload(rope.cos, 'rope cos');
     const sin = gpu.upload(rope.sin, 'rope sin');
@@ -313,7 +315,7 @@ export class WebGpuEngine implements TrainEngine {
     const { beta1, beta2, eps, weightDecay } = this.o.adam;
     gpu.write(this.hyper, hyperParams({ t: this.step_, lr: o.lr, beta1, beta2, eps, weightDecay, clip: o.clip, invCount: count > 0 ? 1 / count : 0 }));
     gpu.run(this.optimizerPlan);
-    const stats = await gpu.readF32(this.stats, this.maxMicro + 1);
+    const stats = await this.readStats(this.stats);
     let lossSum = 0;
     for (let k = 0; k < micros; k++) lossSum += stats[k];
     const norm = Math.sqrt(stats[this.maxMicro]) * (count > 0 ? 1 / count : 0);

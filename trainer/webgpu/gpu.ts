@@ -126,20 +126,37 @@ export class Gpu {
 
   /** The bytes of a buffer (or of its first `bytes`), after all work submitted so far. */
   async read(buffer: GPUBuffer, bytes = buffer.size, offsetBytes = 0): Promise<ArrayBuffer> {
-    const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({ size, usage: MAP_READ | COPY_DST, label: 'read staging' });
-    const encoder = this.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
-    this.device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(MAP_READ);
-    const out = staging.getMappedRange().slice(0, bytes);
-    staging.unmap();
-    staging.destroy();
-    return out;
+    const staging = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: MAP_READ | COPY_DST, label: 'read staging' });
+    try {
+      return await this.readThrough(staging, buffer, bytes, offsetBytes);
+    } finally {
+      staging.destroy();
+    }
   }
 
   async readF32(buffer: GPUBuffer, count?: number, offset = 0): Promise<Float32Array> {
     return new Float32Array(await this.read(buffer, (count ?? buffer.size / 4 - offset) * 4, offset * 4));
+  }
+
+  /**
+   * A reader of the first `count` floats of a buffer that keeps one staging buffer for all its reads:
+   * for what is read every step (the step's statistics), so that no step creates and destroys one.
+   * Its reads must not overlap; the engine awaits each before the next step.
+   */
+  f32Reader(count: number, label: string): (buffer: GPUBuffer) => Promise<Float32Array> {
+    const staging = this.device.createBuffer({ size: count * 4, usage: MAP_READ | COPY_DST, label: `${label} staging` });
+    this.track(staging, count * 4);
+    return async (buffer) => new Float32Array(await this.readThrough(staging, buffer, count * 4, 0));
+  }
+
+  private async readThrough(staging: GPUBuffer, buffer: GPUBuffer, bytes: number, offsetBytes: number): Promise<ArrayBuffer> {
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(buffer, offsetBytes, staging, 0, Math.ceil(bytes / 4) * 4);
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(MAP_READ);
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    return out;
   }
 
   /** Zeroes a buffer (or a byte range of it) in the given encoder, outside any pass. */

@@ -31,6 +31,21 @@ describeGpu('Gpu', () => {
     expect(gpu.bytes().now).toBe(before - 4000);
   });
 
+  it('reads every step through one staging buffer: each read sees the work submitted before it', async () => {
+    const n = 5;
+    const x = gpu.upload(Float32Array.of(1, 2, 3, 4, 5, 6), 'x');
+    const y = gpu.buffer(6 * 4, 'y');
+    const d = gpu.dispatch('axpy', gpu.pipeline('axpy', AXPY), [x, y, gpu.uniform(params([['u32', 6], ['f32', 1]]), 'p')], [1]);
+    const before = gpu.bytes().now;
+    // Its one staging buffer, held (and counted) for as long as the Gpu.
+    const read = gpu.f32Reader(n, 'probe');
+    expect(gpu.bytes().now).toBe(before + n * 4);
+    for (const times of [1, 2, 3]) {
+      gpu.run([d]);
+      expect(await read(y)).toEqual(Float32Array.of(1, 2, 3, 4, 5).map((v) => v * times));
+    }
+  });
+
   it('refuses a buffer larger than the device allows, naming it', () => {
     expect(() => gpu.buffer(gpu.device.limits.maxBufferSize + 4, 'huge')).toThrow(/huge: a \d+-byte buffer is larger than this GPU's maximum/);
   });
