@@ -7,7 +7,7 @@
  * Each `seqLen` tokens of documents (BOS and EOS included) fill exactly one packed row: prepare packs
  * each input file on its own, so a document never straddles two rows and loses its needle to the cut.
  */
-import { buildPrompt, magicNumber, type EncodeText } from '../pipeline/needle.ts';
+import { buildPrompt, gridNeedle, magicNumber, type EncodeText } from '../pipeline/needle.ts';
 import { Rng } from '../core/rng.ts';
 import type { Needle } from '../schemas/needle.ts';
 
@@ -24,9 +24,9 @@ export interface RetrievalCorpus {
   excluded: number;
 }
 
-/** The evaluation's needles: `meap eval --needle` draws prompt i of a grid with `magicNumber(seed, i)`. */
+/** The evaluation's needles: those `meap eval --needle --seed SEED` asks on a grid of `prompts`. */
 export function evalNeedles(seed: number, prompts: number): Needle[] {
-  return Array.from({ length: prompts }, (_, i) => magicNumber(seed, i));
+  return Array.from({ length: prompts }, (_, i) => gridNeedle(null, seed, i));
 }
 
 /** The key of a magic-number needle: the words between "for " and the question mark. */

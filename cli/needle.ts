@@ -11,7 +11,7 @@ import { writeSynced } from '../core/durable.ts';
 import { MeapError } from '../core/errors.ts';
 import { makeDir } from '../core/make-dir.ts';
 import type { HubOptions } from '../datasets/hub/http.ts';
-import { buildPrompt, magicNumber } from '../pipeline/needle.ts';
+import { buildPrompt, gridNeedle } from '../pipeline/needle.ts';
 import { readHaystack, readNeedleFile } from '../pipeline/needle-inputs.ts';
 import { runTokenizer } from '../pipeline/tokenize/cache.ts';
 import { createEncoder } from '../pipeline/tokenize/engines.ts';
@@ -81,7 +81,7 @@ export async function needleEval(cfg: NeedleConfig, ctx: { hub: HubOptions; log:
         let exact = 0;
         let logProb = 0;
         for (let i = 0; i < cfg.needles; i++, index++) {
-          const spec = given === null ? magicNumber(cfg.seed, index) : given[index % given.length];
+          const spec = gridNeedle(given, cfg.seed, index);
           const p = await buildPrompt(encode, tok.specials.bosId, haystack, length, depth, spec);
           const s = await scoreAnswer(model, p.ids, p.answerIds);
           if (s.exact) exact++;

@@ -61,6 +61,15 @@ export function magicNumber(seed: number, index: number): Needle {
   };
 }
 
+/**
+ * The needle of a grid's prompt `index` (prompts counted by length, then depth, then needle): the
+ * user's own in turn, else the seed's magic number. `meap eval --needle` asks these; the needle
+ * experiment keeps its training needles apart from them.
+ */
+export function gridNeedle(given: readonly Needle[] | null, seed: number, index: number): Needle {
+  return given === null ? magicNumber(seed, index) : given[index % given.length];
+}
+
 const SENTENCE_END = /[.!?。！？]/;
 
 /** A place in `hay` near `target` to put the needle: a sentence boundary within NEAR_CHARS, else a space, else the spot; only at or before `target` when `back`. */

@@ -9,7 +9,7 @@ import { IGNORE_INDEX } from '../core/constants.ts';
 import { configError } from '../core/errors.ts';
 import type { ModelConfig } from '../schemas/train.ts';
 import type { Batch } from './data.ts';
-import { ropeTables } from './rope-tables.ts';
+import { ropeTables, type RopeTables } from './rope-tables.ts';
 import { crossEntropySum, gatherRows, matmul } from './kernels.ts';
 
 /** One trainable tensor, by the name checkpoints store it under. */
@@ -156,6 +156,8 @@ export class LlamaModel {
   private readonly finalNorm: RMSNorm;
   private readonly lmHead: tf.Variable;
   private readonly headDim: number;
+  /** RoPE's tables up to the longest position seen so far. */
+  private rope: RopeTables = { cos: new Float32Array(0), sin: new Float32Array(0) };
 
   /** Parameters are created in a fixed order, each from its own seed, so one seed gives one model anywhere. */
   constructor(cfg: ModelConfig, seed: number) {
@@ -267,7 +269,9 @@ export class LlamaModel {
     const sin = new Float32Array(b * t * d);
     let maxPos = 0;
     for (let i = 0; i < b * t; i++) maxPos = Math.max(maxPos, batch.positionIds[i]);
-    const table = ropeTables(this.cfg, maxPos + 1);
+    // Built once and grown only when a batch reaches past it: every step would otherwise redo the trig.
+    if (this.rope.cos.length <= maxPos * half) this.rope = ropeTables(this.cfg, maxPos + 1);
+    const table = this.rope;
     for (let i = 0; i < b * t; i++) {
       const at = batch.positionIds[i] * half;
       for (let j = 0; j < half; j++) {
