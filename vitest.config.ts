@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 300_000,
     // Tests spawn the CLI and native tokenizers; two cores cannot run many files at once usefully.
     maxWorkers: 2,
+    setupFiles: ['test/helpers/temp-root.ts'],
   },
 });

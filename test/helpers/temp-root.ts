@@ -1,0 +1,17 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll } from 'vitest';
+
+// Every test file gets its own temporary root, removed after it: the suites make thousands of
+// directories (and the CLI children they spawn make caches and work files beside them, since they
+// inherit TMPDIR), and a full run once filled the disk with them.
+const outer = process.env.MEAP_TEST_OUTER_TMPDIR ?? os.tmpdir();
+process.env.MEAP_TEST_OUTER_TMPDIR = outer;
+const root = fs.mkdtempSync(path.join(outer, 'meap-test-file-'));
+process.env.TMPDIR = root;
+
+afterAll(() => {
+  process.env.TMPDIR = outer;
+  fs.rmSync(root, { recursive: true, force: true });
+});
