@@ -1,17 +1,12 @@
 /**
  * The small runtime under the hand-written kernels: buffers, pipelines compiled once per source and
- * constants, and dispatches whose bind groups are made once and replayed every step. A training step
- * is a list of dispatches encoded into one compute pass; nothing here reads back except `read`.
- *
- * Binding convention for every kernel: `@group(0) @binding(i)` in the order of the `bindings` array
- * passed to `dispatch` (storage buffers and uniform buffers alike); the pipeline layout is inferred
- * from the WGSL, so read-only and read-write storage follow the shader's declarations.
+ * constants, and calls (kernel.ts) bound once to a device as dispatches and replayed every step. A
+ * training step is a list of dispatches encoded into one compute pass; nothing here reads back except
+ * `read` and `f32Reader`.
  *
  * Covered by test/trainer/webgpu/gpu.test.ts.
  */
-
-/** A whole buffer, or a byte range of one (offset a multiple of minStorageBufferOffsetAlignment). */
-export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+import type { Buf, BufRange, Call, Limits } from './kernel.ts';
 
 export interface Dispatch {
   label: string;
@@ -33,6 +28,10 @@ export class Gpu {
   private readonly owned = new Set<GPUBuffer>();
 
   constructor(readonly device: GPUDevice) {}
+
+  get limits(): Limits {
+    return this.device.limits;
+  }
 
   /** Bytes in buffers this runtime created and has not destroyed, and the most there ever were. */
   bytes(): { now: number; peak: number } {
@@ -96,13 +95,26 @@ export class Gpu {
     return p;
   }
 
-  dispatch(label: string, pipeline: GPUComputePipeline, bindings: Binding[], workgroups: [number, number?, number?]): Dispatch {
-    const entries = bindings.map((b, i) => ({ binding: i, resource: 'mapState' in b ? { buffer: b } : b }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: entries as GPUBindGroupEntry[], label });
-    const [x, y = 1, z = 1] = workgroups;
+  /**
+   * A call bound to this device: its pipeline, its uniform block and its bind group, in the order of
+   * the kernel's binding table. `resolve` maps a planned buffer to its GPUBuffer (the identity when the
+   * call already names GPUBuffers, as tests' calls do).
+   */
+  bind(call: Call, resolve: (b: Buf) => GPUBuffer = (b) => b as GPUBuffer): Dispatch {
+    const { kernel: k, label } = call;
+    const pipeline = this.pipeline(k.name, k.code);
+    const entries: GPUBindGroupEntry[] = k.bindings.map((b, i) => {
+      const x = call.buffers[b.name];
+      if (x === undefined) throw new Error(`${label}: no buffer for binding ${b.name}`);
+      const resource = 'buffer' in x ? { buffer: resolve((x as BufRange).buffer), offset: x.offset, size: x.size } : { buffer: resolve(x) };
+      return { binding: i, resource };
+    });
+    if (call.uniform !== undefined) entries.push({ binding: k.bindings.length, resource: { buffer: this.uniform(call.uniform, `${label} params`) } });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label });
+    const [x, y, z] = call.workgroups;
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max) throw new RangeError(`${label}: ${x}×${y}×${z} workgroups, more than ${max} in one dimension`);
-    return { label, pipeline, bindGroup, workgroups: [x, y, z] };
+    return { label, pipeline, bindGroup, workgroups: call.workgroups };
   }
 
   /** Encodes the dispatches, in order, into `encoder` (one compute pass). */
@@ -117,10 +129,10 @@ export class Gpu {
     pass.end();
   }
 
-  /** Runs the dispatches now, in one submission. */
-  run(dispatches: readonly Dispatch[]): void {
+  /** Runs the calls (bound now) or dispatches now, in one submission. */
+  run(work: ReadonlyArray<Dispatch | Call>): void {
     const encoder = this.device.createCommandEncoder();
-    this.encode(encoder, dispatches);
+    this.encode(encoder, work.map((w) => ('kernel' in w ? this.bind(w) : w)));
     this.device.queue.submit([encoder.finish()]);
   }
 
@@ -169,19 +181,4 @@ export class Gpu {
     this.allocated += size;
     this.peak = Math.max(this.peak, this.allocated);
   }
-}
-
-/** ceil(a / b) for workgroup counts. */
-export const groups = (a: number, b: number) => Math.ceil(a / b);
-
-/** A uniform block from named u32/i32/f32 fields in order (each 4 bytes; the WGSL struct must match). */
-export function params(fields: Array<['u32' | 'i32' | 'f32', number]>): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
-  const view = new DataView(buf);
-  fields.forEach(([type, v], i) => {
-    if (type === 'f32') view.setFloat32(i * 4, v, true);
-    else if (type === 'i32') view.setInt32(i * 4, v, true);
-    else view.setUint32(i * 4, v, true);
-  });
-  return buf;
 }

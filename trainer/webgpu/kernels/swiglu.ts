@@ -5,35 +5,28 @@
  *
  * Covered by test/trainer/webgpu/kernels/swiglu.test.ts.
  */
-import { type Dispatch, type Gpu, groups, params } from '../gpu.ts';
-import { ENTRY, grid, WG } from './elementwise.ts';
+import { type Buf, type Call, type Context, call, kernel, read, write } from '../kernel.ts';
+import { ENTRY, perElement } from './prelude.ts';
 
 // 1 / (1 + exp(-g)) saturates cleanly at both ends in f32: exp overflows to +inf and gives 0, never NaN.
 const SIGMOID = /* wgsl */ `fn sigmoid(g: f32) -> f32 { return 1.0 / (1.0 + exp(-g)); }`;
 
-const FORWARD = /* wgsl */ `
-struct P { n: u32 }
-@group(0) @binding(0) var<storage, read> gate: array<f32>;
-@group(0) @binding(1) var<storage, read> up: array<f32>;
-@group(0) @binding(2) var<storage, read_write> act: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
-${SIGMOID}
+const FORWARD = kernel('swigluForward', {
+  bindings: { gate: read(), up: read(), act: write() },
+  params: { n: 'u32' },
+  body: /* wgsl */ `${SIGMOID}
 ${ENTRY}
   if (e >= p.n) { return; }
   let g = gate[e];
   act[e] = g * sigmoid(g) * up[e];
-}`;
+}`,
+});
 
 // d/dg (g·σ(g)) = σ(g)·(1 + g·(1 − σ(g))).
-const BACKWARD = /* wgsl */ `
-struct P { n: u32 }
-@group(0) @binding(0) var<storage, read> gate: array<f32>;
-@group(0) @binding(1) var<storage, read> up: array<f32>;
-@group(0) @binding(2) var<storage, read> dact: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dgate: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dup: array<f32>;
-@group(0) @binding(5) var<uniform> p: P;
-${SIGMOID}
+const BACKWARD = kernel('swigluBackward', {
+  bindings: { gate: read(), up: read(), dact: read(), dgate: write(), dup: write() },
+  params: { n: 'u32' },
+  body: /* wgsl */ `${SIGMOID}
 ${ENTRY}
   if (e >= p.n) { return; }
   let g = gate[e];
@@ -41,20 +34,15 @@ ${ENTRY}
   let d = dact[e];
   dgate[e] = d * up[e] * sg * (1.0 + g * (1.0 - sg));
   dup[e] = d * g * sg;
-}`;
+}`,
+});
 
 /** act = gate·sigmoid(gate)·up over `n` elements. */
-export function swigluForward(gpu: Gpu, s: { n: number }, b: { gate: GPUBuffer; up: GPUBuffer; act: GPUBuffer }): Dispatch {
-  const u = gpu.uniform(params([['u32', s.n]]), 'swiglu params');
-  return gpu.dispatch('swigluForward', gpu.pipeline('swigluForward', FORWARD), [b.gate, b.up, b.act, u], grid(gpu, groups(s.n, WG)));
+export function swigluForward(ctx: Context, s: { n: number }, b: { gate: Buf; up: Buf; act: Buf }): Call {
+  return call(FORWARD, b, s, perElement(ctx, s.n), { flops: 0, bytes: 12 * s.n });
 }
 
 /** dgate and dup from dact (both overwritten); gate and up are the forward's inputs. */
-export function swigluBackward(
-  gpu: Gpu,
-  s: { n: number },
-  b: { gate: GPUBuffer; up: GPUBuffer; dact: GPUBuffer; dgate: GPUBuffer; dup: GPUBuffer },
-): Dispatch {
-  const u = gpu.uniform(params([['u32', s.n]]), 'swiglu params');
-  return gpu.dispatch('swigluBackward', gpu.pipeline('swigluBackward', BACKWARD), [b.gate, b.up, b.dact, b.dgate, b.dup, u], grid(gpu, groups(s.n, WG)));
+export function swigluBackward(ctx: Context, s: { n: number }, b: { gate: Buf; up: Buf; dact: Buf; dgate: Buf; dup: Buf }): Call {
+  return call(BACKWARD, b, s, perElement(ctx, s.n), { flops: 0, bytes: 20 * s.n });
 }

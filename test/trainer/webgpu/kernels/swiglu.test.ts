@@ -1,7 +1,7 @@
 /** SwiGLU kernels against trainer/model.ts's Mlp activation on tfjs's cpu backend, gradients by tf.grads. */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import type { Dispatch } from '../../../../trainer/webgpu/gpu.ts';
+import type { Call } from '../../../../trainer/webgpu/kernel.ts';
 import { swigluBackward, swigluForward } from '../../../../trainer/webgpu/kernels/swiglu.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';
 
@@ -11,7 +11,7 @@ describeGpu('swiglu', () => {
   const gpu = softwareGpu!;
 
   /** Plans and runs the dispatches, failing on any validation error in either. */
-  async function run(plan: () => Dispatch[]): Promise<void> {
+  async function run(plan: () => Call[]): Promise<void> {
     gpu.device.pushErrorScope('validation');
     gpu.run(plan());
     expect(await gpu.device.popErrorScope()).toBeNull();
