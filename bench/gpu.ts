@@ -8,6 +8,15 @@
  *
  *   tsx bench/gpu.ts [--data DIR1024] [--small DIR128] [--presets tiny,100m,1b] [--steps 6]
  *                    [--reference FILE | --write-reference FILE] [--torch torch_reference.py]
+ *   tsx bench/gpu.ts --plan [--presets tiny,100m,1b] [--rows 8] [--seq-len 1024]
+ *
+ * --profile (where the adapter offers timestamp-query) adds `"profile": {family: {"ms", "tflops"}}`:
+ * device milliseconds per step and achieved TFLOP/s of each kernel family (plan.ts's FAMILIES).
+ *
+ * --plan needs no GPU: it prints the engine's plan of one step (trainer/webgpu/plan.ts) per preset and
+ * precision, `{"preset", "rows", "seqLen", "precision", "modelFlops", "executedFlops", "peakBytes",
+ * "gemms": [{"name", "m", "n", "k", "tile", "splitK", "workgroups"}]}`, for the Llama-2 vocabulary
+ * with [MASK] (32064 rows), on a device with PLAN_LIMITS.
  *
  * --torch runs ../shared/device/torch_reference.py (PyTorch, fp32 and bf16) on the same shards and GPU
  * after each preset, for a side-by-side figure.
@@ -21,12 +30,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PRESETS } from '../schemas/train.ts';
+import { embeddingRows, PRESETS } from '../schemas/train.ts';
 import { PRECISIONS, type Precision } from '../schemas/enums.ts';
 import { selectBackend, type Backend } from '../trainer/backend.ts';
 import { createEngine } from '../trainer/create-engine.ts';
 import { Loader, openDatasets } from '../trainer/data.ts';
 import { startWebgpu } from '../trainer/webgpu/device.ts';
+import { DEFAULT_LIMITS } from '../trainer/webgpu/kernel.ts';
+import { FAMILIES, familyFlops, modelFlopsPerToken, planStep, planSummary, type StepPlan } from '../trainer/webgpu/plan.ts';
 import { FIXTURES as fixtures } from './fixtures.ts';
 
 type Preset = keyof typeof PRESETS;
@@ -44,10 +55,12 @@ function arg(name: string): string | undefined {
 }
 
 /** `steps` optimizer steps from seed 0 on the first rows of the shards; losses and timings per step. */
-async function run(backend: Backend, preset: Preset, dir: string, rows: number, micro: number, steps: number, precision: Precision) {
+async function run(backend: Backend, preset: Preset, dir: string, rows: number, micro: number, steps: number, precision: Precision, profile = false) {
   const ds = await openDatasets([dir]);
   const loader = new Loader(ds, { seed: 0 });
-  const engine = await createEngine(backend, { ...PRESETS[preset], vocabRows: ds.info.vocabRows }, { adam: ADAM, seed: 0, micro, batchSize: rows, seqLen: ds.info.seqLen, precision });
+  const engine = await createEngine(backend, { ...PRESETS[preset], vocabRows: ds.info.vocabRows }, { adam: ADAM, seed: 0, micro, batchSize: rows, seqLen: ds.info.seqLen, precision, profile });
+  // Milliseconds by kernel family, summed over the steps after the first.
+  const times: Record<string, number> = {};
   const guard = backend.gpu?.guard ?? (<T>(fn: () => Promise<T>) => fn());
   const losses: number[] = [];
   const seconds: number[] = [];
@@ -59,27 +72,28 @@ async function run(backend: Backend, preset: Preset, dir: string, rows: number, 
       const r = await guard(() => engine.step(loader, { rows, micro, clip: 1, lr: LR }));
       seconds.push((performance.now() - t0) / 1000);
       losses.push(r.lossSum / r.count);
-      if (s > 0) tokens += rows * ds.info.seqLen;
+      if (s > 0) {
+        tokens += rows * ds.info.seqLen;
+        for (const [family, ms] of Object.entries(engine.profile?.() ?? {})) times[family] = (times[family] ?? 0) + ms;
+      }
       peak = Math.max(peak, engine.gpuBytes?.() ?? backend.gpuBytes?.() ?? 0);
     }
   } finally {
     engine.dispose();
   }
   const later = seconds.slice(1).reduce((a, b) => a + b, 0);
-  return { losses, seconds, tokensPerSec: later > 0 ? tokens / later : null, peak, seqLen: ds.info.seqLen, detail: engine.detail };
-}
-
-/**
- * Training FLOPs per token, the usual way: 6 per weight of every matrix product (forward, and the
- * two products of the backward), the LM head included and the embedding (a gather) not, plus the
- * attention scores and their weighted sum, 12·L·H·T̄ with T̄ = (T + 1) / 2 keys per query on average
- * for causal rows of one document (fewer when rows hold several documents: an upper bound).
- */
-function flopsPerToken(preset: Preset, vocabRows: number, seqLen: number): number {
-  const { layers: L, hidden: H, intermediate: I, heads, kvHeads } = PRESETS[preset];
-  const kv = (H / heads) * kvHeads;
-  const linear = L * (2 * H * H + 2 * H * kv + 3 * H * I) + H * vocabRows;
-  return 6 * linear + 12 * L * H * ((seqLen + 1) / 2);
+  const plan = (engine as { plan?: StepPlan }).plan;
+  let families: Record<string, { ms: number; tflops: number | null }> | undefined;
+  if (profile && plan !== undefined && steps > 1) {
+    const flops = familyFlops(plan, Math.ceil(rows / micro));
+    families = Object.fromEntries(
+      FAMILIES.map((f) => {
+        const ms = (times[f] ?? 0) / (steps - 1);
+        return [f, { ms: +ms.toFixed(3), tflops: ms > 0 && flops[f] > 0 ? +(flops[f] / (ms / 1000) / 1e12).toFixed(2) : null }];
+      }),
+    );
+  }
+  return { losses, seconds, tokensPerSec: later > 0 ? tokens / later : null, peak, seqLen: ds.info.seqLen, detail: engine.detail, families };
 }
 
 const maxRel = (a: number[], b: number[]) => Math.max(...b.map((x, i) => Math.abs(a[i] - x) / Math.abs(x)));
@@ -102,7 +116,7 @@ async function child(preset: Preset, backendName: 'webgpu' | 'wasm', dirs: { dat
         const r = await run(backend, preset, dirs[c.dir], c.rows, c.rows, 3, precision);
         out.check = { rows: c.rows, seqLen: r.seqLen, webgpu: round(r.losses, 7), cpu: reference[preset], maxRelDiff: +maxRel(r.losses, reference[preset]).toExponential(2) };
       }
-      const r = await run(backend, preset, dirs.data, ROWS, MICRO[preset], steps, precision);
+      const r = await run(backend, preset, dirs.data, ROWS, MICRO[preset], steps, precision, profile);
       const vocabRows = (await openDatasets([dirs.data])).info.vocabRows;
       Object.assign(out, {
         seqLen: r.seqLen,
@@ -111,8 +125,9 @@ async function child(preset: Preset, backendName: 'webgpu' | 'wasm', dirs: { dat
         firstStepSeconds: +r.seconds[0].toFixed(2),
         secondsPerStep: +(r.seconds.slice(1).reduce((a, b) => a + b, 0) / (steps - 1)).toFixed(3),
         tokensPerSec: r.tokensPerSec === null ? null : Math.round(r.tokensPerSec),
-        tflops: r.tokensPerSec === null ? null : +((r.tokensPerSec * flopsPerToken(preset, vocabRows, r.seqLen)) / 1e12).toFixed(2),
+        tflops: r.tokensPerSec === null ? null : +((r.tokensPerSec * modelFlopsPerToken({ ...PRESETS[preset], vocabRows }, r.seqLen)) / 1e12).toFixed(2),
         peakGpuBytes: r.peak,
+        ...(r.families && { profile: r.families }),
         engine: r.detail,
         adapter: backend.detail,
       });
@@ -136,11 +151,30 @@ function prepareShards(): { data: string; small: string } {
   return { data: prep(1024), small: prep(128) };
 }
 
+/**
+ * The limits --plan assumes: a data-centre GPU's binding size as Dawn reports it on NVIDIA's Vulkan
+ * driver (2 GiB − 4, which 1b's 8 × 1024 MLP activations of 185 MB need: WebGPU's default is 128 MiB).
+ */
+const PLAN_LIMITS = { ...DEFAULT_LIMITS, maxStorageBufferBindingSize: 2 ** 31 - 4, maxBufferSize: 2 ** 31 };
+
+function printPlans(presets: Preset[], rows: number, seqLen: number): void {
+  const vocabRows = embeddingRows(32000, 32000);
+  for (const preset of presets) {
+    for (const precision of PRECISIONS) {
+      const plan = planStep({ model: { ...PRESETS[preset], vocabRows }, rows, seqLen, precision, micros: 1, limits: PLAN_LIMITS });
+      console.log(JSON.stringify({ preset, ...planSummary(plan) }));
+    }
+  }
+}
+
 const one = arg('--one') as Preset | undefined;
+const profile = process.argv.includes('--profile');
 const steps = Number(arg('--steps') ?? 6);
 if (one !== undefined) {
   const reference = arg('--reference') ? (JSON.parse(fs.readFileSync(arg('--reference')!, 'utf8')) as Record<string, number[]>) : null;
   await child(one, arg('--backend') === 'wasm' ? 'wasm' : 'webgpu', { data: arg('--data')!, small: arg('--small')! }, steps, reference);
+} else if (process.argv.includes('--plan')) {
+  printPlans((arg('--presets') ?? 'tiny,100m,1b').split(',') as Preset[], Number(arg('--rows') ?? ROWS), Number(arg('--seq-len') ?? 1024));
 } else {
   const presets = (arg('--presets') ?? 'tiny,100m,1b').split(',') as Preset[];
   // Without a GPU there is nothing to measure: say why before spending minutes on the reference.
@@ -180,7 +214,7 @@ if (one !== undefined) {
   }
   const torch = arg('--torch');
   for (const p of presets) {
-    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--one', p, '--data', dirs.data, '--small', dirs.small, '--steps', String(steps), '--reference', referenceFile], {
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--one', p, '--data', dirs.data, '--small', dirs.small, '--steps', String(steps), '--reference', referenceFile, ...(profile ? ['--profile'] : [])], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
     });

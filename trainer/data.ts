@@ -220,8 +220,11 @@ export class Loader {
     if (this.current !== null && (this.current.epoch !== c.epoch || this.current.window !== c.window)) this.current = null;
   }
 
-  /** The next `rows` rows, padded to the longest of them with inputIds 0, labels −100, positionIds 0. */
-  async next(rows: number): Promise<Batch> {
+  /**
+   * The next `rows` rows, padded with inputIds 0, labels −100, positionIds 0 to the longest of them,
+   * or to `padTo` (a fixed shape, such as the WebGPU engine's plan: padded once, here, not copied again).
+   */
+  async next(rows: number, padTo?: { rows: number; length: number }): Promise<Batch> {
     if (!Number.isSafeInteger(rows) || rows < 1) throw new RangeError(`next(rows) needs a positive integer, got ${rows}`);
     const picked: { shard: DecodedShard; row: number }[] = [];
     while (picked.length < rows) {
@@ -233,7 +236,7 @@ export class Loader {
       }
       if (this.pos.offset === n) this.advanceWindow();
     }
-    return assemble(picked);
+    return assemble(picked, padTo);
   }
 
   private advanceWindow(): void {
@@ -358,15 +361,20 @@ const COLUMNS: [ShardColumn, keyof Batch, number][] = [
   ['position_ids', 'positionIds', 0],
 ];
 
-function assemble(picked: { shard: DecodedShard; row: number }[]): Batch {
+function assemble(picked: { shard: DecodedShard; row: number }[], padTo?: { rows: number; length: number }): Batch {
   const rowLen = (p: (typeof picked)[number]) => p.shard.columns.input_ids.offsets[p.row + 1] - p.shard.columns.input_ids.offsets[p.row];
-  const length = picked.reduce((m, p) => Math.max(m, rowLen(p)), 0);
+  const longest = picked.reduce((m, p) => Math.max(m, rowLen(p)), 0);
+  if (padTo !== undefined && (picked.length > padTo.rows || longest > padTo.length)) {
+    throw new RangeError(`${picked.length} rows of up to ${longest} tokens do not fit ${padTo.rows} × ${padTo.length}`);
+  }
+  const rows = padTo?.rows ?? picked.length;
+  const length = padTo?.length ?? longest;
   const batch: Batch = {
-    rows: picked.length,
+    rows,
     length,
-    inputIds: new Int32Array(picked.length * length),
-    labels: new Int32Array(picked.length * length),
-    positionIds: new Int32Array(picked.length * length),
+    inputIds: new Int32Array(rows * length),
+    labels: new Int32Array(rows * length),
+    positionIds: new Int32Array(rows * length),
   };
   for (const [col, key, pad] of COLUMNS) {
     const out = batch[key] as Int32Array;

@@ -7,7 +7,7 @@
  * Interfaces only; the engines are made in create-engine.ts and exercised through test/trainer/webgpu/engine.test.ts and test/e2e/train.test.ts.
  */
 import type { Precision } from '../schemas/enums.ts';
-import type { Loader } from './data.ts';
+import type { Cursor, Loader } from './data.ts';
 import type { AdamWOptions, AdamWState } from './optim.ts';
 
 export const ENGINE_ENV = 'MEAP_WEBGPU_ENGINE';
@@ -20,6 +20,8 @@ export interface EngineOptions {
   batchSize: number;
   seqLen: number;
   precision: Precision;
+  /** Time each kernel family on the device (the WebGPU engine, where the adapter offers timestamp-query). */
+  profile?: boolean;
 }
 
 export interface StepOptions {
@@ -28,6 +30,12 @@ export interface StepOptions {
   micro: number;
   clip: number;
   lr: number;
+  /**
+   * The next step's rows and micro-batch size, where the caller will not checkpoint after this step:
+   * an engine may then take the next step's batches from the loader and start on them before this
+   * step's result is read.
+   */
+  ahead?: { rows: number; micro: number };
 }
 
 export interface StepResult {
@@ -35,6 +43,8 @@ export interface StepResult {
   lossSum: number;
   count: number;
   norm: number;
+  /** Where the loader stood after this step's own batches, when batches of the next step were taken ahead. */
+  cursor?: Cursor;
 }
 
 export interface SavedParam {
@@ -53,6 +63,8 @@ export interface TrainEngine {
   loadWeights(saved: readonly SavedParam[]): void;
   optimizerState(): Promise<AdamWState>;
   loadOptimizer(s: AdamWState): void;
+  /** Milliseconds of device time by kernel family in the last step, where made with `profile`. */
+  profile?(): Record<string, number> | null;
   /** GPU bytes this engine holds, where it has a GPU. */
   gpuBytes?(): number;
   dispose(): void;

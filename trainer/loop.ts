@@ -11,7 +11,7 @@ import { configError } from '../core/errors.ts';
 import { DEFAULT_MODEL, type TrainConfig } from '../schemas/train.ts';
 import { selectBackend } from './backend.ts';
 import { saveCheckpoint } from './checkpoint.ts';
-import { Loader, dataIdentity, openDatasets } from './data.ts';
+import { type Cursor, Loader, dataIdentity, openDatasets } from './data.ts';
 import { checkPrecision, createEngine } from './create-engine.ts';
 import { checkModelOption, openInit } from './init.ts';
 import { appendMetrics, readMetrics, rewriteMetrics, type StepMetrics, type TrainProgress } from './metrics.ts';
@@ -83,11 +83,13 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
       ctx.log(`meap train: initialised from ${init.dir}${grown}`);
     }
 
+    // Where the loader stood after the last finished step: an engine may have taken the next one's batches ahead.
+    let cursor: Cursor | undefined;
     const save = async (step: number) =>
       ctx.onCheckpoint?.(
         await saveCheckpoint(
           cfg.out,
-          { step, params: await engine.weights(), optimizer: await engine.optimizerState(), cursor: loader.cursor(), extra },
+          { step, params: await engine.weights(), optimizer: await engine.optimizerState(), cursor: cursor ?? loader.cursor(), extra },
           cfg.keepLast,
         ),
       );
@@ -103,14 +105,18 @@ export async function train(cfg: TrainConfig, ctx: TrainContext): Promise<StepMe
       if (ctx.signal.aborted) break;
       const t0 = performance.now();
       const lr = learningRate(step, cfg.steps, cfg);
-      const { lossSum, count, norm } = await guard(() => engine.step(loader, { rows: cfg.batchSize, micro, clip: cfg.clip, lr }));
+      const checkpointNext = (step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps;
+      const ahead = checkpointNext ? undefined : { rows: cfg.batchSize, micro };
+      const r = await guard(() => engine.step(loader, { rows: cfg.batchSize, micro, clip: cfg.clip, lr, ahead }));
+      const { lossSum, count, norm } = r;
+      cursor = r.cursor;
       const seconds = (performance.now() - t0) / 1000;
       const m: StepMetrics = { step: step + 1, loss: count > 0 ? lossSum / count : 0, lr, gradNorm: norm, tokens: count, tokensPerSec: Math.round(count / seconds) };
       if (gpuBytes) m.gpuBytes = gpuBytes();
       history.push(m);
       await appendMetrics(cfg.out, m);
       ctx.progress?.update(m);
-      if ((step + 1) % cfg.checkpointEvery === 0 || step + 1 === cfg.steps || ctx.signal.aborted) {
+      if (checkpointNext || ctx.signal.aborted) {
         await save(step + 1);
         backend.gpu?.check();
       }

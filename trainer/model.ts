@@ -9,6 +9,7 @@ import { IGNORE_INDEX } from '../core/constants.ts';
 import { configError } from '../core/errors.ts';
 import type { ModelConfig } from '../schemas/train.ts';
 import type { Batch } from './data.ts';
+import { paramLayout } from './param-layout.ts';
 import { ropeTables, type RopeTables } from './rope-tables.ts';
 import { crossEntropySum, gatherRows, matmul } from './kernels.ts';
 
@@ -166,32 +167,27 @@ export class LlamaModel {
 
     // tfjs keeps a global registry of variable names, so two models in one process need distinct ones.
     const prefix = `meap${instances++}/`;
-    let index = 0;
-    const add = (name: string, init: tf.Tensor, decay: boolean): tf.Variable => {
-      const v = tf.variable(init, true, prefix + name);
+    // One seed per parameter (by its place in the layout), so adding or reordering parameters never
+    // shifts the others' values.
+    const v = new Map<string, tf.Variable>();
+    paramLayout(cfg).forEach((spec, index) => {
+      const init = spec.kind === 'norm' ? tf.ones(spec.shape, 'float32') : tf.randomNormal(spec.shape, 0, 0.02, 'float32', paramSeed(seed, index));
+      const variable = tf.variable(init, true, prefix + spec.name);
       init.dispose();
-      this.params.push({ name, variable: v, decay });
-      return v;
-    };
-    // One seed per parameter, so adding or reordering parameters never shifts the others' values.
-    const matrix = (name: string, shape: [number, number]) => add(name, tf.randomNormal(shape, 0, 0.02, 'float32', paramSeed(seed, index++)), true);
-    const norm = (name: string) => {
-      index++;
-      return new RMSNorm(add(name, tf.ones([cfg.hidden], 'float32'), false), cfg.normEps);
-    };
-
-    const kvDim = cfg.kvHeads * this.headDim;
-    this.embed = matrix('embed', [cfg.vocabRows, cfg.hidden]);
+      this.params.push({ name: spec.name, variable, decay: spec.kind === 'matrix' });
+      v.set(spec.name, variable);
+    });
+    const at = (name: string) => v.get(name)!;
+    const norm = (name: string) => new RMSNorm(at(name), cfg.normEps);
+    this.embed = at('embed');
     for (let l = 0; l < cfg.layers; l++) {
-      const p = `layers.${l}.`;
-      const attnNorm = norm(`${p}attn_norm`);
-      const attn = new Attention(cfg, matrix(`${p}wq`, [cfg.hidden, cfg.hidden]), matrix(`${p}wk`, [cfg.hidden, kvDim]), matrix(`${p}wv`, [cfg.hidden, kvDim]), matrix(`${p}wo`, [cfg.hidden, cfg.hidden]));
-      const mlpNorm = norm(`${p}mlp_norm`);
-      const mlp = new Mlp(matrix(`${p}w_gate`, [cfg.hidden, cfg.intermediate]), matrix(`${p}w_up`, [cfg.hidden, cfg.intermediate]), matrix(`${p}w_down`, [cfg.intermediate, cfg.hidden]));
-      this.blocks.push(new Block(attnNorm, attn, mlpNorm, mlp));
+      const p = (s: string) => at(`layers.${l}.${s}`);
+      const attn = new Attention(cfg, p('wq'), p('wk'), p('wv'), p('wo'));
+      const mlp = new Mlp(p('w_gate'), p('w_up'), p('w_down'));
+      this.blocks.push(new Block(norm(`layers.${l}.attn_norm`), attn, norm(`layers.${l}.mlp_norm`), mlp));
     }
     this.finalNorm = norm('final_norm');
-    this.lmHead = matrix('lm_head', [cfg.hidden, cfg.vocabRows]);
+    this.lmHead = at('lm_head');
   }
 
   logits(batch: Batch): tf.Tensor3D {

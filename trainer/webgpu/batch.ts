@@ -1,7 +1,7 @@
 /**
- * A micro-batch as the WebGPU engine's kernels take it, computed on the host: padded to a fixed
- * shape (so one plan of dispatches serves every step), with each token's document bounds, its
- * scored target, and the tokens grouped by id for the embedding's scatter-add.
+ * A micro-batch as the WebGPU engine's kernels take it, computed on the host: of the plan's fixed
+ * shape (so one plan serves every step), with each token's document bounds, its scored target, and
+ * the tokens grouped by id for the embedding's scatter-add.
  *
  * Pure; covered by test/trainer/webgpu/batch.test.ts.
  */
@@ -29,20 +29,14 @@ export interface KernelBatch {
 }
 
 /**
- * `batch` padded to `rows` × `length`: padding tokens are id 0 at position 0 (each its own
- * one-token document) with nothing scored, so they change no loss and no gradient.
+ * `batch`, which the loader has already padded to the plan's shape (padding tokens are id 0 at
+ * position 0, each its own one-token document, with nothing scored, so they change no loss and no
+ * gradient), with what the kernels need beside it. Its arrays are used as they are, not copied.
  */
-export function kernelBatch(batch: Batch, rows: number, length: number): KernelBatch {
-  if (batch.rows > rows || batch.length > length) throw new RangeError(`a ${batch.rows} × ${batch.length} batch does not fit ${rows} × ${length}`);
+export function kernelBatch(batch: Batch): KernelBatch {
+  const { rows, length } = batch;
   const n = rows * length;
-  const ids = new Int32Array(n);
-  const positions = new Int32Array(n);
-  const labels = new Int32Array(n).fill(IGNORE_INDEX);
-  for (let r = 0; r < batch.rows; r++) {
-    ids.set(batch.inputIds.subarray(r * batch.length, (r + 1) * batch.length), r * length);
-    positions.set(batch.positionIds.subarray(r * batch.length, (r + 1) * batch.length), r * length);
-    labels.set(batch.labels.subarray(r * batch.length, (r + 1) * batch.length), r * length);
-  }
+  const { inputIds: ids, positionIds: positions, labels } = batch;
   const docStart = new Int32Array(n);
   const docEnd = new Int32Array(n);
   const targets = new Int32Array(n).fill(-1);

@@ -117,9 +117,9 @@ export class Gpu {
     return { label, pipeline, bindGroup, workgroups: call.workgroups };
   }
 
-  /** Encodes the dispatches, in order, into `encoder` (one compute pass). */
-  encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[]): void {
-    const pass = encoder.beginComputePass();
+  /** Encodes the dispatches, in order, into `encoder` (one compute pass, timed when `timestampWrites` says where). */
+  encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], timestampWrites?: GPUComputePassTimestampWrites): void {
+    const pass = encoder.beginComputePass(timestampWrites && { timestampWrites });
     for (const d of dispatches) {
       if (d.workgroups[0] === 0 || d.workgroups[1] === 0 || d.workgroups[2] === 0) continue;
       pass.setPipeline(d.pipeline);

@@ -7,13 +7,13 @@
  *
  * Covered by test/trainer/webgpu/kernels/embedding.test.ts.
  */
-import { type Dispatch, type Gpu, groups, params } from '../gpu.ts';
-import { gatherRows, grid, WG } from './elementwise.ts';
+import { type Buf, type Call, type Context, call, grid, groups, kernel, read, write } from '../kernel.ts';
+import { gatherRows } from './elementwise.ts';
+import { ENTRY, WG } from './prelude.ts';
 
 /** x[t] = table[ids[t]] for t < tokens (rows of `dim` floats; ids i32). */
-export function embeddingForward(gpu: Gpu, s: { tokens: number; dim: number }, b: { ids: GPUBuffer; table: GPUBuffer; x: GPUBuffer }): Dispatch {
-  const d = gatherRows(gpu, { rows: s.tokens, dim: s.dim }, { src: b.table, index: b.ids, dst: b.x });
-  return { ...d, label: 'embeddingForward' };
+export function embeddingForward(ctx: Context, s: { tokens: number; dim: number }, b: { ids: Buf; table: Buf; x: Buf }): Call {
+  return { ...gatherRows(ctx, { rows: s.tokens, dim: s.dim }, { src: b.table, index: b.ids, dst: b.x }), label: 'embeddingForward' };
 }
 
 /**
@@ -40,18 +40,17 @@ export function embeddingSegments(ids: Int32Array): { order: Int32Array; segStar
 // Workgroup gi takes segment gi / colBlocks, columns (gi mod colBlocks)·WG..: each step of the loop
 // reads WG consecutive floats of one token's gradient row. Segments at or past segCount[0] (the
 // dispatch is sized for maxSegments) return at once.
-const BACKWARD = /* wgsl */ `
-struct P { dim: u32, colBlocks: u32, maxSegments: u32, maxTokens: u32 }
-@group(0) @binding(0) var<storage, read> order: array<i32>;
-@group(0) @binding(1) var<storage, read> segStart: array<i32>;
-@group(0) @binding(2) var<storage, read> segId: array<i32>;
-@group(0) @binding(3) var<storage, read> segCount: array<i32>;
-@group(0) @binding(4) var<storage, read> dx: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dtable: array<f32>;
-@group(0) @binding(6) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let gi = wid.y * nwg.x + wid.x;
+const BACKWARD = kernel('embeddingBackward', {
+  bindings: {
+    order: read('array<i32>'),
+    segStart: read('array<i32>'),
+    segId: read('array<i32>'),
+    segCount: read('array<i32>'),
+    dx: read(),
+    dtable: write(),
+  },
+  params: { dim: 'u32', colBlocks: 'u32', maxSegments: 'u32', maxTokens: 'u32' },
+  body: /* wgsl */ `${ENTRY}
   let seg = gi / p.colBlocks;
   let c = (gi - seg * p.colBlocks) * ${WG}u + lid;
   if (c >= p.dim || seg >= min(p.maxSegments, u32(max(segCount[0], 0)))) { return; }
@@ -63,7 +62,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   let at = u32(segId[seg]) * p.dim + c;
   dtable[at] = dtable[at] + acc;
-}`;
+}`,
+});
 
 /**
  * dtable[segId[k]] += Σ_{i=segStart[k]}^{segStart[k+1]−1} dx[order[i]] for k < segCount[0]. Sized for
@@ -71,16 +71,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * segId maxSegments; segCount is one i32 the engine writes each micro-batch.
  */
 export function embeddingBackward(
-  gpu: Gpu,
+  ctx: Context,
   s: { maxSegments: number; maxTokens: number; dim: number },
-  b: { order: GPUBuffer; segStart: GPUBuffer; segId: GPUBuffer; segCount: GPUBuffer; dx: GPUBuffer; dtable: GPUBuffer },
-): Dispatch {
+  b: { order: Buf; segStart: Buf; segId: Buf; segCount: Buf; dx: Buf; dtable: Buf },
+): Call {
   const colBlocks = groups(s.dim, WG);
-  const u = gpu.uniform(params([['u32', s.dim], ['u32', colBlocks], ['u32', s.maxSegments], ['u32', s.maxTokens]]), 'embeddingBackward params');
-  return gpu.dispatch(
-    'embeddingBackward',
-    gpu.pipeline('embeddingBackward', BACKWARD),
-    [b.order, b.segStart, b.segId, b.segCount, b.dx, b.dtable, u],
-    grid(gpu, s.maxSegments * colBlocks),
-  );
+  // Bytes, for a batch of maxTokens tokens (the engine pads every micro-batch to it): each token's
+  // gradient row and order entry read once; the table rows, one per distinct id, are left out.
+  return call(BACKWARD, b, { dim: s.dim, colBlocks, maxSegments: s.maxSegments, maxTokens: s.maxTokens }, grid(ctx, s.maxSegments * colBlocks), {
+    flops: 0,
+    bytes: 4 * s.maxTokens * (s.dim + 1),
+  });
 }

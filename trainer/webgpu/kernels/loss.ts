@@ -15,112 +15,79 @@
  * gradient of the summed loss, which the engine then pushes through the head's two matmuls.
  *
  * The row-wise kernels give each row one workgroup of 256 invocations reading consecutive columns
- * (coalesced), with a tree reduction in workgroup memory; rows are a grid-stride loop, so no n ever
- * needs more than 65535 workgroups. Every reduction has a fixed shape, so results are deterministic.
+ * (coalesced), reduced with the prelude's fixed trees, so results are deterministic; rows lie on the
+ * 2-D grid, so no n needs more than 65535 workgroups in a dimension.
  *
  * Covered by test/trainer/webgpu/kernels/loss.test.ts.
  */
-import { type Dispatch, type Gpu, params } from '../gpu.ts';
-import { workgroupSum } from './prelude.ts';
+import { type Buf, type Call, type Context, call, kernel, read, write } from '../kernel.ts';
+import { ENTRY, LOW, perElement, perRow, ROW_ENTRY, WG, workgroupMax, workgroupSum } from './prelude.ts';
 
-const WG = 256;
-const MAX_GROUPS = 65535;
+// The bindings are rmax and rsum, not max and sum: those name WGSL's builtins.
+const INIT = kernel('ceInit', {
+  bindings: { rmax: write(), rsum: write(), picked: write() },
+  params: { n: 'u32' },
+  body: /* wgsl */ `${LOW}
+${ENTRY}
+  if (e >= p.n) { return; }
+  rmax[e] = LOW;
+  rsum[e] = 0.0;
+  picked[e] = 0.0;
+}`,
+});
 
-/** Finite stand-in for −inf: exp(LOW − x) is 0 for any real logit, and no inf − inf can make a NaN. */
-const LOW = '-3.0e38';
-
-const INIT = /* wgsl */ `
-struct P { n: u32 }
-@group(0) @binding(0) var<storage, read_write> rmax: array<f32>;
-@group(0) @binding(1) var<storage, read_write> rsum: array<f32>;
-@group(0) @binding(2) var<storage, read_write> picked: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  for (var i = id.x; i < p.n; i += nwg.x * ${WG}u) {
-    rmax[i] = ${LOW};
-    rsum[i] = 0.0;
-    picked[i] = 0.0;
-  }
-}`;
-
-const STATS = /* wgsl */ `
-struct P { n: u32, chunk: u32, vocabStart: i32 }
-@group(0) @binding(0) var<storage, read> logits: array<f32>;
-@group(0) @binding(1) var<storage, read> targets: array<i32>;
-@group(0) @binding(2) var<storage, read_write> rmax: array<f32>;
-@group(0) @binding(3) var<storage, read_write> rsum: array<f32>;
-@group(0) @binding(4) var<storage, read_write> picked: array<f32>;
-@group(0) @binding(5) var<uniform> p: P;
-const WG = ${WG}u;
-var<workgroup> wm: array<f32, WG>;
-var<workgroup> ws: array<f32, WG>;
-
-@compute @workgroup_size(WG) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  for (var row = wg.x; row < p.n; row += nwg.x) {
-    let base = row * p.chunk;
-    // One pass per invocation: one exp per element, plus a rescale only when its max grows.
-    var m: f32 = ${LOW};
-    var s: f32 = 0.0;
-    for (var j = lid; j < p.chunk; j += WG) {
-      let x = logits[base + j];
-      if (x > m) {
-        s = s * exp(m - x) + 1.0;
-        m = x;
-      } else {
-        s = s + exp(x - m);
-      }
-    }
-    wm[lid] = m;
-    ws[lid] = s;
-    workgroupBarrier();
-    for (var k = WG / 2u; k > 0u; k = k >> 1u) {
-      if (lid < k) {
-        let m2 = wm[lid + k];
-        let mm = max(m, m2);
-        s = s * exp(m - mm) + ws[lid + k] * exp(m2 - mm);
-        m = mm;
-        wm[lid] = m;
-        ws[lid] = s;
-      }
-      workgroupBarrier();
-    }
-    if (lid == 0u) {
-      let label = targets[row];
-      if (label < 0) {
-        // An unscored row: lse = 0 + log(1) = picked = 0, so it adds exactly 0 to the loss.
-        rmax[row] = 0.0;
-        rsum[row] = 1.0;
-        picked[row] = 0.0;
-      } else {
-        let gm = rmax[row];
-        let mm = max(gm, m);
-        rsum[row] = rsum[row] * exp(gm - mm) + s * exp(m - mm);
-        rmax[row] = mm;
-        let t = label - p.vocabStart;
-        if (t >= 0 && u32(t) < p.chunk) {
-          picked[row] = logits[base + u32(t)];
-        }
-      }
-    }
-    // The next row overwrites wm and ws.
-    workgroupBarrier();
-  }
-}`;
-
-const FINISH = /* wgsl */ `
-struct P { n: u32, slot: u32 }
-@group(0) @binding(0) var<storage, read> rmax: array<f32>;
-@group(0) @binding(1) var<storage, read> rsum: array<f32>;
-@group(0) @binding(2) var<storage, read> picked: array<f32>;
-@group(0) @binding(3) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(4) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(5) var<uniform> p: P;
-const WG = ${WG}u;
+const STATS = kernel('ceChunkStats', {
+  bindings: { logits: read(), targets: read('array<i32>'), rmax: write(), rsum: write(), picked: write() },
+  params: { rows: 'u32', chunk: 'u32', vocabStart: 'i32' },
+  body: /* wgsl */ `${LOW}
+${workgroupMax(WG)}
 ${workgroupSum(WG)}
+${ROW_ENTRY}
+  let base = row * p.chunk;
+  // One pass per invocation: one exp per element, plus a rescale only when its max grows.
+  var m = LOW;
+  var s = 0.0;
+  for (var j = lid; j < p.chunk; j += ${WG}u) {
+    let x = logits[base + j];
+    if (x > m) {
+      s = s * exp(m - x) + 1.0;
+      m = x;
+    } else {
+      s = s + exp(x - m);
+    }
+  }
+  // Each invocation's sum rescaled once, to the chunk's max (an idle one's 0 stays 0).
+  let cm = workgroupMax(lid, m);
+  let cs = workgroupSum(lid, s * exp(m - cm));
+  if (lid == 0u) {
+    let label = targets[row];
+    if (label < 0) {
+      // An unscored row: lse = 0 + log(1) = picked = 0, so it adds exactly 0 to the loss.
+      rmax[row] = 0.0;
+      rsum[row] = 1.0;
+      picked[row] = 0.0;
+    } else {
+      let gm = rmax[row];
+      let mm = max(gm, cm);
+      rsum[row] = rsum[row] * exp(gm - mm) + cs * exp(cm - mm);
+      rmax[row] = mm;
+      let t = label - p.vocabStart;
+      if (t >= 0 && u32(t) < p.chunk) {
+        picked[row] = logits[base + u32(t)];
+      }
+    }
+  }
+}`,
+});
 
-@compute @workgroup_size(WG) fn main(@builtin(local_invocation_index) lid: u32) {
-  var s: f32 = 0.0;
-  for (var i = lid; i < p.n; i += WG) {
+// One workgroup: n is at most a few thousand positions.
+const FINISH = kernel('ceFinish', {
+  bindings: { rmax: read(), rsum: read(), picked: read(), lse: write(), loss: write() },
+  params: { n: 'u32', slot: 'u32' },
+  body: /* wgsl */ `${workgroupSum(WG)}
+@compute @workgroup_size(${WG}) fn main(@builtin(local_invocation_index) lid: u32) {
+  var s = 0.0;
+  for (var i = lid; i < p.n; i += ${WG}u) {
     let l = rmax[i] + log(rsum[i]);
     lse[i] = l;
     s = s + (l - picked[i]);
@@ -129,39 +96,31 @@ ${workgroupSum(WG)}
   if (lid == 0u) {
     loss[p.slot] = total;
   }
-}`;
+}`,
+});
 
-const GRAD = /* wgsl */ `
-struct P { n: u32, chunk: u32, vocabStart: i32 }
-@group(0) @binding(0) var<storage, read_write> logits: array<f32>;
-@group(0) @binding(1) var<storage, read> targets: array<i32>;
-@group(0) @binding(2) var<storage, read> lse: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
-const WG = ${WG}u;
-
-@compute @workgroup_size(WG) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  for (var row = wg.x; row < p.n; row += nwg.x) {
-    let base = row * p.chunk;
-    let l = lse[row];
-    let label = targets[row];
-    let t = label - p.vocabStart;
-    // An unscored row has no loss, so no gradient (and its lse of 0 must not reach an exp).
-    let scored = label >= 0;
-    for (var j = lid; j < p.chunk; j += WG) {
-      var g: f32 = 0.0;
-      if (scored) {
-        g = exp(logits[base + j] - l);
-        if (i32(j) == t) {
-          g = g - 1.0;
-        }
+const GRAD = kernel('ceChunkGrad', {
+  bindings: { logits: write(), targets: read('array<i32>'), lse: read() },
+  params: { rows: 'u32', chunk: 'u32', vocabStart: 'i32' },
+  body: /* wgsl */ `${ROW_ENTRY}
+  let base = row * p.chunk;
+  let l = lse[row];
+  let label = targets[row];
+  let t = label - p.vocabStart;
+  // An unscored row has no loss, so no gradient (and its lse of 0 must not reach an exp).
+  let scored = label >= 0;
+  for (var j = lid; j < p.chunk; j += ${WG}u) {
+    var g = 0.0;
+    if (scored) {
+      g = exp(logits[base + j] - l);
+      if (i32(j) == t) {
+        g = g - 1.0;
       }
-      logits[base + j] = g;
     }
+    logits[base + j] = g;
   }
-}`;
-
-/** One workgroup per row, as many rows at once as one dimension allows (the rest by grid stride). */
-const rowGroups = (n: number): [number] => [Math.min(n, MAX_GROUPS)];
+}`,
+});
 
 function checkRows(label: string, n: number): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${label}: n must be a non-negative integer, got ${n}`);
@@ -176,10 +135,9 @@ function checkChunk(label: string, s: { n: number; chunk: number; vocabStart: nu
 }
 
 /** max = LOW (−3e38, finite), sum = 0, picked = 0 for the n rows: the state before the first chunk. */
-export function ceInit(gpu: Gpu, s: { n: number }, b: { max: GPUBuffer; sum: GPUBuffer; picked: GPUBuffer }): Dispatch {
+export function ceInit(ctx: Context, s: { n: number }, b: { max: Buf; sum: Buf; picked: Buf }): Call {
   checkRows('ceInit', s.n);
-  const u = gpu.uniform(params([['u32', s.n]]), 'ceInit params');
-  return gpu.dispatch('ceInit', gpu.pipeline('ceInit', INIT), [b.max, b.sum, b.picked, u], [Math.min(Math.ceil(s.n / WG), MAX_GROUPS)]);
+  return call(INIT, { rmax: b.max, rsum: b.sum, picked: b.picked }, { n: s.n }, perElement(ctx, s.n), { flops: 0, bytes: 12 * s.n });
 }
 
 /**
@@ -188,40 +146,40 @@ export function ceInit(gpu: Gpu, s: { n: number }, b: { max: GPUBuffer; sum: GPU
  * negative for an unscored row (whose max, sum and picked become 0, 1 and 0).
  */
 export function ceChunkStats(
-  gpu: Gpu,
+  ctx: Context,
   s: { n: number; chunk: number; vocabStart: number },
-  b: { logits: GPUBuffer; targets: GPUBuffer; max: GPUBuffer; sum: GPUBuffer; picked: GPUBuffer },
-): Dispatch {
+  b: { logits: Buf; targets: Buf; max: Buf; sum: Buf; picked: Buf },
+): Call {
   checkChunk('ceChunkStats', s);
-  const u = gpu.uniform(params([['u32', s.n], ['u32', s.chunk], ['i32', s.vocabStart]]), 'ceChunkStats params');
-  return gpu.dispatch('ceChunkStats', gpu.pipeline('ceChunkStats', STATS), [b.logits, b.targets, b.max, b.sum, b.picked, u], rowGroups(s.n));
+  // Bytes: a scored row reads its logits and target and reads and writes max and sum (an unscored
+  // one, the exception, only writes them).
+  return call(
+    STATS,
+    { logits: b.logits, targets: b.targets, rmax: b.max, rsum: b.sum, picked: b.picked },
+    { rows: s.n, chunk: s.chunk, vocabStart: s.vocabStart },
+    perRow(ctx, s.n),
+    { flops: 0, bytes: 4 * s.n * s.chunk + 20 * s.n },
+  );
 }
 
 /**
  * lse[i] = max[i] + log(sum[i]), and loss[slot] = Σ_i lse[i] − picked[i], summed by one workgroup in
- * a fixed order (n is at most a few thousand scored positions, so one workgroup is enough).
+ * a fixed order (n is at most a few thousand scored positions, so one workgroup is enough, and the
+ * context, which every kernel function takes, goes unused).
  */
-export function ceFinish(
-  gpu: Gpu,
-  s: { n: number; slot: number },
-  b: { max: GPUBuffer; sum: GPUBuffer; picked: GPUBuffer; lse: GPUBuffer; loss: GPUBuffer },
-): Dispatch[] {
+export function ceFinish(_ctx: Context, s: { n: number; slot: number }, b: { max: Buf; sum: Buf; picked: Buf; lse: Buf; loss: Buf }): Call[] {
   checkRows('ceFinish', s.n);
   if (!Number.isInteger(s.slot) || s.slot < 0) throw new RangeError(`ceFinish: slot must be a non-negative integer, got ${s.slot}`);
-  const u = gpu.uniform(params([['u32', s.n], ['u32', s.slot]]), 'ceFinish params');
-  return [gpu.dispatch('ceFinish', gpu.pipeline('ceFinish', FINISH), [b.max, b.sum, b.picked, b.lse, b.loss, u], [1])];
+  return [call(FINISH, { rmax: b.max, rsum: b.sum, picked: b.picked, lse: b.lse, loss: b.loss }, s, [1], { flops: 0, bytes: 16 * s.n + 4 })];
 }
 
 /**
  * In place: logits[i, j] = exp(logits[i, j] − lse[i]) − [j + vocabStart = targets[i]], the summed
  * loss's gradient; 0 for a row whose target is negative.
  */
-export function ceChunkGrad(
-  gpu: Gpu,
-  s: { n: number; chunk: number; vocabStart: number },
-  b: { logits: GPUBuffer; targets: GPUBuffer; lse: GPUBuffer },
-): Dispatch {
+export function ceChunkGrad(ctx: Context, s: { n: number; chunk: number; vocabStart: number }, b: { logits: Buf; targets: Buf; lse: Buf }): Call {
   checkChunk('ceChunkGrad', s);
-  const u = gpu.uniform(params([['u32', s.n], ['u32', s.chunk], ['i32', s.vocabStart]]), 'ceChunkGrad params');
-  return gpu.dispatch('ceChunkGrad', gpu.pipeline('ceChunkGrad', GRAD), [b.logits, b.targets, b.lse, u], rowGroups(s.n));
+  // Bytes: a scored row reads its target, lse and logits and writes its logits (an unscored one, the
+  // exception, reads no logits).
+  return call(GRAD, b, { rows: s.n, chunk: s.chunk, vocabStart: s.vocabStart }, perRow(ctx, s.n), { flops: 0, bytes: 8 * s.n * s.chunk + 8 * s.n });
 }

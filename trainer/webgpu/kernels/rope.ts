@@ -10,35 +10,16 @@
  *
  * Covered by test/trainer/webgpu/kernels/rope.test.ts.
  */
-import { type Dispatch, type Gpu, groups, params } from '../gpu.ts';
-import { ENTRY, grid, WG } from './elementwise.ts';
+import { type Buf, type Call, type Context, call, kernel, read, write } from '../kernel.ts';
+import { ENTRY, perElement } from './prelude.ts';
 
 /**
- * The rotation with (a, b) → (a·c − b·s, b·c + a·s) forward; the backward is the inverse rotation,
- * (a·c + b·s, b·c − a·s), the transpose of an orthogonal matrix.
+ * The rotation reading `src` (which is `dst` in place), with (a, b) → (a·c − b·s, b·c + a·s) forward;
+ * the backward is the inverse rotation, (a·c + b·s, b·c − a·s), the transpose of an orthogonal matrix.
  */
-function shader(inverse: boolean, inPlace: boolean): string {
+function body(inverse: boolean, src: string): string {
   const [o1, o2] = inverse ? ['a * c + b * sn', 'b * c - a * sn'] : ['a * c - b * sn', 'b * c + a * sn'];
-  const io = inPlace
-    ? /* wgsl */ `
-@group(0) @binding(0) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(1) var<storage, read> positions: array<i32>;
-@group(0) @binding(2) var<storage, read> cosT: array<f32>;
-@group(0) @binding(3) var<storage, read> sinT: array<f32>;
-@group(0) @binding(4) var<uniform> p: P;
-fn load(i: u32) -> f32 { return dst[i]; }`
-    : /* wgsl */ `
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read> positions: array<i32>;
-@group(0) @binding(2) var<storage, read> cosT: array<f32>;
-@group(0) @binding(3) var<storage, read> sinT: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(5) var<uniform> p: P;
-fn load(i: u32) -> f32 { return src[i]; }`;
-  return /* wgsl */ `
-struct P { pairs: u32, half: u32, heads: u32, scale: f32 }
-${io}
-${ENTRY}
+  return /* wgsl */ `${ENTRY}
   if (e >= p.pairs) { return; }
   // e = (token·heads + head)·half + j: consecutive invocations take consecutive j, so each half of a
   // head is read and written contiguously.
@@ -49,31 +30,50 @@ ${ENTRY}
   let t = u32(positions[th / p.heads]) * p.half + j;
   let c = cosT[t];
   let sn = sinT[t];
-  let a = load(lo);
-  let b = load(hi);
+  let a = ${src}[lo];
+  let b = ${src}[hi];
   dst[lo] = (${o1}) * p.scale;
   dst[hi] = (${o2}) * p.scale;
 }`;
 }
 
+// cosT and sinT, not cos and sin: those name WGSL's builtins.
+function kernels(name: string, inverse: boolean) {
+  const tables = { positions: read('array<i32>'), cosT: read(), sinT: read() };
+  const params = { pairs: 'u32', half: 'u32', heads: 'u32', scale: 'f32' } as const;
+  return {
+    apart: kernel(name, { bindings: { src: read(), ...tables, dst: write() }, params, body: body(inverse, 'src') }),
+    inPlace: kernel(`${name} in place`, { bindings: { dst: write(), ...tables }, params, body: body(inverse, 'dst') }),
+  };
+}
+
+const FORWARD = kernels('ropeForward', false);
+const BACKWARD = kernels('ropeBackward', true);
+
 type Shape = { tokens: number; heads: number; headDim: number; scale: number };
 
-function rope(gpu: Gpu, label: string, inverse: boolean, s: Shape, src: GPUBuffer, dst: GPUBuffer, positions: GPUBuffer, cos: GPUBuffer, sin: GPUBuffer): Dispatch {
+function rope(ctx: Context, k: typeof FORWARD, s: Shape, src: Buf, dst: Buf, b: { positions: Buf; cos: Buf; sin: Buf }): Call {
+  const label = k.apart.name;
   if (s.headDim % 2 !== 0) throw new RangeError(`${label}: headDim ${s.headDim} is odd`);
   const half = s.headDim / 2;
   const pairs = s.tokens * s.heads * half;
-  const u = gpu.uniform(params([['u32', pairs], ['u32', half], ['u32', s.heads], ['f32', s.scale]]), `${label} params`);
-  const inPlace = src === dst;
-  const bindings = inPlace ? [dst, positions, cos, sin, u] : [src, positions, cos, sin, dst, u];
-  return gpu.dispatch(label, gpu.pipeline(label, shader(inverse, inPlace)), bindings, grid(gpu, groups(pairs, WG)));
+  const values = { pairs, half, heads: s.heads, scale: s.scale };
+  const tables = { positions: b.positions, cosT: b.cos, sinT: b.sin };
+  // Bytes: the tensor read and written, and the positions; the tables' rows, shared by every head of a
+  // token and every token at the same position, are left out.
+  const cost = { flops: 0, bytes: 16 * pairs + 4 * s.tokens };
+  const workgroups = perElement(ctx, pairs);
+  return src === dst
+    ? call(k.inPlace, { dst, ...tables }, values, workgroups, cost, label)
+    : call(k.apart, { src, ...tables, dst }, values, workgroups, cost, label);
 }
 
 /** y = rope(x)·scale; y may be x. */
-export function ropeForward(gpu: Gpu, s: Shape, b: { x: GPUBuffer; positions: GPUBuffer; cos: GPUBuffer; sin: GPUBuffer; y: GPUBuffer }): Dispatch {
-  return rope(gpu, 'ropeForward', false, s, b.x, b.y, b.positions, b.cos, b.sin);
+export function ropeForward(ctx: Context, s: Shape, b: { x: Buf; positions: Buf; cos: Buf; sin: Buf; y: Buf }): Call {
+  return rope(ctx, FORWARD, s, b.x, b.y, b);
 }
 
 /** dx = scale·rope⁻¹(dy), overwritten; dx may be dy. */
-export function ropeBackward(gpu: Gpu, s: Shape, b: { dy: GPUBuffer; positions: GPUBuffer; cos: GPUBuffer; sin: GPUBuffer; dx: GPUBuffer }): Dispatch {
-  return rope(gpu, 'ropeBackward', true, s, b.dy, b.dx, b.positions, b.cos, b.sin);
+export function ropeBackward(ctx: Context, s: Shape, b: { dy: Buf; positions: Buf; cos: Buf; sin: Buf; dx: Buf }): Call {
+  return rope(ctx, BACKWARD, s, b.dy, b.dx, b);
 }

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { Param } from '../../../../trainer/model.ts';
 import { clipScale, HostAdamW, squaredNorm } from '../../../../trainer/optim.ts';
-import { adamw, clipFactor, HYPER_BYTES, hyperParams, sumSquares, sumSquaresPartialFloats } from '../../../../trainer/webgpu/kernels/adamw.ts';
+import { adamw, clipFactor, hyperParams, sumSquares, sumSquaresPartialFloats } from '../../../../trainer/webgpu/kernels/adamw.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL } from '../harness.ts';
 
 const OPTS = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
@@ -43,10 +43,10 @@ describeGpu('clipFactor', () => {
 
   it('scales by 1/count and the clip, and flags a norm that is not finite', async () => {
     const stats = gpu.buffer(3 * 4, 'stats');
-    const hyper = gpu.uniform(new ArrayBuffer(HYPER_BYTES), 'hyper');
+    const h = (clip: number, invCount: number) => hyperParams({ t: 1, lr: 1e-3, ...OPTS, clip, invCount });
+    const hyper = gpu.uniform(h(0, 0), 'hyper');
     const factor = gpu.buffer(2 * 4, 'factor');
     const d = clipFactor(gpu, { stats, sumsqIndex: 1, hyper, factor });
-    const h = (clip: number, invCount: number) => hyperParams({ t: 1, lr: 1e-3, ...OPTS, clip, invCount });
 
     const cases: Array<{ ss: number; clip: number; invCount: number; want: [number, number] }> = [
       { ss: 4, clip: 2, invCount: 0.5, want: [0.5, 0] }, // norm 1, below the clip
@@ -97,13 +97,13 @@ describeGpu('adamw', () => {
     const partial = gpu.buffer(sumSquaresPartialFloats(parts) * 4, 'partial');
     const stats = gpu.buffer(4 * 4, 'stats');
     const factor = gpu.buffer(2 * 4, 'factor');
-    const hyper = gpu.uniform(new ArrayBuffer(HYPER_BYTES), 'hyper');
+    const clip = 1;
+    const hyper = gpu.uniform(hyperParams({ t: 1, lr: 0, ...OPTS, clip, invCount: 0 }), 'hyper');
     const step = [
       ...sumSquares(gpu, parts, { partial, out: stats, outIndex: 3 }),
       clipFactor(gpu, { stats, sumsqIndex: 3, hyper, factor }),
       ...shapes.map((s, i) => adamw(gpu, s, { param: param[i], grad: grad[i], m: m[i], v: v[i], factor, hyper })),
     ];
-    const clip = 1;
 
     // Gradients of summed losses: large enough at scale 20 and 5 that the mean's norm is clipped, not at 2.
     const steps = [
@@ -158,7 +158,7 @@ describe('hyperParams', () => {
   it('packs the f32 scalars HostAdamW derives in doubles, in the documented order', () => {
     const o = { t: 3, lr: 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1, invCount: 1 / 4096 };
     const b = hyperParams(o);
-    expect(b.byteLength).toBe(HYPER_BYTES);
+    expect(b.byteLength).toBe(48);
     const f = Math.fround;
     expect(Array.from(new Float32Array(b))).toEqual([
       f(o.invCount),

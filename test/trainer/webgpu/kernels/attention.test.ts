@@ -2,15 +2,17 @@
  * Flash attention kernels against the masked softmax attention of trainer/model.ts (scores + −1e9 off
  * the causal, same-document pattern, softmax, times v; query head h reading KV head floor(h / rep)),
  * built from tf ops on tfjs's cpu backend, with gradients from tf.grads. Shapes cover several
- * documents per row (boundaries inside and across 64-query blocks), one-token documents, GQA, MHA,
- * and headDims 8 to 64, whose tiles differ (32 and 16 keys) and whose lengths leave partial tiles and
- * partial 64-token blocks. (headDim 128, 8-key tiles, passes too; its llvmpipe compile alone takes
- * half a minute, so it is left out.)
+ * documents per row (boundaries inside and across 64-query blocks and the key pass's key blocks and
+ * 8-query tiles), one-token documents, GQA, MHA, headDims 8 to 128 (1 to 8 slices per key in the key
+ * pass) and 20 (an odd number of vec4s, which the key pass pads), and lengths that divide none of the
+ * block sizes. The backward's scratch starts as NaN, so a read of anything it did not write shows.
+ * Replays, and backwards cut into chunks of rows or of query heads (for a smaller storage binding),
+ * give the same bits. A pure test pins the planned FLOPs at the 100m model's shape.
  */
 import * as tf from '@tensorflow/tfjs';
-import { expect, it } from 'vitest';
-import type { Dispatch } from '../../../../trainer/webgpu/gpu.ts';
-import { type AttentionShape, attentionBackward, attentionForward } from '../../../../trainer/webgpu/kernels/attention.ts';
+import { describe, expect, it } from 'vitest';
+import { type Buf, type Call, type Context, DEFAULT_LIMITS } from '../../../../trainer/webgpu/kernel.ts';
+import { type AttentionShape, attentionBackward, attentionBackwardScratchFloats, attentionForward } from '../../../../trainer/webgpu/kernels/attention.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';
 
 const MASKED = -1e9;
@@ -113,56 +115,108 @@ const CASES: Case[] = [
   { name: 'MHA 3/3, headDim 16, one-token document last', shape: { rows: 2, length: 45, heads: 3, kvHeads: 3, headDim: 16 }, starts: [[0, 20], [0, 44]] },
   { name: 'headDim 8, length 37, three rows', shape: { rows: 3, length: 37, heads: 2, kvHeads: 1, headDim: 8 }, starts: [[0], [0, 1, 2, 3], [0, 17, 36]] },
   { name: 'headDim 64 (16-key tiles)', shape: { rows: 1, length: 66, heads: 2, kvHeads: 1, headDim: 64 }, starts: [[0, 30]] },
+  // The 100m model's head shape: 16-key blocks of 4 slices; documents end inside key blocks and query tiles.
+  { name: 'GQA 6/2, headDim 64, four documents', shape: { rows: 1, length: 83, heads: 6, kvHeads: 2, headDim: 64 }, starts: [[0, 11, 12, 45]] },
+  // 5 vec4s: 2 slices of 3, one padded; 32-key blocks.
+  { name: 'GQA 6/2, headDim 20, length 75', shape: { rows: 2, length: 75, heads: 6, kvHeads: 2, headDim: 20 }, starts: [[0, 7, 8, 50], [0, 70]] },
+  // The largest headDim: 8 slices of 4, 8-key blocks, 8-key tiles.
+  { name: 'headDim 128', shape: { rows: 1, length: 41, heads: 2, kvHeads: 1, headDim: 128 }, starts: [[0, 19]] },
 ];
+
+interface Inputs {
+  shape: AttentionShape;
+  buf: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; docStart: GPUBuffer; docEnd: GPUBuffer; o: GPUBuffer; lse: GPUBuffer; dO: GPUBuffer; dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer };
+  host: { pos: Int32Array; qs: Float32Array; ks: Float32Array; vs: Float32Array; dOs: Float32Array };
+}
+
+/** The sizes the test's context allows one storage binding, the adapter's other limits. */
+const limited = (ctx: Context, maxStorageBufferBindingSize: number): Context => ({
+  limits: { maxComputeWorkgroupsPerDimension: ctx.limits.maxComputeWorkgroupsPerDimension, maxBufferSize: ctx.limits.maxBufferSize, maxStorageBufferBindingSize },
+});
 
 describeGpu('attention', () => {
   const gpu = softwareGpu!;
 
-  async function run(dispatches: Dispatch[]): Promise<void> {
+  async function run(calls: Call[]): Promise<void> {
     gpu.device.pushErrorScope('validation');
-    gpu.run(dispatches);
+    gpu.run(calls);
     expect(await gpu.device.popErrorScope()).toBeNull();
   }
 
-  it.each(CASES)('forward and backward match the reference: $name', async ({ shape, starts }) => {
+  function inputs({ shape, starts }: Case): Inputs {
     const { rows, length, heads, kvHeads, headDim } = shape;
     const n = rows * length;
     const pos = positionsOf(length, starts);
     const { docStart, docEnd } = documents(pos, length);
     const seed = length * 7 + headDim;
-    const qs = random(n * heads * headDim, seed + 1);
-    const ks = random(n * kvHeads * headDim, seed + 2);
-    const vs = random(n * kvHeads * headDim, seed + 3);
-    const dOs = random(n * heads * headDim, seed + 4);
-    const ref = reference(shape, pos, qs, ks, vs, dOs);
-
+    const host = { pos, qs: random(n * heads * headDim, seed + 1), ks: random(n * kvHeads * headDim, seed + 2), vs: random(n * kvHeads * headDim, seed + 3), dOs: random(n * heads * headDim, seed + 4) };
     const buf = {
-      q: gpu.upload(qs, 'q'),
-      k: gpu.upload(ks, 'k'),
-      v: gpu.upload(vs, 'v'),
+      q: gpu.upload(host.qs, 'q'),
+      k: gpu.upload(host.ks, 'k'),
+      v: gpu.upload(host.vs, 'v'),
       docStart: gpu.upload(docStart, 'docStart'),
       docEnd: gpu.upload(docEnd, 'docEnd'),
       o: gpu.buffer(n * heads * headDim * 4, 'o'),
       lse: gpu.buffer(n * heads * 4, 'lse'),
-      dO: gpu.upload(dOs, 'dO'),
-      // Garbage in the outputs and scratch: they must be overwritten, not accumulated into.
+      dO: gpu.upload(host.dOs, 'dO'),
+      // Garbage in the outputs: they must be overwritten, not accumulated into.
       dq: gpu.upload(random(n * heads * headDim, 5, 9), 'dq'),
       dk: gpu.upload(random(n * kvHeads * headDim, 6, 9), 'dk'),
       dv: gpu.upload(random(n * kvHeads * headDim, 7, 9), 'dv'),
-      delta: gpu.upload(random(n * heads, 8, 9), 'delta'),
     };
-    const step = [...attentionForward(gpu, shape, buf), ...attentionBackward(gpu, shape, buf)];
-    await run(step);
-    const got = { o: await gpu.readF32(buf.o), lse: await gpu.readF32(buf.lse), dq: await gpu.readF32(buf.dq), dk: await gpu.readF32(buf.dk), dv: await gpu.readF32(buf.dv) };
+    return { shape, buf, host };
+  }
+
+  /** The forward and backward calls with a NaN-filled scratch of the size `ctx` asks for. */
+  function step(ctx: Context, { shape, buf }: Inputs): { calls: Call[]; scratch: GPUBuffer } {
+    const scratch = gpu.upload(new Float32Array(attentionBackwardScratchFloats(ctx, shape)).fill(Number.NaN), 'scratch');
+    return { calls: [...attentionForward(ctx, shape, buf), ...attentionBackward(ctx, shape, { ...buf, scratch })], scratch };
+  }
+
+  const grads = async ({ buf }: Inputs) => ({ dq: await gpu.readF32(buf.dq), dk: await gpu.readF32(buf.dk), dv: await gpu.readF32(buf.dv) });
+
+  it.each(CASES)('forward and backward match the reference: $name', async (c) => {
+    const x = inputs(c);
+    const { pos, qs, ks, vs, dOs } = x.host;
+    const ref = reference(c.shape, pos, qs, ks, vs, dOs);
+    const { calls, scratch } = step(gpu, x);
+    await run(calls);
+    const got = { o: await gpu.readF32(x.buf.o), lse: await gpu.readF32(x.buf.lse), ...(await grads(x)) };
     for (const key of ['o', 'lse', 'dq', 'dk', 'dv'] as const) {
       expect(relErr(got[key], ref[key]), key).toBeLessThan(TOL);
     }
 
     // Replayed, the step gives the same bits.
-    await run(step);
-    expect(await gpu.readF32(buf.dk)).toEqual(got.dk);
-    expect(await gpu.readF32(buf.dq)).toEqual(got.dq);
-    for (const b of Object.values(buf)) gpu.destroy(b);
+    await run(calls);
+    expect(await grads(x)).toEqual({ dq: got.dq, dk: got.dk, dv: got.dv });
+    for (const b of [...Object.values(x.buf), scratch]) gpu.destroy(b);
+  });
+
+  it('gives the same bits with the backward cut into chunks of rows, or of a KV head\'s query heads', async () => {
+    const c = CASES.find((x) => x.shape.headDim === 20)!;
+    const { rows, length, heads } = c.shape;
+    const x = inputs(c);
+    const whole = step(gpu, x);
+    expect(whole.calls).toHaveLength(1 + 3);
+    await run(whole.calls);
+    const want = await grads(x);
+    // The scratch is the pairs (2 floats per token and head), then dS of each (row, head) of a chunk.
+    const pairs = 2 * rows * length * heads;
+    const unit = (attentionBackwardScratchFloats(gpu, c.shape) - pairs) / (rows * heads);
+    // A row per chunk; then a head per chunk (rep 3: heads 1 and 2 of a group go on from head 0's dk and dv).
+    for (const [floats, count] of [
+      [pairs + heads * unit, rows],
+      [pairs + unit, rows * heads],
+    ]) {
+      const ctx = limited(gpu, 4 * floats);
+      const chunked = step(ctx, x);
+      expect(chunked.calls).toHaveLength(1 + 1 + 2 * count);
+      expect(attentionBackwardScratchFloats(ctx, c.shape)).toBe(floats);
+      await run(chunked.calls);
+      expect(await grads(x)).toEqual(want);
+      gpu.destroy(chunked.scratch);
+    }
+    for (const b of [...Object.values(x.buf), whole.scratch]) gpu.destroy(b);
   });
 
   it('refuses shapes it cannot run, naming the field', () => {
@@ -174,5 +228,34 @@ describeGpu('attention', () => {
     expect(() => attentionForward(gpu, { ...shape, kvHeads: 3 }, buf)).toThrow(/heads 4 is not a multiple of kvHeads 3/);
     expect(() => attentionForward(gpu, { ...shape, length: 0 }, buf)).toThrow(/length 0 is not a positive integer/);
     gpu.destroy(b);
+  });
+});
+
+describe('attention plan', () => {
+  const ctx: Context = { limits: DEFAULT_LIMITS };
+  const buf = (floats: number): Buf => ({ label: 'b', size: 4 * floats });
+  const sum = (calls: Call[]) => calls.reduce((a, c) => a + c.cost.flops, 0);
+
+  it('executes at most 5/2 of the forward in the backward at the 100m shape, the forward within 5% of its 2 products', () => {
+    const s = { rows: 8, length: 1024, heads: 12, kvHeads: 2, headDim: 64 };
+    const { rows, length: T, heads, headDim } = s;
+    const floats = attentionBackwardScratchFloats(ctx, s);
+    expect(floats * 4).toBeLessThanOrEqual(DEFAULT_LIMITS.maxStorageBufferBindingSize);
+    const b = buf(1);
+    const forward = sum(attentionForward(ctx, s, { q: b, k: b, v: b, docStart: b, o: b, lse: b }));
+    const backward = sum(attentionBackward(ctx, s, { q: b, k: b, v: b, docStart: b, docEnd: b, o: b, lse: b, dO: b, dq: b, dk: b, dv: b, scratch: buf(floats) }));
+    // The model's count: 2 products of headDim multiply-adds per (query, key ≤ query).
+    const model = 2 * 2 * headDim * rows * heads * ((T * (T + 1)) / 2);
+    expect(forward).toBeGreaterThanOrEqual(model);
+    expect(forward).toBeLessThanOrEqual(1.05 * model);
+    expect(backward).toBeLessThanOrEqual((5 / 2) * forward * 1.05);
+  });
+
+  it('refuses a backward without room for its scratch', () => {
+    const b = buf(1);
+    const s = { rows: 1, length: 64, heads: 2, kvHeads: 1, headDim: 16 };
+    expect(() => attentionBackward(ctx, s, { q: b, k: b, v: b, docStart: b, docEnd: b, o: b, lse: b, dO: b, dq: b, dk: b, dv: b })).toThrow(/scratch must hold/);
+    // One head's dS of an 8192-token row is 138 MB, past the 128 MiB binding.
+    expect(() => attentionBackwardScratchFloats(ctx, { ...s, length: 8192 })).toThrow(/more than one storage binding/);
   });
 });

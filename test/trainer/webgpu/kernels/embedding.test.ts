@@ -1,7 +1,7 @@
 /** Embedding kernels against tf.gather and its scatter-add gradient (tf.scatterND, as trainer/kernels.ts's gatherRows). */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import type { Dispatch } from '../../../../trainer/webgpu/gpu.ts';
+import type { Call } from '../../../../trainer/webgpu/kernel.ts';
 import { embeddingBackward, embeddingForward, embeddingSegments } from '../../../../trainer/webgpu/kernels/embedding.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';
 
@@ -29,7 +29,7 @@ describeGpu('embedding', () => {
   const gpu = softwareGpu!;
 
   /** Plans and runs the dispatches, failing on any validation error in either. */
-  async function run(plan: () => Dispatch[]): Promise<void> {
+  async function run(plan: () => Call[]): Promise<void> {
     gpu.device.pushErrorScope('validation');
     gpu.run(plan());
     expect(await gpu.device.popErrorScope()).toBeNull();

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../../../trainer/webgpu/gpu.ts';
+import { type Buf, type Context, DEFAULT_LIMITS } from '../../../../trainer/webgpu/kernel.ts';
 import { ceChunkGrad, ceChunkStats, ceFinish, ceInit } from '../../../../trainer/webgpu/kernels/loss.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';
 
@@ -114,9 +115,9 @@ describeGpu('chunked cross-entropy', () => {
 
 describe('chunked cross-entropy planning', () => {
   it('refuses a chunk of zero columns', () => {
-    // Validation comes before any GPU call, so no device is needed.
-    const gpu = null as unknown as Gpu;
-    const b = null as unknown as GPUBuffer;
-    expect(() => ceChunkStats(gpu, { n: 4, chunk: 0, vocabStart: 0 }, { logits: b, targets: b, max: b, sum: b, picked: b })).toThrow(/chunk must be a positive integer/);
+    // Planning needs no device, and validation comes before any buffer is looked at.
+    const ctx: Context = { limits: DEFAULT_LIMITS };
+    const b = null as unknown as Buf;
+    expect(() => ceChunkStats(ctx, { n: 4, chunk: 0, vocabStart: 0 }, { logits: b, targets: b, max: b, sum: b, picked: b })).toThrow(/chunk must be a positive integer/);
   });
 });

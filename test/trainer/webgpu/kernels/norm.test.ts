@@ -1,7 +1,7 @@
 /** RMSNorm kernels against trainer/model.ts's RMSNorm on tfjs's cpu backend, gradients by tf.grads. */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import type { Dispatch } from '../../../../trainer/webgpu/gpu.ts';
+import type { Call } from '../../../../trainer/webgpu/kernel.ts';
 import { rmsNormBackward, rmsNormForward, rmsNormPartialFloats } from '../../../../trainer/webgpu/kernels/norm.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';
 
@@ -22,7 +22,7 @@ describeGpu('rmsNorm', () => {
   const gpu = softwareGpu!;
 
   /** Plans and runs the dispatches, failing on any validation error in either. */
-  async function run(plan: () => Dispatch[]): Promise<void> {
+  async function run(plan: () => Call[]): Promise<void> {
     gpu.device.pushErrorScope('validation');
     gpu.run(plan());
     expect(await gpu.device.popErrorScope()).toBeNull();
@@ -63,7 +63,7 @@ describeGpu('rmsNorm', () => {
       const dw = gpu.upload(dw0, 'dw');
       // Garbage in the scratch: the backward must not rely on it starting at zero.
       const partial = gpu.upload(random(rmsNormPartialFloats(rows, dim), 99, 1e3), 'partial');
-      let backward: Dispatch[] = [];
+      let backward: Call[] = [];
       await run(() => {
         backward = rmsNormBackward(gpu, { rows, dim }, { x, w, rstd, dy, dx, dw, partial }, { accumulateDx });
         return [rmsNormForward(gpu, { rows, dim, eps }, { x, w, y, rstd }), ...backward];

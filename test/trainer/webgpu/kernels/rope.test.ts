@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { ropeTables } from '../../../../trainer/rope-tables.ts';
-import type { Dispatch } from '../../../../trainer/webgpu/gpu.ts';
+import type { Call } from '../../../../trainer/webgpu/kernel.ts';
 import { ropeBackward, ropeForward } from '../../../../trainer/webgpu/kernels/rope.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';
 
@@ -36,7 +36,7 @@ describeGpu('rope', () => {
   const gpu = softwareGpu!;
 
   /** Plans and runs the dispatches, failing on any validation error in either. */
-  async function run(plan: () => Dispatch[]): Promise<void> {
+  async function run(plan: () => Call[]): Promise<void> {
     gpu.device.pushErrorScope('validation');
     gpu.run(plan());
     expect(await gpu.device.popErrorScope()).toBeNull();
