@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDecoder } from '../pipeline/tokenize/decode.ts';
-import { createEncoder } from '../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer } from '../pipeline/tokenize/load.ts';
 import { needleSvg } from '../trainer/plot.ts';
 import { FIXTURES, fixtureTexts } from './fixtures.ts';

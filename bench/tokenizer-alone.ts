@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { createEncoder } from '../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer } from '../pipeline/tokenize/load.ts';
 import type { Engine } from '../schemas/enums.ts';
 import { jsonlTexts } from './fixtures.ts';

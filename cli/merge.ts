@@ -5,7 +5,7 @@
  * `meap merge` through the CLI, early (refused) and once all partitions are done.
  */
 import type { Command } from 'commander';
-import { merge } from '../pipeline/merge.ts';
+import { merge } from '../pipeline/build-manifest.ts';
 import { summarize } from './output.ts';
 
 export function registerMerge(program: Command): void {

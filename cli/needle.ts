@@ -14,7 +14,7 @@ import type { HubOptions } from '../datasets/hub/http.ts';
 import { buildPrompt, gridNeedle } from '../pipeline/needle.ts';
 import { readHaystack, readNeedleFile } from '../pipeline/needle-inputs.ts';
 import { runTokenizer } from '../pipeline/tokenize/cache.ts';
-import { createEncoder } from '../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../pipeline/tokenize/tokenizer-engines.ts';
 import type { ModelShape, NeedleConfig } from '../schemas/train.ts';
 import { selectBackend } from '../trainer/backend.ts';
 import { loadCheckpoint } from '../trainer/checkpoint.ts';

@@ -4,7 +4,7 @@
  * $MEAP_CACHE/workers (any user can write there, wherever meap is installed), with an index per entry
  * that says which bundle is fresh (core/stamps.js). Without it every thread registers tsx, whose loader runs on a thread of its own: some 40 MB a worker.
  *
- * Covered by test/core/worker-entry.test.ts; the pools of pipeline/tokenize/engines.ts and
+ * Covered by test/core/worker-entry.test.ts; the pools of pipeline/tokenize/tokenizer-engines.ts and
  * pipeline/unit-pool.ts start every worker through workerPool.
  */
 import { createHash } from 'node:crypto';

@@ -12,7 +12,7 @@ import { fallsShort } from './mask-share.ts';
 import { planOutDir, type OutDirPlan } from './outdir.ts';
 import { planRun, type PrepareContext, type RunPlan } from './run.ts';
 import { inPartition } from './workstate/partition.ts';
-import { readUnitResult } from './workstate/records.ts';
+import { readUnitResult } from './workstate/run-records.ts';
 
 export interface DryRun extends RunPlan {
   /** This partition's inputs, each with whether an earlier run in --out finished it (the run skips those). */

@@ -6,7 +6,7 @@
  */
 import { InputError, MeapError, firstIssue, formatLocation } from '../core/errors.ts';
 import type { HubOptions } from '../datasets/hub/http.ts';
-import { readRecords } from '../datasets/records.ts';
+import { readRecords } from '../datasets/read-records.ts';
 import { resolveSources } from '../datasets/sources.ts';
 import { NeedleSchema, type Needle } from '../schemas/needle.ts';
 

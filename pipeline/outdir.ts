@@ -12,7 +12,7 @@ import { DATASET_INFO, DATASET_STATE, isHfCacheFile } from './hf-dataset.ts';
 import { isShardName } from './shards.ts';
 import { WORK_DIR, removeWorkDir } from './workstate/dir.ts';
 import { anyPartitionHeld } from './workstate/locks.ts';
-import { anyUnitDone, describeDifference, readRunFile, writeRunFile } from './workstate/records.ts';
+import { anyUnitDone, describeDifference, readRunFile, writeRunFile } from './workstate/run-records.ts';
 
 /**
  * What `prepare` would do with `out`, read without writing (a dry run shows it): start a run, after

@@ -20,7 +20,7 @@ import type { Manifest } from '../schemas/manifest.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { RunFile, UnitResult } from '../schemas/workstate.ts';
 import { checkSpanFits } from './mask-share.ts';
-import { merge } from './merge.ts';
+import { merge } from './build-manifest.ts';
 import { OrderedQueue } from './ordered-queue.ts';
 import { discardIfNothingDone, openOutDir } from './outdir.ts';
 import { pretrainMode } from './pretrain-mode.ts';
@@ -29,13 +29,13 @@ import { sftMode } from './sft-mode.ts';
 import { compileTemplate, frameWithTemplate, type CompiledTemplate, type TemplateSource } from './template.ts';
 import { readTemplate } from './template-file.ts';
 import { rememberTokenizer } from './tokenize/cache.ts';
-import { createEncoder, resolveEngine } from './tokenize/engines.ts';
+import { createEncoder, resolveEngine } from './tokenize/tokenizer-engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenize/load.ts';
 import { queueUnit, type Mode, type RunContext } from './unit.ts';
 import { runUnitsInWorkers } from './unit-pool.ts';
 import { lockPartition } from './workstate/locks.ts';
 import { inPartition, resolvePartition } from './workstate/partition.ts';
-import { readUnitResult, writeUnitResult } from './workstate/records.ts';
+import { readUnitResult, writeUnitResult } from './workstate/run-records.ts';
 
 export interface PrepareContext extends RunContext {
   /** How hub inputs and hub tokenizers are fetched (endpoint, token, progress, log). */

@@ -11,7 +11,7 @@
  */
 import { InputError, MeapError, type Location } from '../core/errors.ts';
 import { sha256File } from '../core/hash.ts';
-import { readRecords } from '../datasets/records.ts';
+import { readRecords } from '../datasets/read-records.ts';
 import type { InputFile } from '../datasets/types.ts';
 import type { ShardEntry } from '../schemas/manifest.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';

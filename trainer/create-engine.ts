@@ -3,13 +3,13 @@
  * tfjs's own kernels there), else the tfjs reference on the selected backend.
  *
  * Covered by test/e2e/train.test.ts and test/e2e/train-webgpu.test.ts (both kinds), and
- * test/trainer/webgpu/engine.test.ts (tfjsEngine as the reference).
+ * test/trainer/webgpu/webgpu-engine.test.ts (tfjsEngine as the reference).
  */
 import { configError } from '../core/errors.ts';
 import type { BackendChoice, Precision } from '../schemas/enums.ts';
 import type { ModelConfig } from '../schemas/train.ts';
 import type { Backend } from './backend.ts';
-import { ENGINE_ENV, type EngineOptions, type TrainEngine } from './engine.ts';
+import { ENGINE_ENV, type EngineOptions, type TrainEngine } from './train-engine.ts';
 import { LlamaModel } from './model.ts';
 import { createOptimizer, type Optimizer } from './optim.ts';
 import { optimizerStep } from './step.ts';
@@ -30,7 +30,7 @@ export function checkPrecision(backend: BackendChoice, precision: Precision): vo
  */
 export async function createEngine(backend: Backend, cfg: ModelConfig, o: EngineOptions): Promise<TrainEngine> {
   if (backend.device !== undefined && process.env[ENGINE_ENV] !== 'tfjs') {
-    const { WebGpuEngine } = await import('./webgpu/engine.ts');
+    const { WebGpuEngine } = await import('./webgpu/webgpu-engine.ts');
     return WebGpuEngine.create(backend.device, cfg, o);
   }
   if (o.precision !== 'f32') {

@@ -22,7 +22,7 @@ import { sha256Hex } from '../core/hash.ts';
 import { Rng } from '../core/rng.ts';
 import { MASK_TOKENS, TOKENIZER_FILE } from '../schemas/hf-files.ts';
 import type { ModelShape } from '../schemas/train.ts';
-import type { SavedParam } from './engine.ts';
+import type { SavedParam } from './train-engine.ts';
 import { CONFIG, CONFIG_KEYS, hfName, hfShape, llamaParams, parseLlamaConfig, transposeRows, type HfLlama } from './hf-llama.ts';
 import { tokenAt } from './hf-tokenizer.ts';
 import { readCheckpointTensors, readTensorF32, type StoredTensor } from './safetensors.ts';

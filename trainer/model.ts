@@ -11,7 +11,7 @@ import type { ModelConfig } from '../schemas/train.ts';
 import type { Batch } from './data.ts';
 import { paramLayout } from './param-layout.ts';
 import { ropeTables, type RopeTables } from './rope-tables.ts';
-import { crossEntropySum, gatherRows, matmul } from './kernels.ts';
+import { crossEntropySum, gatherRows, matmul } from './custom-grads.ts';
 
 /** One trainable tensor, by the name checkpoints store it under. */
 export interface Param {

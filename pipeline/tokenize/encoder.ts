@@ -1,8 +1,8 @@
 /**
  * What every engine is to its callers, and the bpe engine in the calling thread: no pool, no other
- * engine's library loaded, as a unit worker wants it. Covered by test/pipeline/tokenize/engines.test.ts.
+ * engine's library loaded, as a unit worker wants it. Covered by test/pipeline/tokenize/tokenizer-engines.test.ts.
  */
-import { BpeEncoder, cacheLimits } from './bpe/encoder.ts';
+import { BpeEncoder, cacheLimits } from './bpe/bpe-encoder.ts';
 import type { BpeModel } from './bpe/model.ts';
 import { unpackIds } from './ids.ts';
 

@@ -1,9 +1,9 @@
 /**
  * One thread of the bpe or pure-JS engine's pool; see createPoolEncoder in engines.ts. Covered by
- * test/pipeline/tokenize/engines.test.ts, whose multi-thread runs go through this worker.
+ * test/pipeline/tokenize/tokenizer-engines.test.ts, whose multi-thread runs go through this worker.
  */
 import { move, workerData } from 'piscina';
-import { BpeEncoder, cacheLimits } from './bpe/encoder.ts';
+import { BpeEncoder, cacheLimits } from './bpe/bpe-encoder.ts';
 import type { BpeModel } from './bpe/model.ts';
 import { packIds } from './ids.ts';
 import { buildJsTokenizer, encodeWithJs } from './js.ts';

@@ -4,7 +4,7 @@
  *
  * Covered by test/e2e/resume.test.ts (runs killed mid-write resume to the same bytes, and no .meap is
  * left after), and used by the tests of its callers: test/pipeline/shards.test.ts,
- * test/pipeline/outdir.test.ts and test/pipeline/workstate/records.test.ts.
+ * test/pipeline/outdir.test.ts and test/pipeline/workstate/run-records.test.ts.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';

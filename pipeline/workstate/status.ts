@@ -13,7 +13,7 @@ import type { RunSettings } from '../../schemas/settings.ts';
 import type { RunCommand } from '../../schemas/workstate.ts';
 import { partitionLocks } from './locks.ts';
 import { inPartition } from './partition.ts';
-import { readRunFile, readUnitResult } from './records.ts';
+import { readRunFile, readUnitResult } from './run-records.ts';
 
 export interface RunStatus {
   settings: RunSettings;

@@ -10,7 +10,7 @@ import { evalNeedles, MIN_DOC_TOKENS, retrievalCorpus } from '../../bench/needle
 import { fixtureTexts } from '../../bench/fixtures.ts';
 import { createDecoder } from '../../pipeline/tokenize/decode.ts';
 import type { Encoder } from '../../pipeline/tokenize/encoder.ts';
-import { createEncoder } from '../../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../../pipeline/tokenize/load.ts';
 
 const TOKENIZER = path.resolve(import.meta.dirname, '../../samples/needle-tokenizer/tokenizer.json');

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { detectFormat } from '../../datasets/inputs.ts';
 import { type InputFile } from '../../datasets/types.ts';
-import { readRecords } from '../../datasets/records.ts';
+import { readRecords } from '../../datasets/read-records.ts';
 import { type RawItem, type ReadOptions } from '../../datasets/types.ts';
 import type { InputFormat } from '../../schemas/enums.ts';
 export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures', import.meta.url));

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SftManifestSchema } from '../../schemas/manifest.ts';
 import { createDecoder, type Decoder } from '../../pipeline/tokenize/decode.ts';
-import { createEncoder } from '../../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer } from '../../pipeline/tokenize/load.ts';
 import { fixtures, gpt2, llama2, meap, readShards, tempDir, treeDigest } from '../helpers/cli.ts';
 

@@ -5,7 +5,7 @@ import { sha256Hex } from '../../core/hash.ts';
 import { decodeShard, encodeShard } from '../../datasets/shards/codec.ts';
 import { shardRow } from '../../datasets/shards/read.ts';
 import { DATASET_INFO, DATASET_STATE } from '../../pipeline/hf-dataset.ts';
-import { serializeManifest } from '../../pipeline/merge.ts';
+import { serializeManifest } from '../../pipeline/build-manifest.ts';
 import { ManifestSchema, type ShardFormat } from '../../schemas/manifest.ts';
 
 /** A shard file rewritten with the same rows in `format`; returns the sha256 of its new bytes. */

@@ -1,6 +1,6 @@
 /**
  * Needle prompts on the Llama-2, GPT-2 and Llama-3 tokenizers (the bpe engine, whose ids equal
- * Hugging Face's: test/pipeline/tokenize/bpe/encoder.test.ts): exact lengths, the needle at its depth,
+ * Hugging Face's: test/pipeline/tokenize/bpe/bpe-encoder.test.ts): exact lengths, the needle at its depth,
  * the answer's ids the same alone as after the question, the same prompts for the same seed, and a
  * short haystack refused in one line.
  */
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeapError } from '../../core/errors.ts';
 import { buildPrompt, magicNumber, NEAR_CHARS, type EncodeText } from '../../pipeline/needle.ts';
 import type { Encoder } from '../../pipeline/tokenize/encoder.ts';
-import { createEncoder } from '../../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer } from '../../pipeline/tokenize/load.ts';
 import { FIX, LLAMA3, TOK } from './tokenize/helpers.ts';
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../datasets/shards/read.ts';
 import { discardIfNothingDone, openOutDir } from '../../pipeline/outdir.ts';
-import { readRunFile } from '../../pipeline/workstate/records.ts';
+import { readRunFile } from '../../pipeline/workstate/run-records.ts';
 import type { RunFile } from '../../schemas/workstate.ts';
 import { tempDir, treeDigest } from '../helpers/cli.ts';
 import { prepareDir, runFile, usageError } from './helpers.ts';

@@ -11,7 +11,7 @@ import { frameWithTemplate, type CompiledTemplate, type PromptPiece } from '../.
 import { BUILTIN_TEMPLATES, loadTemplate } from '../../pipeline/template-file.ts';
 import { type Example } from '../../datasets/types.ts';
 import type { Encoder } from '../../pipeline/tokenize/encoder.ts';
-import { createEncoder } from '../../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../../pipeline/tokenize/load.ts';
 import { fixture, readAll, values } from '../datasets/helpers.ts';
 

@@ -2,7 +2,7 @@
  * One optimizer step of the training loop (`optimizerStep`), on cpu with the tiny test model:
  * micro-batches add up to the step of the whole batch, the optimizer gets the mean gradient clipped
  * to --clip, and an overflowed step changes nothing. `train` itself, the loop around it, runs end to
- * end in test/e2e/train.test.ts; `lossAndGrads` is checked in model.test.ts and kernels.test.ts.
+ * end in test/e2e/train.test.ts; `lossAndGrads` is checked in model.test.ts and custom-grads.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

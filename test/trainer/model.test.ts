@@ -1,7 +1,7 @@
 /**
  * The model's forward pass on cpu: the HF-shifted loss against a float64 reference, attention that
  * stays inside a document, seeded initialisation; and `lossAndGrads` (trainer/loop.ts) with nothing
- * to score. The gradients themselves are checked in kernels.test.ts.
+ * to score. The gradients themselves are checked in custom-grads.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

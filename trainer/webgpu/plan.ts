@@ -7,7 +7,7 @@
  *
  * Four stages, each its own function: buffers, forward (through the loss), backward, update.
  *
- * Covered by test/trainer/webgpu/plan.test.ts, and through the engine by engine.test.ts.
+ * Covered by test/trainer/webgpu/plan.test.ts, and through the engine by webgpu-engine.test.ts.
  */
 import type { Precision } from '../../schemas/enums.ts';
 import type { ModelConfig } from '../../schemas/train.ts';

@@ -4,7 +4,7 @@
  * of fixed size. Two generations: pieces go into the young one; when it fills it becomes the old one
  * and an empty one takes its place; a piece found in the old one moves back. Frequent pieces so
  * survive what a text full of one-off pieces (LaTeX, code, URLs) would flush. What the cache holds
- * never changes an id. Covered by test/pipeline/tokenize/bpe/encoder.test.ts (tiny limits too).
+ * never changes an id. Covered by test/pipeline/tokenize/bpe/bpe-encoder.test.ts (tiny limits too).
  */
 import { hashOf } from './shared.ts';
 

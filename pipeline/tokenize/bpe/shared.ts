@@ -2,7 +2,7 @@
  * What the bpe engine's tables share. Typed arrays on SharedArrayBuffers: tables built once and read
  * by every worker thread, which receives them through workerData without a copy. And the one string
  * hash of the vocab table and the piece cache. Covered through pairs.test.ts, strings.test.ts and
- * encoder.test.ts.
+ * bpe-encoder.test.ts.
  */
 export const sharedInt32 = (n: number) => new Int32Array(new SharedArrayBuffer(4 * n));
 export const sharedUint16 = (n: number) => new Uint16Array(new SharedArrayBuffer(2 * n));

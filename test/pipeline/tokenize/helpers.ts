@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { Encoder } from '../../../pipeline/tokenize/encoder.ts';
-import { createEncoder } from '../../../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from '../../../pipeline/tokenize/load.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');

@@ -5,7 +5,7 @@
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createDecoder } from '../../../pipeline/tokenize/decode.ts';
-import { createEncoder } from '../../../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer } from '../../../pipeline/tokenize/load.ts';
 import { TOK, TOK_NAMES, useTokenizers } from './helpers.ts';
 

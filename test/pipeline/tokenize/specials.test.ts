@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MeapError } from '../../../core/errors.ts';
 import { createDecoder } from '../../../pipeline/tokenize/decode.ts';
-import { createEncoder } from '../../../pipeline/tokenize/engines.ts';
+import { createEncoder } from '../../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer } from '../../../pipeline/tokenize/load.ts';
 import { FIX, TOK, useTempDirs, useTokenizers } from './helpers.ts';
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeRunFile, writeUnitResult } from '../../../pipeline/workstate/records.ts';
+import { writeRunFile, writeUnitResult } from '../../../pipeline/workstate/run-records.ts';
 import { readFinishedManifest, runStatus } from '../../../pipeline/workstate/status.ts';
 import { tempDir } from '../../helpers/cli.ts';
 import { runFile, usageError } from '../helpers.ts';

@@ -7,7 +7,7 @@
  *   - max[i], sum[i]: an online log-sum-exp (sum is Σ exp(x − max), rescaled whenever max grows),
  *   - picked[i]: the target's logit, written by the one chunk that holds the target,
  *   - lse[i] = max[i] + log(sum[i]); loss[slot] = Σ_i lse[i] − picked[i] (the summed loss, as
- *     trainer/kernels.ts's crossEntropySum).
+ *     trainer/custom-grads.ts's crossEntropySum).
  * A negative target (−1, −100) marks an unscored row: it adds exactly 0 to the loss and gets a zero
  * gradient row, so the engine may pass every position of a batch with its padding and unscored
  * tokens in place. Its lse is 0, not a log-sum-exp.

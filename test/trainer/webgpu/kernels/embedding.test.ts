@@ -1,4 +1,4 @@
-/** Embedding kernels against tf.gather and its scatter-add gradient (tf.scatterND, as trainer/kernels.ts's gatherRows). */
+/** Embedding kernels against tf.gather and its scatter-add gradient (tf.scatterND, as trainer/custom-grads.ts's gatherRows). */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { Call } from '../../../../trainer/webgpu/kernel.ts';

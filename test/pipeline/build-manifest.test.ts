@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readManifest } from '../../datasets/shards/read.ts';
-import { merge, serializeManifest } from '../../pipeline/merge.ts';
+import { merge, serializeManifest } from '../../pipeline/build-manifest.ts';
 import { slimpajama, tempDir, treeDigest } from '../helpers/cli.ts';
 import { toVersion1 } from '../helpers/v1.ts';
 import { prepareDir, usageError } from './helpers.ts';

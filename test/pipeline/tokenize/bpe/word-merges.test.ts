@@ -1,7 +1,7 @@
 /** The heap merge against the textbook loop: repeatedly merge the lowest-ranked, leftmost adjacent pair. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MergeScratch, mergeWord } from '../../../../pipeline/tokenize/bpe/merge.ts';
+import { MergeScratch, mergeWord } from '../../../../pipeline/tokenize/bpe/word-merges.ts';
 import { PairTable } from '../../../../pipeline/tokenize/bpe/pairs.ts';
 
 function naive(word: number[], merges: Map<string, [number, number]>): number[] {

@@ -5,7 +5,7 @@
  */
 import { wellFormed } from '../ids.ts';
 import { SPIECE, type BpeModel } from './model.ts';
-import { MergeScratch, mergeWord } from './merge.ts';
+import { MergeScratch, mergeWord } from './word-merges.ts';
 import { PairTable } from './pairs.ts';
 import { MAX_CACHED_CHARS, PieceCache } from './piece-cache.ts';
 import { SplitScanner } from './split-scan.ts';

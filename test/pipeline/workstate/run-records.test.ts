@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { MeapError } from '../../../core/errors.ts';
 import { encodeShard } from '../../../datasets/shards/codec.ts';
 import { shardName } from '../../../pipeline/shards.ts';
-import { describeDifference, readRunFile, readUnitResult, unitKey, writeRunFile, writeUnitResult } from '../../../pipeline/workstate/records.ts';
+import { describeDifference, readRunFile, readUnitResult, unitKey, writeRunFile, writeUnitResult } from '../../../pipeline/workstate/run-records.ts';
 import type { UnitResult } from '../../../schemas/workstate.ts';
 import { tempDir } from '../../helpers/cli.ts';
 import { runFile } from '../helpers.ts';

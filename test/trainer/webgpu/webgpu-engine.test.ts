@@ -12,11 +12,11 @@ import { PRESETS, type ModelConfig } from '../../../schemas/train.ts';
 import { selectBackend } from '../../../trainer/backend.ts';
 import { Loader, openDatasets } from '../../../trainer/data.ts';
 import { tfjsEngine } from '../../../trainer/create-engine.ts';
-import type { TrainEngine } from '../../../trainer/engine.ts';
+import type { TrainEngine } from '../../../trainer/train-engine.ts';
 import { LlamaModel } from '../../../trainer/model.ts';
 import { createOptimizer } from '../../../trainer/optim.ts';
 import { lossAndGrads } from '../../../trainer/step.ts';
-import { WebGpuEngine } from '../../../trainer/webgpu/engine.ts';
+import { WebGpuEngine } from '../../../trainer/webgpu/webgpu-engine.ts';
 import { llama2, meap, slimpajama, tempDir } from '../../helpers/cli.ts';
 import { describeGpu, relErr, softwareGpu, TOL } from './harness.ts';
 

@@ -19,7 +19,7 @@ import { discardWork } from './outdir.ts';
 import { isShardName } from './shards.ts';
 import { addCounts, sortKeys } from './unit.ts';
 import { removeWorkDir, writeOutputFile } from './workstate/dir.ts';
-import { readRunFile, readUnitResult } from './workstate/records.ts';
+import { readRunFile, readUnitResult } from './workstate/run-records.ts';
 
 /**
  * `meap merge` (and the end of a single-partition run): every input's completion record → the

@@ -9,14 +9,14 @@
  * Weights, gradients and AdamW moments are named and shaped as the tfjs model's, so checkpoints move
  * between the two engines, and the initial weights are the tfjs model's from the same seed.
  *
- * Covered by test/trainer/webgpu/engine.test.ts.
+ * Covered by test/trainer/webgpu/webgpu-engine.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { configError } from '../../core/errors.ts';
 import type { ModelConfig } from '../../schemas/train.ts';
 import { selectBackend } from '../backend.ts';
 import type { Cursor, Loader } from '../data.ts';
-import { ENGINE_ENV, type EngineOptions, type SavedParam, type StepOptions, type StepResult, type TrainEngine } from '../engine.ts';
+import { ENGINE_ENV, type EngineOptions, type SavedParam, type StepOptions, type StepResult, type TrainEngine } from '../train-engine.ts';
 import { LlamaModel } from '../model.ts';
 import type { AdamWState } from '../optim.ts';
 import { kernelBatch, type KernelBatch } from './batch.ts';

@@ -2,9 +2,9 @@
  * What the training loop drives: an engine holds a model's weights and its optimizer state, takes
  * optimizer steps, and moves its state in and out of checkpoints. Two kinds: the tfjs reference
  * (trainer/model.ts with autograd, on any tfjs backend) and the hand-written WebGPU engine
- * (trainer/webgpu/engine.ts), which must give the reference's numbers.
+ * (trainer/webgpu/webgpu-engine.ts), which must give the reference's numbers.
  *
- * Interfaces only; the engines are made in create-engine.ts and exercised through test/trainer/webgpu/engine.test.ts and test/e2e/train.test.ts.
+ * Interfaces only; the engines are made in create-engine.ts and exercised through test/trainer/webgpu/webgpu-engine.test.ts and test/e2e/train.test.ts.
  */
 import type { Precision } from '../schemas/enums.ts';
 import type { Cursor, Loader } from './data.ts';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../core/errors.ts';
-import { readRecords } from '../../datasets/records.ts';
+import { readRecords } from '../../datasets/read-records.ts';
 import { fixture, readAll, useScratch, values } from './helpers.ts';
 
 const scratch = useScratch();

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { createEncoder, resolveEngine } from '../../../pipeline/tokenize/engines.ts';
+import { createEncoder, resolveEngine } from '../../../pipeline/tokenize/tokenizer-engines.ts';
 import { DOCS, ROOT, TOK, TOK_NAMES, useTempDirs, useTokenizers, type TokName } from './helpers.ts';
 
 // The Unicode spaces on which JS's `\s` and Oniguruma's disagree or might.
@@ -137,7 +137,7 @@ describe('worker count does not change ids', () => {
     const script = `
       import { createHash } from 'node:crypto';
       import { readFileSync } from 'node:fs';
-      import { createEncoder } from ${JSON.stringify(join(ROOT, 'pipeline/tokenize/engines.ts'))};
+      import { createEncoder } from ${JSON.stringify(join(ROOT, 'pipeline/tokenize/tokenizer-engines.ts'))};
       import { loadTokenizer } from ${JSON.stringify(join(ROOT, 'pipeline/tokenize/load.ts'))};
       const texts = JSON.parse(readFileSync(process.env.TEXTS, 'utf8'));
       const out = {};

@@ -1,5 +1,5 @@
 /**
- * The hand-written gradients of trainer/kernels.ts. Each kernel alone: its value and gradient equal
+ * The hand-written gradients of trainer/custom-grads.ts. Each kernel alone: its value and gradient equal
  * tfjs's own op on cpu (both signs of the upstream gradient for the cross-entropy, whose backward
  * folds a positive one into the exponent). Then through the whole model, where they are the only
  * hand-written backward code: central finite differences on cpu, the embedding's scatter summing
@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../trainer/backend.ts';
-import { crossEntropySum, gatherRows, matmul } from '../../trainer/kernels.ts';
+import { crossEntropySum, gatherRows, matmul } from '../../trainer/custom-grads.ts';
 import { LlamaModel } from '../../trainer/model.ts';
 import { B1, CFG, gradsOf, lossOf } from './helpers.ts';
 
