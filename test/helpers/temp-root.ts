@@ -9,6 +9,8 @@ import { afterAll } from 'vitest';
 const outer = process.env.MEAP_TEST_OUTER_TMPDIR ?? os.tmpdir();
 process.env.MEAP_TEST_OUTER_TMPDIR = outer;
 const root = fs.mkdtempSync(path.join(outer, 'meap-test-file-'));
+// As /tmp itself: the tests that run the CLI as another user (nobody) need to write here too.
+fs.chmodSync(root, 0o1777);
 process.env.TMPDIR = root;
 
 afterAll(() => {
