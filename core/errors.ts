@@ -14,6 +14,8 @@ export interface Location {
   line?: number;
   /** 0-based record index in a JSON array or Parquet file. */
   record?: number;
+  /** 0-based byte offset in a binary file (a shard): where its bytes stop being what meap wrote. */
+  byte?: number;
 }
 
 export class MeapError extends Error {
@@ -43,6 +45,18 @@ export class InputError extends MeapError {
   }
 }
 
+/**
+ * Bytes that are not what meap wrote, such as a damaged shard, named by file and, where known, byte.
+ * `what` is the problem alone, for reports that name the file themselves (`meap verify`).
+ */
+export class IntegrityError extends MeapError {
+  readonly what: string;
+  constructor(what: string, where: Location = {}, hint?: string) {
+    super('integrity', what, where, hint);
+    this.what = what;
+  }
+}
+
 /** An error as plain data, to cross a worker thread's boundary. */
 export interface PlainError {
   message: string;
@@ -51,12 +65,15 @@ export interface PlainError {
   code?: string;
   path?: string;
   syscall?: string;
-  meap?: { kind: ErrorKind; where: Location; hint?: string; reason?: string };
+  meap?: { kind: ErrorKind; where: Location; hint?: string; reason?: string; what?: string };
 }
 
 export function toPlainError(e: unknown): PlainError {
   if (e instanceof MeapError) {
-    return { message: e.message, meap: { kind: e.kind, where: e.where, hint: e.hint, reason: e instanceof InputError ? e.reason : undefined } };
+    return {
+      message: e.message,
+      meap: { kind: e.kind, where: e.where, hint: e.hint, reason: e instanceof InputError ? e.reason : undefined, what: e instanceof IntegrityError ? e.what : undefined },
+    };
   }
   if (!(e instanceof Error)) return { message: String(e) };
   const { code, path, syscall } = e as NodeJS.ErrnoException;
@@ -68,6 +85,7 @@ export function fromPlainError(p: PlainError): Error {
   let e: Error;
   if (p.meap === undefined) e = new Error(p.message);
   else if (p.meap.reason !== undefined) e = new InputError(p.meap.reason, '', p.meap.where, p.meap.hint);
+  else if (p.meap.what !== undefined) e = new IntegrityError(p.meap.what, p.meap.where, p.meap.hint);
   else e = new MeapError(p.meap.kind, '', p.meap.where, p.meap.hint);
   e.message = p.message;
   if (p.stack !== undefined) e.stack = p.stack;
@@ -125,6 +143,7 @@ export function formatLocation(where: Location): string {
   let s = where.file ?? '';
   if (where.line !== undefined) s += `:${where.line}`;
   else if (where.record !== undefined) s += ` (record ${where.record})`;
+  else if (where.byte !== undefined) s += ` (byte ${where.byte})`;
   return s;
 }
 

@@ -1,17 +1,22 @@
 /**
- * Reading shards with apache-arrow: Arrow IPC bytes → rows of the three List<Int32> columns, in either
- * container; verify, inspect and the trainer decode with it. prepare writes with stream.ts, and
- * encodeShard gives its bytes for whole rows at once (and version 1's file container, for tests).
- * Built from flat buffers with makeData rather than per-value builders, which are far slower.
+ * Shard bytes → rows, in either container: a version 2 stream by meap's own reader
+ * (stream-reader.ts), a version 1 file by apache-arrow, once its sha256 has matched its manifest;
+ * verify, inspect, the trainer and the tests decode with it. prepare writes with stream.ts, and
+ * encodeShard gives its bytes for whole rows at once (and version 1's file container, for tests),
+ * built from flat buffers with makeData rather than per-value builders, which are far slower.
  */
-import { DataType, Field, Int32, List, RecordBatch, Schema, Struct, Table, makeData, tableFromIPC, tableToIPC, type Data } from 'apache-arrow';
+import { DataType, List, RecordBatch, Struct, Table, makeData, tableFromIPC, tableToIPC, type Data, type Int32 } from 'apache-arrow';
+import { IntegrityError } from '../../core/errors.ts';
 import type { ShardFormat } from '../../schemas/manifest.ts';
 import { SHARD_COLUMNS, type ShardColumn } from '../../schemas/shard-columns.ts';
 import { END_OF_STREAM, recordBatchParts, recordBatches, SHARD_FORMAT, STREAM_HEADER, type ShardRow } from './stream.ts';
+import { decodeStream, type DecodedShard } from './stream-reader.ts';
 
-const listOfInt32 = () => new List(new Field('item', new Int32(), false));
+export type { DecodedShard };
 
-const SHARD_SCHEMA = new Schema(SHARD_COLUMNS.map((name) => new Field(name, listOfInt32(), false)));
+/** The Arrow schema as the pinned schema message declares it (scripts/pin-stream-layout.ts is its one home). */
+const SHARD_SCHEMA = tableFromIPC(Buffer.concat([STREAM_HEADER, END_OF_STREAM])).schema;
+const LIST_OF_INT32 = SHARD_SCHEMA.fields[0].type as List<Int32>;
 
 function recordBatch(rows: readonly ShardRow[]): RecordBatch {
   const children = SHARD_COLUMNS.map((col) => listColumn(rows.map((r) => r[col])));
@@ -46,22 +51,35 @@ function listColumn(values: readonly Int32Array[]): Data<List<Int32>> {
   for (let i = 0; i < values.length; i++) offsets[i + 1] = offsets[i] + values[i].length;
   const flat = new Int32Array(offsets[values.length]);
   for (let i = 0; i < values.length; i++) flat.set(values[i], offsets[i]);
-  const child = makeData({ type: new Int32(), length: flat.length, nullCount: 0, data: flat });
-  return makeData({ type: listOfInt32(), length: values.length, nullCount: 0, valueOffsets: offsets, child });
+  const child = makeData({ type: LIST_OF_INT32.children[0].type, length: flat.length, nullCount: 0, data: flat });
+  return makeData({ type: LIST_OF_INT32, length: values.length, nullCount: 0, valueOffsets: offsets, child });
 }
 
-/** A decoded shard: each column as flat values plus row offsets, the cheap form to scan. */
-export interface DecodedShard {
-  rows: number;
-  columns: Record<ShardColumn, { offsets: Int32Array; values: Int32Array }>;
+export interface DecodeOptions {
+  /**
+   * The caller has checked the bytes against their manifest's sha256: only then may a version 1
+   * (Arrow IPC file) shard reach apache-arrow, whose reader can loop on damaged bytes.
+   */
+  sha256Matched?: boolean;
+  /** What the IntegrityError suggests doing. */
+  hint?: string;
 }
 
-/** Throws a plain Error with a reason when the bytes are not a meap shard; callers add the file name. */
-export function decodeShard(bytes: Uint8Array): DecodedShard {
-  // A stream cut at a message boundary still parses, as a shorter stream: only its end marker tells.
-  if (ipcFormatOf(bytes) === 'arrow-ipc-stream' && !asBuffer(bytes).subarray(-8).equals(END_OF_STREAM)) {
-    throw new Error('the stream ends without its end-of-stream marker (truncated?)');
+/** The rows of a shard, or one IntegrityError naming `file` (and, in a stream, the first byte that is not meap's). */
+export function decodeShard(bytes: Uint8Array, file: string, { sha256Matched = false, hint }: DecodeOptions = {}): DecodedShard {
+  if (ipcFormatOf(bytes) !== 'arrow-ipc-file') return decodeStream(bytes, file, hint);
+  if (!sha256Matched) {
+    throw new IntegrityError('not a version 2 shard: an Arrow IPC file, as version 1 directories hold, is read only through its manifest, once its sha256 matches', { file, byte: 0 }, hint);
   }
+  try {
+    return decodeFile(bytes);
+  } catch (e) {
+    throw new IntegrityError(`not a meap shard: ${(e as Error).message}`, { file }, hint);
+  }
+}
+
+/** A version 1 shard with apache-arrow; throws a plain Error with the reason. */
+function decodeFile(bytes: Uint8Array): DecodedShard {
   const table = tableFromIPC(bytes);
   const names = table.schema.fields.map((f) => f.name);
   if (names.join(',') !== SHARD_COLUMNS.join(',')) {

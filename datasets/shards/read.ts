@@ -84,17 +84,12 @@ export async function readShard(file: string, expect: ShardCheck = {}): Promise<
   } catch (e) {
     throw new MeapError('integrity', `cannot read the shard: ${(e as NodeJS.ErrnoException).code ?? e}`, { file }, VERIFY_HINT(path.dirname(file)));
   }
-  // Checked before decoding: bytes that are not the ones prepare wrote can make the Arrow reader
-  // throw anything, or loop, and must never get that far.
+  // Checked before decoding, so that a changed shard is named as changed, and a version 1 shard's
+  // bytes reach apache-arrow (which can loop on damaged ones) only when they are the ones prepare wrote.
   if (expect.sha256 !== undefined && sha256Hex(bytes) !== expect.sha256) {
     throw new MeapError('integrity', 'the shard does not match the sha256 in its manifest: it changed after `meap prepare`', { file }, VERIFY_HINT(path.dirname(file)));
   }
-  let shard: DecodedShard;
-  try {
-    shard = decodeShard(bytes);
-  } catch (e) {
-    throw new MeapError('integrity', `not a meap shard: ${(e as Error).message}`, { file }, VERIFY_HINT(path.dirname(file)));
-  }
+  const shard = decodeShard(bytes, file, { sha256Matched: expect.sha256 !== undefined, hint: VERIFY_HINT(path.dirname(file)) });
   if (expect.rows !== undefined && shard.rows !== expect.rows) {
     throw new MeapError('integrity', `the shard holds ${shard.rows} rows, its manifest says ${expect.rows}`, { file }, VERIFY_HINT(path.dirname(file)));
   }

@@ -7,6 +7,7 @@ import {
   firstIssue,
   formatLocation,
   InputError,
+  IntegrityError,
   MeapError,
   parseOrThrow,
   readJsonObject,
@@ -22,9 +23,10 @@ import {
 import { tempDir } from '../helpers/cli.ts';
 
 describe('MeapError messages', () => {
-  it('puts the location first: file:line, or file (record N)', () => {
+  it('puts the location first: file:line, file (record N), or file (byte N)', () => {
     expect(new MeapError('input', 'bad JSON', { file: 'a.jsonl', line: 3 }).message).toBe('a.jsonl:3: bad JSON');
     expect(new MeapError('input', 'no text', { file: 'b.json', record: 0 }).message).toBe('b.json (record 0): no text');
+    expect(new IntegrityError('not a meap shard: x', { file: 's.arrow', byte: 0 }).message).toBe('s.arrow (byte 0): not a meap shard: x');
     expect(new MeapError('input', 'bad', { file: 'c.jsonl' }).message).toBe('c.jsonl: bad');
     expect(new MeapError('config', 'plain').message).toBe('plain');
   });
@@ -141,6 +143,9 @@ describe('toPlainError and fromPlainError', () => {
     expect(integrity).toBeInstanceOf(MeapError);
     expect(integrity).not.toBeInstanceOf(InputError);
     expect((integrity as MeapError).exitCode).toBe(1);
+    const shard = roundTrip(new IntegrityError('not a meap shard: cut', { file: 's.arrow', byte: 12 }, 'run verify'));
+    expect(shard).toBeInstanceOf(IntegrityError);
+    expect([shard.message, (shard as IntegrityError).what, (shard as IntegrityError).where, (shard as IntegrityError).exitCode]).toEqual(['s.arrow (byte 12): not a meap shard: cut (run verify)', 'not a meap shard: cut', { file: 's.arrow', byte: 12 }, 1]);
     const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
     const back = roundTrip(full) as NodeJS.ErrnoException;
     expect(back).not.toBeInstanceOf(MeapError);

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sha256Hex } from '../../core/hash.ts';
 import { decodeShard } from '../../datasets/shards/codec.ts';
 import { ManifestSchema } from '../../schemas/manifest.ts';
 
@@ -65,7 +66,9 @@ export function treeDigest(dir: string): Record<string, string> {
 export function readShards(dir: string) {
   const manifest = ManifestSchema.parse(JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')));
   const rows = manifest.shards.flatMap((s) => {
-    const shard = decodeShard(fs.readFileSync(path.join(dir, s.file)));
+    const file = path.join(dir, s.file);
+    const bytes = fs.readFileSync(file);
+    const shard = decodeShard(bytes, file, { sha256Matched: sha256Hex(bytes) === s.sha256 });
     const take = (c: keyof typeof shard.columns, r: number) =>
       shard.columns[c].values.subarray(shard.columns[c].offsets[r], shard.columns[c].offsets[r + 1]);
     return Array.from({ length: shard.rows }, (_, r) => ({

@@ -8,16 +8,22 @@ import { DATASET_INFO, DATASET_STATE } from '../../pipeline/hf-dataset.ts';
 import { serializeManifest } from '../../pipeline/build-manifest.ts';
 import { ManifestSchema, type ShardFormat } from '../../schemas/manifest.ts';
 
-/** A shard file rewritten with the same rows in `format`; returns the sha256 of its new bytes. */
+/**
+ * A shard file rewritten with the same rows in `format`; returns the sha256 of its new bytes. A
+ * version 1 shard is decoded only when its bytes match the sha256 in the manifest beside it.
+ */
 export function reencodeShard(file: string, format: ShardFormat): string {
-  const shard = decodeShard(fs.readFileSync(file));
+  const bytes = fs.readFileSync(file);
+  const manifest = ManifestSchema.parse(JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'manifest.json'), 'utf8')));
+  const listed = manifest.shards.find((s) => s.file === path.basename(file));
+  const shard = decodeShard(bytes, file, { sha256Matched: listed?.sha256 === sha256Hex(bytes) });
   const rows = Array.from({ length: shard.rows }, (_, r) => {
     const { inputIds, labels, positionIds } = shardRow(shard, r);
     return { input_ids: inputIds, labels, position_ids: positionIds };
   });
-  const bytes = encodeShard(rows, format);
-  fs.writeFileSync(file, bytes);
-  return sha256Hex(bytes);
+  const written = encodeShard(rows, format);
+  fs.writeFileSync(file, written);
+  return sha256Hex(written);
 }
 
 /**

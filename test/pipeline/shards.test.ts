@@ -48,7 +48,7 @@ describe('ShardWriter', () => {
       expect(e.maskedTokens).toBe(rowsOf[k].reduce((s, r) => s + (r % 3), 0));
       const bytes = fs.readFileSync(path.join(dir, e.file));
       expect(e.sha256).toBe(sha256Hex(bytes));
-      const shard = decodeShard(bytes);
+      const shard = decodeShard(bytes, e.file);
       expect(shard.rows).toBe(e.rows);
       const expected = rowsOf[k].map(row);
       expect(Array.from(shard.columns.input_ids.values)).toEqual(expected.flatMap((x) => Array.from(x.input_ids)));
@@ -111,6 +111,6 @@ describe('ShardWriter with record batches', () => {
     const [e] = await w.finish();
     const bytes = fs.readFileSync(path.join(dir, e.file));
     expect([...RecordBatchStreamReader.from(bytes)].map((b) => b.numRows)).toEqual([4]);
-    expect(decodeShard(bytes).rows).toBe(4);
+    expect(decodeShard(bytes, e.file).rows).toBe(4);
   });
 });

@@ -73,7 +73,7 @@ function editShard(dir: string, index: number, edit: (rows: ShardRow[]) => void)
   fs.cpSync(dir, copy, { recursive: true });
   const manifest = JSON.parse(fs.readFileSync(path.join(copy, 'manifest.json'), 'utf8'));
   const entry = manifest.shards[index];
-  const shard = decodeShard(fs.readFileSync(path.join(copy, entry.file)));
+  const shard = decodeShard(fs.readFileSync(path.join(copy, entry.file)), entry.file);
   const rows: ShardRow[] = Array.from({ length: shard.rows }, (_, r) => {
     const col = (c: keyof typeof shard.columns) => shard.columns[c].values.slice(shard.columns[c].offsets[r], shard.columns[c].offsets[r + 1]);
     return { input_ids: col('input_ids'), labels: col('labels'), position_ids: col('position_ids') };

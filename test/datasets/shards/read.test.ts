@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MeapError } from '../../../core/errors.ts';
+import { IntegrityError, MeapError } from '../../../core/errors.ts';
+import { sha256Hex } from '../../../core/hash.ts';
 import { MANIFEST, readManifest, readShard, shardPath, shardRow } from '../../../datasets/shards/read.ts';
 import type { Manifest } from '../../../schemas/manifest.ts';
 import { gpt2, meap, readShards, slimpajama, tempDir } from '../../helpers/cli.ts';
@@ -126,25 +127,35 @@ describe('readShard', () => {
     expect(e.message).toMatch(new RegExp(`^${shardFile}: the shard holds ${rows} rows, its manifest says ${rows + 1} \\(run \`meap verify `));
   });
 
-  it('turns truncated bytes into a one-line integrity error naming the file, wherever the cut falls', async () => {
+  it('turns truncated bytes into a one-line integrity error naming the file and a byte, wherever the cut falls', async () => {
     const bytes = fs.readFileSync(shardFile);
     for (const n of [0, 6, 100, Math.floor(bytes.length / 2), bytes.length - 1]) {
       const file = path.join(root, `cut-${n}.arrow`);
       fs.writeFileSync(file, bytes.subarray(0, n));
       const e = await failure(readShard(file));
-      expect(e.where, `cut at ${n}`).toEqual({ file });
-      expect(e.message, `cut at ${n}`).toMatch(/: not a meap shard: /);
+      expect(e).toBeInstanceOf(IntegrityError);
+      expect(e.where.file, `cut at ${n}`).toBe(file);
+      expect(e.where.byte, `cut at ${n}`).toBeLessThanOrEqual(n);
+      expect(e.message, `cut at ${n}`).toMatch(new RegExp(`^${file} \\(byte ${e.where.byte}\\): not a meap shard: .*\\(truncated\\?\\) \\(run \`meap verify `));
       // With the manifest's checks, the sha256 catches it before decoding is tried.
       const checked = await failure(readShard(file, { sha256: manifest.shards[0].sha256, rows: manifest.shards[0].rows }));
       expect(checked.message).toContain('does not match the sha256');
     }
   });
 
-  it('refuses an Arrow file with other columns, and a missing file', async () => {
+  it('refuses Arrow data with other columns, an Arrow IPC file without its sha256, and a missing file', async () => {
     const foreign = path.join(root, 'foreign.arrow');
-    fs.writeFileSync(foreign, tableToIPC(tableFromArrays({ text_ids: Int32Array.of(1, 2) }), 'file'));
+    fs.writeFileSync(foreign, tableToIPC(tableFromArrays({ text_ids: Int32Array.of(1, 2) }), 'stream'));
     const e = await failure(readShard(foreign));
-    expect(e.message).toBe(`${foreign}: not a meap shard: columns are [text_ids], expected [input_ids, labels, position_ids] (run \`meap verify ${root}\` to check every shard, then prepare the directory again)`);
+    expect(e.message).toMatch(new RegExp(`^${foreign} \\(byte \\d+\\): not a meap shard: the schema message \\(input_ids, labels, position_ids, each List<Int32>\\) is not what meap writes \\(run \`meap verify `));
+
+    // A version 1 shard reaches apache-arrow only once its bytes match the manifest's sha256.
+    const file = path.join(root, 'foreign-file.arrow');
+    const bytes = tableToIPC(tableFromArrays({ text_ids: Int32Array.of(1, 2) }), 'file');
+    fs.writeFileSync(file, bytes);
+    expect((await failure(readShard(file))).message).toContain(`${file} (byte 0): not a version 2 shard: an Arrow IPC file, as version 1 directories hold, is read only through its manifest, once its sha256 matches`);
+    const checked = await failure(readShard(file, { sha256: sha256Hex(bytes) }));
+    expect(checked.message).toBe(`${file}: not a meap shard: columns are [text_ids], expected [input_ids, labels, position_ids] (run \`meap verify ${root}\` to check every shard, then prepare the directory again)`);
 
     const missing = path.join(root, 'missing.arrow');
     expect((await failure(readShard(missing))).message).toMatch(new RegExp(`^${missing}: cannot read the shard: ENOENT \\(run \`meap verify `));

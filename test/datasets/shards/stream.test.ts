@@ -1,9 +1,11 @@
+import * as fs from 'node:fs';
 import fc from 'fast-check';
 import { Field, Int32, List, RecordBatchStreamReader, Schema, Table, tableToIPC } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { decodeShard, encodeShard } from '../../../datasets/shards/codec.ts';
 import { END_OF_STREAM, recordBatchParts, STREAM_HEADER, type ShardRow } from '../../../datasets/shards/stream.ts';
 import { SHARD_COLUMNS } from '../../../schemas/shard-columns.ts';
+import { LAYOUT_FILE, streamLayoutSource } from '../../../scripts/pin-stream-layout.ts';
 
 const rowOf = (input: number[], labels: number[], positions: number[]): ShardRow => ({
   input_ids: Int32Array.from(input),
@@ -16,6 +18,12 @@ const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
 const rows = fc.array(fc.tuple(fc.array(int32, { maxLength: 40 }), fc.array(int32, { maxLength: 9 }), fc.array(int32, { maxLength: 40 })), { maxLength: 30 }).map((rs) => rs.map(([a, b, c]) => rowOf(a, b, c)));
 
 describe('shard stream writer (no apache-arrow)', () => {
+  it("pins exactly the layout scripts/pin-stream-layout.ts takes from apache-arrow's writer, so a schema change is a regeneration", () => {
+    const generated = streamLayoutSource();
+    const pinned = fs.readFileSync(LAYOUT_FILE, 'utf8');
+    expect(pinned, `${LAYOUT_FILE} is not what apache-arrow's writer gives now: run \`npx tsx scripts/pin-stream-layout.ts\`, which writes\n${generated}`).toBe(generated);
+  });
+
   it('starts with the schema message apache-arrow writes for the three List<Int32> columns', () => {
     const schema = new Schema(SHARD_COLUMNS.map((name) => new Field(name, new List(new Field('item', new Int32(), false)), false)));
     const empty = tableToIPC(new Table(schema), 'stream');
@@ -29,7 +37,7 @@ describe('shard stream writer (no apache-arrow)', () => {
         const bytes = encodeShard(rs);
         const batches = [...RecordBatchStreamReader.from(bytes)];
         expect(Buffer.from(tableToIPC(new Table(batches), 'stream')).equals(Buffer.from(bytes))).toBe(true);
-        const decoded = decodeShard(bytes);
+        const decoded = decodeShard(bytes, 'any.arrow');
         expect(decoded.rows).toBe(rs.length);
         for (const col of SHARD_COLUMNS) expect(Array.from(decoded.columns[col].values)).toEqual(rs.flatMap((r) => Array.from(r[col])));
       }),
