@@ -8,6 +8,7 @@ import { isHubUri } from '../datasets/hub/uri.ts';
 import type { SkipReason } from '../datasets/types.ts';
 import type { DryRun } from '../pipeline/dry-run.ts';
 import { MASKED_SHARE_WARNING } from '../pipeline/mask-share.ts';
+import { maskTakes } from '../schemas/enums.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import { bytes, count, n } from './output.ts';
 
@@ -22,8 +23,8 @@ function describeMask(d: DryRun, cfg: PrepareConfig): string {
   if (cfg.mode === 'sft') {
     return `sft-duplicate, ratio ${cfg.maskRatio}: answers over ${n(cfg.minAnswerTokens)} tokens are duplicated; the shortest of them gets ${masked(`its ${n(of)} tokens`)}`;
   }
-  if (cfg.mask === 'none') return 'none';
-  const spans = cfg.mask === 'span' ? `spans of ${cfg.spanLength}, ` : '';
+  if (!maskTakes(cfg.mask, 'maskRatio')) return cfg.mask;
+  const spans = cfg.spanLength !== null ? `spans of ${cfg.spanLength}, ` : '';
   return `${cfg.mask}, ${spans}ratio ${cfg.maskRatio}: a full ${n(cfg.seqLen)}-token row of one document gets ${masked(`its ${n(of)} eligible positions`)}`;
 }
 

@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import type { DownloadProgress } from '../datasets/hub/http.ts';
 import type { Counters, Progress } from '../pipeline/unit.ts';
 import type { Manifest } from '../schemas/manifest.ts';
-import type { ProgressMode } from '../schemas/enums.ts';
+import { maskTakes, type ProgressMode } from '../schemas/enums.ts';
 import type { EvalProgress } from '../trainer/eval.ts';
 import type { StepMetrics, TrainProgress } from '../trainer/metrics.ts';
 
@@ -155,7 +155,7 @@ export function summarize(m: Manifest, dir: string): string {
   if (m.mode === 'pretrain') {
     const k = m.masking;
     lines.push(
-      `  masking    ${k.strategy === 'none' ? 'none' : `${k.strategy}${k.spanLength !== null ? ` (spans of ${k.spanLength})` : ''}, ratio ${k.ratio}, seed ${m.seed}`}`,
+      `  masking    ${!maskTakes(k.strategy, 'maskRatio') ? k.strategy : `${k.strategy}${k.spanLength !== null ? ` (spans of ${k.spanLength})` : ''}, ratio ${k.ratio}, seed ${m.seed}`}`,
       `  inputs     ${count(m.inputs.length, 'file')}, ${count(m.totals.documents, 'document')}`,
     );
   } else {

@@ -70,7 +70,7 @@ const PREPARE_ONLY_FLAGS: Flags = {
   template: { flags: '--template <name|file>', help: 'sft prompt template: alpaca, llama3, or a FILE.json' },
   minAnswerTokens: { flags: '--min-answer-tokens <n>', help: 'sft: duplicate and mask examples whose answer has more tokens than this' },
   sftLayout: { flags: '--sft-layout <layout>', help: 'sft: original and masked copy in one row (concat, as the paper) or two rows (separate, as its code)' },
-  pack: { flags: '--pack', help: 'sft: pack examples greedily into --seq-len rows (position_ids restart per example)' },
+  pack: { flags: '--pack', help: 'sft: pack examples into --seq-len rows by best-fit decreasing (position_ids restart per example)' },
 };
 
 const PREPARE_FLAGS: Flags = { ...PREPARE_ONLY_FLAGS, ...PIPELINE_FLAGS };

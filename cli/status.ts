@@ -25,7 +25,11 @@ const some = (names: string[]) => (names.length <= 3 ? names.join(', ') : `${nam
 function describeSettings(st: RunSettings): string {
   return Object.entries(st)
     .filter(([, v]) => v !== null && !(Array.isArray(v) && v.length === 0))
-    .map(([k, v]) => (k === 'tokenizer' ? `tokenizer sha256 ${st.tokenizer.sha256.slice(0, 12)}…` : `${k} ${Array.isArray(v) ? v.join(' ') : String(v)}`))
+    .map(([k, v]) => {
+      if (k === 'tokenizer') return `tokenizer sha256 ${st.tokenizer.sha256.slice(0, 12)}…`;
+      // SFT's packing is an object: its algorithm and window.
+      return `${k} ${Array.isArray(v) ? v.join(' ') : v !== null && typeof v === 'object' ? Object.values(v).join(' ') : String(v)}`;
+    })
     .join(', ');
 }
 

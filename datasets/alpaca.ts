@@ -1,18 +1,13 @@
 /**
- * Record → SFT examples, for Alpaca records (`{instruction, input?, output}`), and the entry point for
- * ShareGPT records too: a record with a `conversations` field is read as ShareGPT whatever else it holds.
+ * Alpaca records (`{instruction, input?, output}`) → SFT examples: one each. sft-records.ts sends
+ * here every record that is no other shape.
  */
 import { InputError, type Location } from '../core/errors.ts';
-import { asRecord, describe, field, overLimit } from './shape.ts';
-import { fromShareGpt } from './sharegpt.ts';
+import { describe, field, overLimit } from './shape.ts';
 import type { ExampleOptions, ExamplesResult } from './types.ts';
 
-export function toExamples(value: unknown, where: Location, opts: ExampleOptions = {}): ExamplesResult {
+export function fromAlpaca(record: Record<string, unknown>, where: Location, opts: ExampleOptions = {}): ExamplesResult {
   const skip = (reason: string, what: string, hint?: string): ExamplesResult => ({ kind: 'skip', error: new InputError(reason, what, where, hint) });
-  const record = asRecord(value, where);
-  if (record instanceof InputError) return { kind: 'skip', error: record };
-  if (Object.hasOwn(record, 'conversations')) return fromShareGpt(record, where, opts);
-
   const missing = (name: string, v: unknown) =>
     skip(
       'missingField',

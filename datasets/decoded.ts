@@ -4,9 +4,10 @@
  * refused, naming its compression: read as text, every record of it would be a bad one.
  */
 import { MeapError } from '../core/errors.ts';
-import type { InputFormat } from '../schemas/enums.ts';
+import { FORMATS } from '../schemas/enums.ts';
 import { readBytes } from './bytes.ts';
 import { compressionOf, type Compression } from './compression.ts';
+import { INPUT_FORMATS } from './formats.ts';
 import { decompressGzip } from './gzip.ts';
 import { detectFormat } from './inputs.ts';
 import type { InputFile } from './types.ts';
@@ -14,13 +15,12 @@ import { decompressZstd } from './zstd.ts';
 
 export function readDecoded(file: InputFile, opts: { onBytes?: (n: number) => void } = {}): AsyncIterable<Uint8Array> {
   const raw = readBytes(file, opts);
-  switch (file.format) {
-    case 'jsonl.zst':
+  switch (INPUT_FORMATS[file.format].compression) {
+    case 'zstd':
       return decompressZstd(raw, file.rel);
-    case 'jsonl.gz':
-    case 'json.gz':
+    case 'gzip':
       return decompressGzip(raw, file.rel);
-    default:
+    case null:
       return refuseCompressed(raw, file);
   }
 }
@@ -37,15 +37,11 @@ async function* refuseCompressed(source: AsyncIterable<Uint8Array>, file: InputF
   }
 }
 
-/** The format the file's own bytes call for, where meap reads one. */
-const READ_AS: Partial<Record<InputFormat, Partial<Record<Compression, InputFormat>>>> = {
-  jsonl: { gzip: 'jsonl.gz', zstd: 'jsonl.zst' },
-  json: { gzip: 'json.gz' },
-};
-
 /** Not an InputError: no --on-error skips it, and no hint points there, since no record of it is readable. */
 function compressed(file: InputFile, compression: Compression): MeapError {
-  const format = READ_AS[file.format]?.[compression];
+  // The format the file's own bytes call for: its container under this compression, where meap reads one.
+  const { container } = INPUT_FORMATS[file.format];
+  const format = FORMATS.find((f) => INPUT_FORMATS[f].container === container && INPUT_FORMATS[f].compression === compression);
   const what = `this file is ${compression}-compressed, not plain ${file.format === 'json' ? 'JSON' : 'JSON Lines'}`;
   let hint: string;
   if (format === undefined) hint = 'decompress it first';

@@ -7,20 +7,12 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError, osReason, usageError } from '../core/errors.ts';
 import { expandBraces, hasGlob, segmentRegExp } from '../core/glob.ts';
-import type { InputFormat } from '../schemas/enums.ts';
+import { FORMATS, type InputFormat } from '../schemas/enums.ts';
+import { INPUT_FORMATS } from './formats.ts';
 import type { InputFile, SkippedFile } from './types.ts';
 
-const EXTENSIONS: ReadonlyArray<readonly [string, InputFormat]> = [
-  ['.jsonl', 'jsonl'],
-  ['.ndjson', 'jsonl'],
-  ['.jsonl.zst', 'jsonl.zst'],
-  ['.ndjson.zst', 'jsonl.zst'],
-  ['.jsonl.gz', 'jsonl.gz'],
-  ['.ndjson.gz', 'jsonl.gz'],
-  ['.json', 'json'],
-  ['.json.gz', 'json.gz'],
-  ['.parquet', 'parquet'],
-];
+/** Every extension with its format, in the order of FORMATS. */
+const EXTENSIONS: ReadonlyArray<readonly [string, InputFormat]> = FORMATS.flatMap((f) => INPUT_FORMATS[f].extensions.map((ext) => [ext, f] as const));
 
 /** Every extension an input is known by, for messages and help. */
 export const INPUT_EXTENSIONS = EXTENSIONS.map(([ext]) => ext);

@@ -2,6 +2,7 @@
  * One entry point from an input file to its raw records, whatever the container. Problems with one
  * record are yielded (reading goes on); problems with the file itself are thrown as InputError.
  */
+import { INPUT_FORMATS } from './formats.ts';
 import { readJsonArray } from './json.ts';
 import { readJsonl } from './jsonl.ts';
 import { readParquet } from './parquet.ts';
@@ -13,13 +14,10 @@ export function readRecords(file: InputFile, opts: ReadOptions = {}): AsyncItera
 }
 
 function open(file: InputFile, opts: ReadOptions): AsyncIterable<RawItem> {
-  switch (file.format) {
+  switch (INPUT_FORMATS[file.format].container) {
     case 'jsonl':
-    case 'jsonl.zst':
-    case 'jsonl.gz':
       return readJsonl(file, opts);
     case 'json':
-    case 'json.gz':
       return readJsonArray(file, opts);
     case 'parquet':
       return readParquet(file, opts);

@@ -3,7 +3,8 @@
  * human turn answered by the gpt turn right after it.
  */
 import { InputError, type Location } from '../core/errors.ts';
-import { describe, field, isRecord, overLimit } from './shape.ts';
+import { isRecord } from '../core/is-record.ts';
+import { describe, field, overLimit } from './shape.ts';
 import type { Example, ExampleOptions, ExamplesResult } from './types.ts';
 
 type Role = 'human' | 'gpt' | 'system';

@@ -3,7 +3,8 @@
  * and anything else that keeps its text in one top-level string field.
  */
 import { InputError, type Location } from '../core/errors.ts';
-import { asRecord, describe, field, isRecord, overLimit } from './shape.ts';
+import { isRecord } from '../core/is-record.ts';
+import { asRecord, describe, field, overLimit } from './shape.ts';
 
 export type DocResult = { kind: 'doc'; text: string } | { kind: 'skip'; error: InputError }; // error.reason is the skip reason
 

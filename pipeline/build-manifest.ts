@@ -9,15 +9,13 @@ import * as path from 'node:path';
 import { MeapError } from '../core/errors.ts';
 import { SHARD_FORMAT } from '../datasets/shards/stream.ts';
 import { MANIFEST, readManifest } from '../datasets/shards/read.ts';
-import { SFT_MASK_STRATEGY, type PretrainMaskStrategy } from '../schemas/enums.ts';
 import { ManifestSchema, type Manifest } from '../schemas/manifest.ts';
-import type { RunSettings } from '../schemas/settings.ts';
+import type { PretrainSettings, RunSettings, SftSettings } from '../schemas/settings.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import { hfDatasetFiles } from './hf-dataset.ts';
 import { maskShortfall } from './mask-share.ts';
 import { discardWork } from './outdir.ts';
 import { isShardName } from './shards.ts';
-import { addCounts, sortKeys } from './unit.ts';
 import { removeWorkDir, writeOutputFile } from './workstate/dir.ts';
 import { readRunFile, readUnitResult } from './workstate/run-records.ts';
 
@@ -76,7 +74,7 @@ function nothingWritten(m: Manifest, dir: string): MeapError | null {
 function unmatchedSets(st: RunSettings, units: UnitResult[]): MeapError | null {
   // Units recorded by a meap that did not count sets cannot tell.
   if (st.excludeSets.length === 0 || units.some((u) => u.read.sets === undefined)) return null;
-  const seen = new Set(units.flatMap((u) => Object.keys(u.read.sets!)));
+  const seen = new Set(units.flatMap((u) => Object.keys(u.read.sets ?? {})));
   const unmatched = st.excludeSets.filter((s) => !seen.has(s));
   if (unmatched.length === 0) return null;
   const names = [...seen].sort();
@@ -107,7 +105,7 @@ function common(st: RunSettings, units: UnitResult[]) {
     inputOf: (u: UnitResult) => ({ path: u.path, sha256: u.sha256, records: u.read.records }),
     skippedOf,
     totals,
-    skipped: sortKeys(units.reduce((acc, u) => addCounts(acc, skippedOf(u)), {} as Record<string, number>)),
+    skipped: sortKeys(units.reduce<Record<string, number>>((acc, u) => addCounts(acc, skippedOf(u)), {})),
     warnings: warningsOf(st, units, totals),
   };
 }
@@ -121,12 +119,12 @@ function warningsOf(st: RunSettings, units: UnitResult[], totals: { rows: number
   return shortfall === null ? {} : { warnings: [shortfall] };
 }
 
-function pretrainManifest(st: RunSettings, units: UnitResult[]): Manifest {
+function pretrainManifest(st: PretrainSettings, units: UnitResult[]): Manifest {
   const c = common(st, units);
   return {
     ...c.head,
     mode: 'pretrain',
-    masking: { strategy: st.mask as PretrainMaskStrategy, ratio: st.maskRatio, spanLength: st.spanLength },
+    masking: { strategy: st.mask, ratio: st.maskRatio, spanLength: st.spanLength },
     document: { bos: st.bos, eos: st.eos, textField: st.textField, excludeSets: st.excludeSets },
     inputs: units.map((u) => ({ ...c.inputOf(u), documents: u.read.items, skipped: c.skippedOf(u) })),
     shards: c.shards,
@@ -135,14 +133,14 @@ function pretrainManifest(st: RunSettings, units: UnitResult[]): Manifest {
   };
 }
 
-function sftManifest(st: RunSettings, units: UnitResult[]): Manifest {
+function sftManifest(st: SftSettings, units: UnitResult[]): Manifest {
   const c = common(st, units);
   const total = (key: string) => units.reduce((s, u) => s + (u.counts[key] ?? 0), 0);
   return {
     ...c.head,
     mode: 'sft',
-    masking: { strategy: SFT_MASK_STRATEGY, ratio: st.maskRatio, minAnswerTokens: st.minAnswerTokens!, layout: st.sftLayout! },
-    sft: { template: st.template!, templateSha256: st.templateSha256, pack: st.pack!, bos: st.bos, eos: st.eos },
+    masking: { strategy: st.mask, ratio: st.maskRatio, minAnswerTokens: st.minAnswerTokens, layout: st.sftLayout },
+    sft: { template: st.template, templateSha256: st.templateSha256, pack: st.pack, bos: st.bos, eos: st.eos },
     inputs: units.map((u) => ({ ...c.inputOf(u), examples: u.read.items, skipped: c.skippedOf(u) })),
     shards: c.shards,
     totals: {
@@ -157,6 +155,14 @@ function sftManifest(st: RunSettings, units: UnitResult[]): Manifest {
     ...c.warnings,
   };
 }
+
+/** Skip counts by reason, the reasons sorted, as a manifest lists them. */
+const sortKeys = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+
+const addCounts = (into: Record<string, number>, from: Record<string, number>) => {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  return into;
+};
 
 /** Stable bytes: fixed key order comes from the schema-shaped objects we build, plus a final newline. */
 export function serializeManifest(manifest: Manifest): string {

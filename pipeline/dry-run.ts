@@ -6,8 +6,8 @@
 import { MeapError } from '../core/errors.ts';
 import type { InputFile } from '../datasets/types.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
-import { SFT_MASK_STRATEGY } from '../schemas/enums.ts';
-import { fullRowEligible, fullRowMaskedShare, segmentMaskedShare } from './mask.ts';
+import { maskTakes, SFT_MASK_STRATEGY } from '../schemas/enums.ts';
+import { fullRowEligible, segmentMaskedShare, type MaskSettings } from './mask.ts';
 import { fallsShort } from './mask-share.ts';
 import { planOutDir, type OutDirPlan } from './outdir.ts';
 import { planRun, type PrepareContext, type RunPlan } from './run.ts';
@@ -42,11 +42,10 @@ export async function dryRun(cfg: PrepareConfig, ctx: Pick<PrepareContext, 'hub'
 }
 
 function maskedShare(cfg: PrepareConfig): DryRun['mask'] {
-  const at = (share: number, of: number) => ({ share, of, short: cfg.maskRatio > 0 && fallsShort(share, cfg.maskRatio) });
-  if (cfg.mode === 'sft') {
-    const of = cfg.minAnswerTokens + 1;
-    return at(segmentMaskedShare({ strategy: SFT_MASK_STRATEGY, ratio: cfg.maskRatio, spanLength: null }, of), of);
-  }
-  if (cfg.mask === 'none') return { share: 0, of: fullRowEligible(cfg.seqLen), short: false };
-  return at(fullRowMaskedShare({ strategy: cfg.mask, ratio: cfg.maskRatio, spanLength: cfg.spanLength }, cfg.seqLen), fullRowEligible(cfg.seqLen));
+  const settings: MaskSettings =
+    cfg.mode === 'sft' ? { strategy: SFT_MASK_STRATEGY, ratio: cfg.maskRatio, spanLength: null } : { strategy: cfg.mask, ratio: cfg.maskRatio, spanLength: cfg.spanLength };
+  const of = cfg.mode === 'sft' ? cfg.minAnswerTokens + 1 : fullRowEligible(cfg.seqLen);
+  const share = segmentMaskedShare(settings, of);
+  // A strategy without a ratio cannot fall short of one.
+  return { share, of, short: maskTakes(settings.strategy, 'maskRatio') && cfg.maskRatio > 0 && fallsShort(share, cfg.maskRatio) };
 }

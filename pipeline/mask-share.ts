@@ -5,6 +5,7 @@
  * them: changing them would change every shard.
  */
 import { MeapError } from '../core/errors.ts';
+import { maskTakes } from '../schemas/enums.ts';
 import type { PretrainConfig } from '../schemas/prepare.ts';
 import type { RunSettings } from '../schemas/settings.ts';
 import { fullRowMaskedShare, longestSpanForSeqLen, smallestSeqLenForSpan, type MaskSettings } from './mask.ts';
@@ -14,9 +15,9 @@ export const MASKED_SHARE_WARNING = 0.9;
 
 /** Refuses span settings under which even a full row of one document gets no span. */
 export function checkSpanFits(cfg: Pick<PretrainConfig, 'mask' | 'maskRatio' | 'spanLength' | 'seqLen'>): void {
-  if (cfg.mask !== 'span' || cfg.maskRatio === 0) return;
-  const L = cfg.spanLength as number;
-  if (fullRowMaskedShare({ strategy: 'span', ratio: cfg.maskRatio, spanLength: L }, cfg.seqLen) > 0) return;
+  const L = cfg.spanLength;
+  if (L === null || cfg.maskRatio === 0) return;
+  if (fullRowMaskedShare({ strategy: cfg.mask, ratio: cfg.maskRatio, spanLength: L }, cfg.seqLen) > 0) return;
   const seqLen = smallestSeqLenForSpan(cfg.maskRatio, L);
   const span = longestSpanForSeqLen(cfg.maskRatio, cfg.seqLen);
   const fixes = [seqLen === null ? null : `--seq-len ${seqLen} or more`, span === 0 ? null : `--span-length ${span} or less`].filter((f) => f !== null);
@@ -40,7 +41,7 @@ export function fallsShort(share: number, ratio: number): boolean {
  * but specials and its last; sft: the duplicated answers' tokens). Null when it did not.
  */
 export function maskShortfall(st: RunSettings, masked: number, eligible: number): string | null {
-  if (st.mask === 'none' || st.maskRatio === 0) return null;
+  if (!maskTakes(st.mask, 'maskRatio') || st.maskRatio === 0) return null;
   if (eligible === 0) {
     return st.mode === 'sft'
       ? `no answer has more than --min-answer-tokens ${st.minAnswerTokens} tokens: nothing was duplicated or masked (lower --min-answer-tokens)`
@@ -52,7 +53,7 @@ export function maskShortfall(st: RunSettings, masked: number, eligible: number)
   const why =
     st.mode === 'sft'
       ? `an answer of n tokens gets max(1, floor(${st.maskRatio} × n)) masked, so short answers get less; raise --min-answer-tokens`
-      : `a full ${st.seqLen}-token row gets ${pct(fullRowMaskedShare(settings, st.seqLen))}; raise --seq-len${st.mask === 'span' ? ' or lower --span-length' : ''}`;
+      : `a full ${st.seqLen}-token row gets ${pct(fullRowMaskedShare(settings, st.seqLen))}; raise --seq-len${maskTakes(st.mask, 'spanLength') ? ' or lower --span-length' : ''}`;
   return `masked ${pct(share)} of the eligible positions, under ${100 * MASKED_SHARE_WARNING}% of --mask-ratio ${st.maskRatio} (${why})`;
 }
 

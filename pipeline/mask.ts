@@ -4,16 +4,49 @@
  * docs/mask_reference.py must stay bit-for-bit equal to this file.
  */
 import { Rng } from '../core/rng.ts';
-import type { MaskStrategy } from '../schemas/enums.ts';
+import { maskTakes, type MaskStrategy } from '../schemas/enums.ts';
 
 export interface MaskSpec {
   strategy: MaskStrategy;
   /** Fraction of eligible positions to mask, 0 <= ratio <= 1. */
   ratio: number;
-  /** Span length L >= 1; required for 'span', ignored otherwise. */
+  /** Span length L >= 1 where the strategy takes one (schemas/enums.ts), ignored otherwise. */
   spanLength: number | null;
   maskTokenId: number;
 }
+
+/** The settings that decide how much of a row is masked. */
+export type MaskSettings = Pick<MaskSpec, 'strategy' | 'ratio' | 'spanLength'>;
+
+interface Strategy {
+  /** Masked positions, ascending, of a row whose eligible positions are marked; `rng` gives the row's stream. */
+  positions(eligible: Uint8Array, spec: MaskSpec, rng: () => Rng): Int32Array;
+  /** The share of one unbroken run of `e` > 0 eligible positions that gets masked. */
+  segmentShare(settings: MaskSettings, e: number): number;
+}
+
+/**
+ * Every strategy's sampler, by the names (and options) of schemas/enums.ts: a record over them, so
+ * a name without a sampler, or a sampler without a name, does not compile. Each is the section of
+ * the README's mask specification that bears its name.
+ */
+const STRATEGIES: Record<MaskStrategy, Strategy> = {
+  random: {
+    positions: (eligible, spec, rng) => randomPositions(eligible, spec.ratio, rng()),
+    segmentShare: (settings, e) => positionsWanted(settings.ratio, e) / e,
+  },
+  span: {
+    positions: (eligible, spec, rng) => spanPositions(eligible, spec.ratio, spanLengthOf(spec), rng()),
+    segmentShare: (settings, e) => (spansInOneSegment(settings.ratio, e, spanLengthOf(settings)) * spanLengthOf(settings)) / e,
+  },
+  // Draws nothing, so its rows never derive a stream: unmasked runs do not pay for hashing.
+  none: { positions: () => EMPTY, segmentShare: () => 0 },
+  // A duplicated answer always gets at least one [MASK].
+  'sft-duplicate': {
+    positions: (eligible, spec, rng) => randomPositions(eligible, spec.ratio, rng(), 1),
+    segmentShare: (settings, e) => positionsWanted(settings.ratio, e, 1) / e,
+  },
+};
 
 /**
  * Barrier-free rejection tries before the exact DP takes over. Part of the spec: it fixes how
@@ -23,33 +56,27 @@ export const SPAN_REJECTION_TRIES = 64;
 
 const EMPTY = new Int32Array(0);
 
-function checkSpec(spec: MaskSpec): void {
+/** The spec's strategy, once its ratio and (where it takes one) its span length are in range. */
+function strategyOf(spec: MaskSpec): Strategy {
   if (!(spec.ratio >= 0 && spec.ratio <= 1)) {
     throw new RangeError(`mask ratio must be in [0, 1], got ${spec.ratio}`);
   }
-  if (spec.strategy === 'span') {
+  if (!Object.hasOwn(STRATEGIES, spec.strategy)) throw new RangeError(`unknown mask strategy ${JSON.stringify(spec.strategy)}`);
+  if (maskTakes(spec.strategy, 'spanLength')) {
     const L = spec.spanLength;
     if (L === null || !Number.isSafeInteger(L) || L < 1) {
       throw new RangeError(`span masking needs an integer spanLength >= 1, got ${L}`);
     }
-  } else if (spec.strategy !== 'random' && spec.strategy !== 'none' && spec.strategy !== 'sft-duplicate') {
-    throw new RangeError(`unknown mask strategy ${JSON.stringify(spec.strategy)}`);
   }
+  return STRATEGIES[spec.strategy];
 }
+
+/** The span length of settings whose strategy takes one, checked by strategyOf or the prepare schema. */
+const spanLengthOf = (settings: MaskSettings) => settings.spanLength as number;
 
 /** eligible[i] = 1 where position i may be masked. Returns masked positions ascending. */
 export function maskPositions(eligible: Uint8Array, spec: MaskSpec, rng: Rng): Int32Array {
-  checkSpec(spec);
-  switch (spec.strategy) {
-    case 'none':
-      return EMPTY;
-    case 'random':
-      return randomPositions(eligible, spec.ratio, rng);
-    case 'sft-duplicate':
-      return randomPositions(eligible, spec.ratio, rng, 1);
-    case 'span':
-      return spanPositions(eligible, spec.ratio, spec.spanLength as number, rng);
-  }
+  return strategyOf(spec).positions(eligible, spec, () => rng);
 }
 
 export function maskRow(
@@ -64,18 +91,11 @@ export function maskRow(
     throw new RangeError(`eligible has ${eligible.length} entries for ${tokens.length} tokens`);
   }
   const inputIds = tokens.slice();
-  // 'none' must not even derive the stream: unmasked runs should not pay for hashing.
-  if (spec.strategy === 'none') {
-    checkSpec(spec);
-    return { inputIds, masked: 0 };
-  }
-  const positions = maskPositions(eligible, spec, Rng.forRow(seed, fileSha256Hex, rowIndex));
+  // The stream is derived only by a strategy that draws from it.
+  const positions = strategyOf(spec).positions(eligible, spec, () => Rng.forRow(seed, fileSha256Hex, rowIndex));
   for (let i = 0; i < positions.length; i++) inputIds[positions[i]] = spec.maskTokenId;
   return { inputIds, masked: positions.length };
 }
-
-/** The settings that decide how much of a row is masked. */
-export type MaskSettings = Pick<MaskSpec, 'strategy' | 'ratio' | 'spanLength'>;
 
 /**
  * Eligible positions of a full row inside one document: all but the last (pack.ts), none of them
@@ -98,19 +118,7 @@ export const fullRowMaskedShare = (settings: MaskSettings, seqLen: number) => se
  * (`sft-duplicate`) a duplicated answer's of `e` tokens.
  */
 export function segmentMaskedShare(settings: MaskSettings, e: number): number {
-  if (e <= 0) return 0;
-  switch (settings.strategy) {
-    case 'none':
-      return 0;
-    case 'random':
-      return positionsWanted(settings.ratio, e) / e;
-    case 'sft-duplicate':
-      return positionsWanted(settings.ratio, e, 1) / e;
-    case 'span': {
-      const L = settings.spanLength as number;
-      return (spansInOneSegment(settings.ratio, e, L) * L) / e;
-    }
-  }
+  return e <= 0 ? 0 : STRATEGIES[settings.strategy].segmentShare(settings, e);
 }
 
 /**

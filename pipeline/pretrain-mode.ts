@@ -37,7 +37,7 @@ class PretrainSink implements Sink<null> {
   private readonly writer: ShardWriter;
   private readonly spec: MaskSpec;
   private rowIndex = 0;
-  /** Positions masking may touch, for the run's masked share (merge.ts warns when it falls short). */
+  /** Positions masking may touch, for the run's masked share (build-manifest.ts warns when it falls short). */
   private eligible = 0;
 
   constructor(

@@ -23,9 +23,8 @@ import { checkSpanFits } from './mask-share.ts';
 import { merge } from './build-manifest.ts';
 import { OrderedQueue } from './ordered-queue.ts';
 import { discardIfNothingDone, openOutDir } from './outdir.ts';
-import { pretrainMode } from './pretrain-mode.ts';
+import { modeOf } from './modes.ts';
 import { settingsOf } from './settings.ts';
-import { sftMode } from './sft-mode.ts';
 import { compileTemplate, frameWithTemplate, type CompiledTemplate, type TemplateSource } from './template.ts';
 import { readTemplate } from './template-file.ts';
 import { rememberTokenizer } from './tokenize/cache.ts';
@@ -109,22 +108,23 @@ export async function prepare(cfg: PrepareConfig, ctx: PrepareContext): Promise<
     return { manifest: await readManifest(cfg.out), partition, unitsDone: files.length, unitsTotal: files.length, alreadyComplete: true };
   }
   const release = await lockPartition(cfg.out, partition.index, partition.of);
+  let result: PrepareResult;
   try {
     await rememberTokenizer(tok.path, tok.sha256);
     const mine = files.filter((_, i) => inPartition(i, partition));
     const todo: InputFile[] = [];
     for (const f of mine) if ((await readUnitResult(cfg.out, f.rel)) === null) todo.push(f);
-    const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, template!);
-    await runUnits(todo, cfg, tok, templateSource, mode, ctx, (unit) => writeUnitResult(cfg.out, unit));
+    await runUnits(todo, cfg, tok, templateSource, modeOf(cfg, tok, template), ctx, (unit) => writeUnitResult(cfg.out, unit));
     const manifest = partition.of === 1 ? await merge(cfg.out) : null;
-    return { manifest, partition, unitsDone: mine.length, unitsTotal: files.length, alreadyComplete: false };
+    result = { manifest, partition, unitsDone: mine.length, unitsTotal: files.length, alreadyComplete: false };
   } catch (e) {
+    // Released first: this partition's own lock would count as one at work, and keep the work state.
     release();
     await discardIfNothingDone(cfg.out);
     throw e;
-  } finally {
-    release();
   }
+  release();
+  return result;
 }
 
 /**

@@ -7,12 +7,13 @@
  */
 import type { Location } from '../core/errors.ts';
 import { Rng } from '../core/rng.ts';
-import { toExamples } from '../datasets/alpaca.ts';
+import { toExamples } from '../datasets/sft-records.ts';
 import type { InputFile } from '../datasets/types.ts';
 import type { ShardEntry } from '../schemas/manifest.ts';
 import type { SftConfig } from '../schemas/prepare.ts';
 import { ShardWriter } from './shards.ts';
-import { buildExample, SftPacker, type SftSequence, type SftSpec } from './sft.ts';
+import { buildExample, type SftSequence, type SftSpec } from './sft.ts';
+import { SftPacker } from './sft-pack.ts';
 import type { CompiledTemplate, PromptPiece } from './template.ts';
 import type { TokenizerInfo } from './tokenize/load.ts';
 import type { Counters, Mapped, Mode, Sink } from './unit.ts';
@@ -83,17 +84,13 @@ class SftSink implements Sink<PromptPiece[]> {
       if (out.truncated) this.counts.truncated++;
       if (out.layoutFallback) this.counts.layoutFallbacks++;
       this.counts.eligible += out.eligible;
-      for (const seq of out.sequences) {
-        this.counters.tokens += seq.inputIds.length;
-        if (this.packer === null) await this.write(seq);
-        else for (const row of this.packer.push(seq)) await this.write(row);
-      }
+      for (const seq of out.sequences) this.counters.tokens += seq.inputIds.length;
+      for (const row of this.packer === null ? out.sequences : this.packer.push(out.sequences)) await this.write(row);
     }
   }
 
   async finish(): Promise<{ shards: ShardEntry[]; counts: Record<string, number>; skipped: Record<string, number> }> {
-    const last = this.packer?.finish() ?? null;
-    if (last !== null) await this.write(last);
+    for (const row of this.packer?.finish() ?? []) await this.write(row);
     return { shards: await this.writer.finish(), counts: { ...this.counts }, skipped: { ...this.skipped } };
   }
 

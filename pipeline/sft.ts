@@ -3,6 +3,8 @@
  * contributes. Long answers are duplicated and only the copy's answer is masked; the loss covers
  * the original's answer and the copy's masked tokens. Labels use -100 for "no loss", as Hugging
  * Face trainers do.
+ *
+ * Covered by test/pipeline/sft.test.ts and test/e2e/prepare-sft.test.ts.
  */
 import { IGNORE_INDEX } from '../core/constants.ts';
 import type { Rng } from '../core/rng.ts';
@@ -73,38 +75,8 @@ export function buildExample(prompt: ArrayLike<number>, answerIds: ArrayLike<num
   return { kind: 'rows', sequences: [original, copy], duplicated: true, truncated, layoutFallback: spec.layout === 'concat', eligible: n };
 }
 
-/**
- * `--pack`: sequences → rows of at most seqLen, greedily in order; a row closes when the next
- * sequence does not fit. Sequences are never split, and keep their own position_ids, so
- * varlen-attention trainers see where each starts.
- */
-export class SftPacker {
-  private pending: SftSequence[] = [];
-  private fill = 0;
-
-  constructor(private readonly seqLen: number) {}
-
-  push(seq: SftSequence): SftSequence[] {
-    const out: SftSequence[] = [];
-    if (this.fill + seq.inputIds.length > this.seqLen && this.pending.length > 0) out.push(this.close());
-    this.pending.push(seq);
-    this.fill += seq.inputIds.length;
-    return out;
-  }
-
-  finish(): SftSequence | null {
-    return this.pending.length > 0 ? this.close() : null;
-  }
-
-  private close(): SftSequence {
-    const row = concat(this.pending);
-    this.pending = [];
-    this.fill = 0;
-    return row;
-  }
-}
-
-function concat(parts: SftSequence[]): SftSequence {
+/** Sequences one after another, each keeping its own position_ids. */
+export function concat(parts: SftSequence[]): SftSequence {
   if (parts.length === 1) return parts[0];
   const len = parts.reduce((s, p) => s + p.inputIds.length, 0);
   const out: SftSequence = { inputIds: new Int32Array(len), labels: new Int32Array(len), positions: new Int32Array(len), masked: 0 };

@@ -1,6 +1,9 @@
 /**
  * Reading a template for `meap prepare --mode sft`: a builtin name or a `--template FILE.json`,
  * checked against the template schema.
+ *
+ * Covered by test/pipeline/template.test.ts (builtins, template files, marker checks) and
+ * test/schemas/template.test.ts (the builtins pass the schema).
  */
 import { createHash } from 'node:crypto';
 import { MeapError, configError, parseOrThrow, readNamedFile } from '../core/errors.ts';

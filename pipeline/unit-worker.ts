@@ -11,8 +11,7 @@ import type { InputFile } from '../datasets/types.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
 import { OrderedQueue } from './ordered-queue.ts';
-import { pretrainMode } from './pretrain-mode.ts';
-import { sftMode } from './sft-mode.ts';
+import { modeOf } from './modes.ts';
 import { compileTemplate, type TemplateSource } from './template.ts';
 import type { BpeModel } from './tokenize/bpe/model.ts';
 import { bpeEncoder, type Encoder } from './tokenize/encoder.ts';
@@ -42,8 +41,7 @@ const { cfg, tok, template, model, threads } = workerData as UnitPoolData;
 
 let ready: { mode: Mode<unknown>; encoder: Encoder } | null = null;
 function setUp(): { mode: Mode<unknown>; encoder: Encoder } {
-  const mode: Mode<unknown> = cfg.mode === 'pretrain' ? pretrainMode(cfg, tok) : sftMode(cfg, tok, compileTemplate(template!, tok));
-  return { mode, encoder: bpeEncoder(model, threads) };
+  return { mode: modeOf(cfg, tok, template === null ? null : compileTemplate(template, tok)), encoder: bpeEncoder(model, threads) };
 }
 
 export default async function runUnit({ file, progress }: UnitTask): Promise<UnitOutcome> {

@@ -155,7 +155,8 @@ export async function readUnit<Item>(
  * the wrong file, format or --text-field, not bad luck: skipping all of it would hide that.
  */
 function everyRecordFailed(file: InputFile, cfg: PrepareConfig, records: number, skipped: Record<string, number>): MeapError {
-  const counts = Object.entries(sortKeys(skipped))
+  const counts = Object.entries(skipped)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
   return new MeapError(
@@ -200,10 +201,3 @@ export async function queueUnit<Item>(
   const read = await readUnit(file, cfg, ctx, counters, mode, submit);
   await queue.push(Promise.resolve(), async () => done({ path: file.rel, sha256, read, ...(await sink.finish()) }), 0);
 }
-
-export const sortKeys = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
-
-export const addCounts = (into: Record<string, number>, from: Record<string, number>) => {
-  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
-  return into;
-};

@@ -2,14 +2,14 @@
  * Every list of choices in meap, each declared once: the zod schemas, the CLI's `--help` and its
  * checks, the manifest and the pipeline all take them from here.
  *
- * Lists without logic, so no test of their own: test/schemas/prepare.test.ts and
- * test/schemas/manifest.test.ts check that the schemas built from them accept and refuse choices.
+ * Lists, and what is read straight off them, so no test of their own: test/schemas/prepare.test.ts
+ * and test/schemas/manifest.test.ts check that the schemas built from them accept and refuse choices.
  */
 
 export const MODES = ['pretrain', 'sft'] as const;
 export type Mode = (typeof MODES)[number];
 
-/** Input containers, by what `--format` accepts. */
+/** Input formats, by what `--format` accepts; each one's extensions, container and compression: datasets/formats.ts. */
 export const FORMATS = ['jsonl', 'jsonl.zst', 'jsonl.gz', 'json', 'json.gz', 'parquet'] as const;
 export type InputFormat = (typeof FORMATS)[number];
 
@@ -17,15 +17,42 @@ export type InputFormat = (typeof FORMATS)[number];
 export const ENGINES = ['bpe', 'native', 'js'] as const;
 export type Engine = (typeof ENGINES)[number];
 
-/** Pre-training mask strategies (`--mask`). */
-export const MASK_STRATEGIES = ['random', 'span', 'none'] as const;
-export type PretrainMaskStrategy = (typeof MASK_STRATEGIES)[number];
+/** The options a mask strategy may read, in the order the prepare schema checks them. */
+export const MASK_OPTIONS = ['spanLength', 'maskRatio', 'seed'] as const;
+export type MaskOption = (typeof MASK_OPTIONS)[number];
+
+/**
+ * Every mask strategy: the mode it masks for and the options it reads (the prepare schema refuses the
+ * others). Its sampler is its entry in pipeline/mask.ts's STRATEGIES, a record over these names, so a
+ * strategy named here without a sampler, or there without a line here, does not compile. A new
+ * strategy also gets its section of the README's mask specification, its twin in
+ * docs/mask_reference.py and its vectors in test/pipeline/mask.test.ts.
+ */
+const MASKS = {
+  random: { mode: 'pretrain', takes: ['maskRatio', 'seed'] },
+  span: { mode: 'pretrain', takes: ['spanLength', 'maskRatio', 'seed'] },
+  none: { mode: 'pretrain', takes: [] },
+  'sft-duplicate': { mode: 'sft', takes: ['maskRatio', 'seed'] },
+} as const satisfies Record<string, { mode: Mode; takes: readonly MaskOption[] }>;
+export type MaskStrategy = keyof typeof MASKS;
+export type PretrainMaskStrategy = { [S in MaskStrategy]: (typeof MASKS)[S]['mode'] extends 'pretrain' ? S : never }[MaskStrategy];
+
+/** Whether `strategy` reads `option`: where it does not, the option is refused, and the pipeline never reads it. */
+export function maskTakes(strategy: MaskStrategy, option: MaskOption): boolean {
+  const takes: readonly MaskOption[] = MASKS[strategy].takes;
+  return takes.includes(option);
+}
+
+/** `--mask`'s choices, in the order above. */
+export const MASK_STRATEGIES: readonly PretrainMaskStrategy[] = (Object.keys(MASKS) as MaskStrategy[]).filter((s): s is PretrainMaskStrategy => MASKS[s].mode === 'pretrain');
 /** SFT's only strategy: duplicate the example and mask the copy's answer. */
-export const SFT_MASK_STRATEGY = 'sft-duplicate';
-export type MaskStrategy = PretrainMaskStrategy | typeof SFT_MASK_STRATEGY;
+export const SFT_MASK_STRATEGY = 'sft-duplicate' satisfies MaskStrategy;
 
 export const SFT_LAYOUTS = ['concat', 'separate'] as const;
 export type SftLayout = (typeof SFT_LAYOUTS)[number];
+
+/** How `--pack` places SFT examples in rows (the manifest records it with its window). */
+export const SFT_PACK_ALGORITHM = 'best-fit-decreasing';
 
 export const ON_ERROR = ['fail', 'skip'] as const;
 export type OnError = (typeof ON_ERROR)[number];

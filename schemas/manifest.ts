@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { MASK_STRATEGIES, SFT_LAYOUTS, SFT_MASK_STRATEGY } from './enums.ts';
 import { Count, RelativePath, Sha256 } from './primitives.ts';
-import { RunSettingsSchema, TokenizerInfoSchema } from './settings.ts';
+import { RunSettingsSchema, SftPackingSchema, TokenizerInfoSchema } from './settings.ts';
 
 export const SkipCounts = z.record(z.string(), Count);
 
@@ -68,7 +68,7 @@ export const SftManifestSchema = z.object({
   ...common,
   mode: z.literal('sft'),
   masking: SftMaskingSchema,
-  sft: z.object({ template: z.string(), templateSha256: Sha256.nullable(), pack: z.boolean(), bos: z.boolean(), eos: z.boolean() }),
+  sft: z.object({ template: z.string(), templateSha256: Sha256.nullable(), pack: SftPackingSchema, bos: z.boolean(), eos: z.boolean() }),
   inputs: z.array(z.object({ ...inputCommon, examples: Count, skipped: SkipCounts })),
   totals: z.object({
     ...totalsCommon,

@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { ENGINES, FORMATS, MASK_STRATEGIES, MODES, ON_ERROR, PROGRESS_MODES, SFT_LAYOUTS } from './enums.ts';
+import { ENGINES, FORMATS, MASK_OPTIONS, MASK_STRATEGIES, maskTakes, MODES, ON_ERROR, PROGRESS_MODES, SFT_LAYOUTS } from './enums.ts';
 
 const Id = z.number().int().min(0);
 const Count = (min: number) => z.number().int().min(min);
@@ -72,11 +72,11 @@ export const SftOptionsSchema = z.strictObject({
 
 const PretrainConfigSchema = PretrainOptionsSchema.transform((c) => ({
   ...c,
-  spanLength: c.mask === 'span' ? (c.spanLength ?? DEFAULT_SPAN_LENGTH) : null,
+  spanLength: maskTakes(c.mask, 'spanLength') ? (c.spanLength ?? DEFAULT_SPAN_LENGTH) : null,
 }));
 
-/** Pretrain options that count only under some `--mask` strategies (the default strategy is random). */
-const ONLY_WITH_MASK: Record<string, readonly string[]> = { spanLength: ['span'], maskRatio: ['random', 'span'], seed: ['random', 'span'] };
+/** Each option a mask strategy may read, with the `--mask` strategies that read it (the default strategy is random). */
+const ONLY_WITH_MASK = MASK_OPTIONS.map((key) => [key, MASK_STRATEGIES.filter((s) => maskTakes(s, key))] as const);
 
 /**
  * `mode` may be left out: pre-training is the default. An option that the chosen strategy would
@@ -92,8 +92,8 @@ export const PrepareConfigSchema = z.preprocess(
     const mode = given.mode ?? MODES[0];
     if (mode === 'pretrain') {
       const mask = given.mask ?? PretrainOptionsSchema.shape.mask.parse(undefined);
-      for (const [key, values] of Object.entries(ONLY_WITH_MASK)) {
-        if (given[key] !== undefined && typeof mask === 'string' && !values.includes(mask)) {
+      for (const [key, values] of ONLY_WITH_MASK) {
+        if (given[key] !== undefined && typeof mask === 'string' && !values.some((s) => s === mask)) {
           ctx.addIssue({ code: 'custom', path: [key], message: `applies only where mask is ${values.join(' or ')}`, params: { onlyWith: { key: 'mask', values } }, input: v });
         }
       }

@@ -1,6 +1,8 @@
 /**
  * A template's prompt text, as literal text and placeholders. Apart from the zod schema of
  * template.ts: unit worker threads compile templates and load no zod.
+ *
+ * Covered by test/schemas/template.test.ts (prompts parsed, stray braces refused).
  */
 
 /** What a template may ask a record for. `query` is instruction plus "\n\n" + input when input is non-empty. */

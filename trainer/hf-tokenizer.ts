@@ -9,6 +9,7 @@
  * Covered by test/trainer/hf-tokenizer.test.ts and, through Transformers, test/interop/test_export.py.
  */
 import { configError } from '../core/errors.ts';
+import { isRecord } from '../core/is-record.ts';
 import { MASK_TOKENS, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../schemas/hf-files.ts';
 import type { TokenizerInfo } from '../schemas/settings.ts';
 
@@ -26,7 +27,6 @@ export interface TokenizerSource {
   specialTokensMap: Json | null;
 }
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const flags = { single_word: false, lstrip: false, rstrip: false, normalized: false };
 
 /** The token tokenizer.json gives an id (an added token first, as the tokenizer does), or null. */
@@ -34,12 +34,12 @@ export function tokenAt(doc: Json, id: number): string | null {
   const added = Array.isArray(doc.added_tokens) ? (doc.added_tokens as Json[]) : [];
   const a = added.find((t) => t.id === id);
   if (a !== undefined && typeof a.content === 'string') return a.content;
-  const model = isObject(doc.model) ? doc.model : {};
+  const model = isRecord(doc.model) ? doc.model : {};
   if (Array.isArray(model.vocab)) {
     const entry = model.vocab[id];
     return Array.isArray(entry) && typeof entry[0] === 'string' ? entry[0] : null;
   }
-  if (isObject(model.vocab)) {
+  if (isRecord(model.vocab)) {
     for (const [token, v] of Object.entries(model.vocab)) if (v === id) return token;
   }
   return null;
@@ -53,7 +53,7 @@ export function tokenizerFiles(src: TokenizerSource, ids: TokenizerIds): Record<
   } catch (e) {
     throw configError(`the run's tokenizer.json is not valid JSON (${(e as Error).message})`);
   }
-  if (!isObject(doc)) throw configError("the run's tokenizer.json is not a JSON object");
+  if (!isRecord(doc)) throw configError("the run's tokenizer.json is not a JSON object");
   const mask = tokenAt(doc, ids.maskTokenId) ?? MASK_TOKENS[0];
   const added = (Array.isArray(doc.added_tokens) ? (doc.added_tokens as Json[]) : []).filter((t) => t.id !== ids.maskTokenId);
   const maskEntry = { id: ids.maskTokenId, content: mask, ...flags, special: true };
@@ -62,7 +62,7 @@ export function tokenizerFiles(src: TokenizerSource, ids: TokenizerIds): Record<
   const content = (id: number | null) => (id === null ? null : tokenAt(doc as Json, id));
   const bos = content(ids.bosId);
   const eos = content(ids.eosId);
-  const decoder = isObject(src.config?.added_tokens_decoder) ? src.config.added_tokens_decoder : {};
+  const decoder = isRecord(src.config?.added_tokens_decoder) ? src.config.added_tokens_decoder : {};
   const config = {
     ...(src.config ?? { tokenizer_class: 'PreTrainedTokenizerFast', ...(bos === null ? {} : { bos_token: bos }), ...(eos === null ? {} : { eos_token: eos }) }),
     added_tokens_decoder: { ...decoder, [String(ids.maskTokenId)]: { content: mask, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true } },

@@ -1,8 +1,9 @@
 /** Ids back to text, for `inspect`: whole runs, and single pieces as they read mid-sentence. */
 import type { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
+import { isRecord } from '../../core/is-record.ts';
 import { buildJsTokenizer } from './js.ts';
 import type { LoadedTokenizer } from './load.ts';
-import { isObject, type Json } from './specials.ts';
+import type { Json } from './specials.ts';
 
 export interface Decoder {
   decode(ids: ArrayLike<number>): string;
@@ -27,19 +28,19 @@ const hexByte = (b: number) => `<0x${b.toString(16).toUpperCase().padStart(2, '0
 /** id → the token's string in the vocabulary (model pieces, then added tokens, which win). */
 function pieceStrings(doc: Json): Map<number, string> {
   const out = new Map<number, string>();
-  const model = isObject(doc.model) ? doc.model : {};
+  const model = isRecord(doc.model) ? doc.model : {};
   if (Array.isArray(model.vocab)) model.vocab.forEach((e, id) => Array.isArray(e) && out.set(id, String(e[0])));
-  else if (isObject(model.vocab)) for (const [piece, id] of Object.entries(model.vocab)) out.set(Number(id), piece);
-  for (const t of Array.isArray(doc.added_tokens) ? doc.added_tokens : []) if (isObject(t)) out.set(Number(t.id), String(t.content));
+  else if (isRecord(model.vocab)) for (const [piece, id] of Object.entries(model.vocab)) out.set(Number(id), piece);
+  for (const t of Array.isArray(doc.added_tokens) ? doc.added_tokens : []) if (isRecord(t)) out.set(Number(t.id), String(t.content));
   return out;
 }
 
 
 /** Decoder config that renders one piece as the text it adds mid-sentence, without first-token space stripping. */
 function pieceDecoderConfig(dec: unknown): unknown {
-  if (!isObject(dec)) return dec;
+  if (!isRecord(dec)) return dec;
   if (dec.type === 'Sequence' && Array.isArray(dec.decoders)) {
-    return { ...dec, decoders: dec.decoders.filter((d) => !(isObject(d) && d.type === 'Strip')).map(pieceDecoderConfig) };
+    return { ...dec, decoders: dec.decoders.filter((d) => !(isRecord(d) && d.type === 'Strip')).map(pieceDecoderConfig) };
   }
   if (dec.type === 'Metaspace') {
     const replacement = typeof dec.replacement === 'string' ? dec.replacement : '\u2581';

@@ -1,4 +1,8 @@
-/** The pure-JS engine (`@huggingface/tokenizers`), made to split and encode exactly as the Rust one. */
+/**
+ * The pure-JS engine (`@huggingface/tokenizers`), made to split and encode exactly as the Rust one.
+ * Covered by test/pipeline/tokenize/regex.test.ts (its split, code point by code point) and
+ * tokenizer-engines.test.ts (its ids, equal to the other engines').
+ */
 import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { wellFormed } from './ids.ts';
 import { patchWhitespace } from './regex.ts';

@@ -12,8 +12,9 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readNamedFile, tokenizerError } from '../../core/errors.ts';
+import { isRecord } from '../../core/is-record.ts';
 import { TOKENIZER_FILE } from '../../schemas/hf-files.ts';
-import { isObject, resolveSpecials, type AddedToken, type Json, type SpecialIds, type SpecialOverrides } from './specials.ts';
+import { resolveSpecials, type AddedToken, type Json, type SpecialIds, type SpecialOverrides } from './specials.ts';
 
 /**
  * What packing, masking and templates need of a tokenizer: its ids, without its JSON. A unit worker
@@ -56,9 +57,9 @@ export async function loadTokenizer(
   }
   const unsupported = (why: string) =>
     tokenizerError(`unsupported tokenizer.json: ${why}`, path, 'meap reads the Hugging Face `tokenizers` format (tokenizer.json with a BPE, WordPiece, WordLevel or Unigram model)');
-  if (!isObject(doc)) throw unsupported('the top level is not an object');
+  if (!isRecord(doc)) throw unsupported('the top level is not an object');
   const model = doc.model;
-  if (!isObject(model)) throw unsupported('no "model" object');
+  if (!isRecord(model)) throw unsupported('no "model" object');
 
   // --- vocabulary: token -> id, and the size the embedding must have ---
   const vocab = new Map<string, number>();
@@ -68,8 +69,8 @@ export async function loadTokenizer(
     if (id > maxId) maxId = id;
   };
   const modelType = model.type ?? (Array.isArray(model.vocab) ? 'Unigram' : undefined);
-  if (modelType === 'BPE' || modelType === 'WordPiece' || modelType === 'WordLevel' || (modelType === undefined && isObject(model.vocab))) {
-    if (!isObject(model.vocab)) throw unsupported(`the ${String(modelType ?? 'model')} vocab is not an object`);
+  if (modelType === 'BPE' || modelType === 'WordPiece' || modelType === 'WordLevel' || (modelType === undefined && isRecord(model.vocab))) {
+    if (!isRecord(model.vocab)) throw unsupported(`the ${String(modelType ?? 'model')} vocab is not an object`);
     for (const [token, id] of Object.entries(model.vocab)) {
       if (!Number.isInteger(id) || (id as number) < 0) throw unsupported(`vocab entry ${JSON.stringify(token)} has no valid id`);
       addVocab(token, id as number);
@@ -87,7 +88,7 @@ export async function loadTokenizer(
   const rawAdded = doc.added_tokens ?? [];
   if (!Array.isArray(rawAdded)) throw unsupported('"added_tokens" is not an array');
   const added: AddedToken[] = rawAdded.map((t, i) => {
-    if (!isObject(t) || typeof t.content !== 'string' || !Number.isInteger(t.id) || (t.id as number) < 0) {
+    if (!isRecord(t) || typeof t.content !== 'string' || !Number.isInteger(t.id) || (t.id as number) < 0) {
       throw unsupported(`added_tokens[${i}] has no content or id`);
     }
     return t as unknown as AddedToken;

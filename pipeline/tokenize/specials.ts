@@ -5,6 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { readJsonObject, tokenizerError } from '../../core/errors.ts';
+import { isRecord } from '../../core/is-record.ts';
 import { MASK_TOKENS, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE } from '../../schemas/hf-files.ts';
 
 export interface SpecialIds {
@@ -27,8 +28,6 @@ export interface AddedToken {
   content: string;
   special?: boolean;
 }
-
-export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** What resolution reads of a loaded tokenizer.json. */
 interface TokenizerFile {
@@ -55,7 +54,7 @@ export async function resolveSpecials({ path, doc, vocab, added, vocabSize }: To
   const configToken = (key: string): { token: string; from: string } | null => {
     for (const [cfg, name] of [[stMap, SPECIAL_TOKENS_MAP_FILE], [tokCfg, TOKENIZER_CONFIG_FILE]] as const) {
       const v = cfg?.[key];
-      const token = typeof v === 'string' ? v : isObject(v) && typeof v.content === 'string' ? v.content : null;
+      const token = typeof v === 'string' ? v : isRecord(v) && typeof v.content === 'string' ? v.content : null;
       if (token !== null) return { token, from: `${name} ${key}` };
     }
     return null;
@@ -106,7 +105,7 @@ const readOptionalJson = (file: string) =>
 /** BOS = a special token the post-processor puts before a single sequence; EOS = one it puts after. */
 function templateSpecials(pp: unknown, vocab: ReadonlyMap<string, number>): { bos: number | null; eos: number | null } {
   const none = { bos: null, eos: null };
-  if (!isObject(pp)) return none;
+  if (!isRecord(pp)) return none;
   if (pp.type === 'Sequence' && Array.isArray(pp.processors)) {
     for (const p of pp.processors) {
       const r = templateSpecials(p, vocab);
@@ -119,14 +118,14 @@ function templateSpecials(pp: unknown, vocab: ReadonlyMap<string, number>): { bo
     return { bos: pick(pp.cls), eos: pick(pp.sep) };
   }
   if (pp.type !== 'TemplateProcessing' || !Array.isArray(pp.single)) return none;
-  const specials = isObject(pp.special_tokens) ? pp.special_tokens : {};
+  const specials = isRecord(pp.special_tokens) ? pp.special_tokens : {};
   const idOf = (piece: unknown): number | null => {
-    if (!isObject(piece) || !isObject(piece.SpecialToken)) return null;
+    if (!isRecord(piece) || !isRecord(piece.SpecialToken)) return null;
     const name = piece.SpecialToken.id;
     if (typeof name !== 'string') return null;
     const entry = specials[name];
     // A template "special token" may expand to several ids; only a single id can be a BOS/EOS.
-    if (isObject(entry) && Array.isArray(entry.ids)) return entry.ids.length === 1 && Number.isInteger(entry.ids[0]) ? (entry.ids[0] as number) : null;
+    if (isRecord(entry) && Array.isArray(entry.ids)) return entry.ids.length === 1 && Number.isInteger(entry.ids[0]) ? (entry.ids[0] as number) : null;
     return vocab.get(name) ?? null;
   };
   const single = pp.single;

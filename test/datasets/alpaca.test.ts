@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toExamples } from '../../datasets/alpaca.ts';
+import { toExamples } from '../../datasets/sft-records.ts';
 import type { Example } from '../../datasets/types.ts';
 import { examplesOf, message, reason, where } from './examples-helpers.ts';
 import { fixture, readAll, values } from './helpers.ts';

@@ -1,7 +1,7 @@
 /** What the Alpaca and ShareGPT tests ask of toExamples' result, at one fixed location. */
 import { expect } from 'vitest';
 import { InputError } from '../../core/errors.ts';
-import { toExamples } from '../../datasets/alpaca.ts';
+import { toExamples } from '../../datasets/sft-records.ts';
 import type { Example, ExamplesResult } from '../../datasets/types.ts';
 
 export const where = { file: 'a.jsonl', line: 3 };

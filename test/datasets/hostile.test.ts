@@ -6,7 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../core/errors.ts';
-import { toExamples } from '../../datasets/alpaca.ts';
+import { toExamples } from '../../datasets/sft-records.ts';
 import { MAX_JSON_DEPTH } from '../../datasets/json-text.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../../datasets/lines.ts';
 import type { RawItem } from '../../datasets/types.ts';

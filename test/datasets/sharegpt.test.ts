@@ -3,7 +3,7 @@
  * routing by `conversations` is tested along with the mapping.
  */
 import { describe, expect, it } from 'vitest';
-import { toExamples } from '../../datasets/alpaca.ts';
+import { toExamples } from '../../datasets/sft-records.ts';
 import { examplesOf, message, reason, where } from './examples-helpers.ts';
 
 describe('toExamples on ShareGPT records', () => {

@@ -7,7 +7,10 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SftManifestSchema } from '../../schemas/manifest.ts';
+import { serializeManifest } from '../../pipeline/build-manifest.ts';
+import { hfDatasetFiles } from '../../pipeline/hf-dataset.ts';
+import { PACK_WINDOW_ROWS, SFT_PACKING } from '../../pipeline/sft-pack.ts';
+import { ManifestSchema, SftManifestSchema } from '../../schemas/manifest.ts';
 import { createDecoder, type Decoder } from '../../pipeline/tokenize/decode.ts';
 import { createEncoder } from '../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer } from '../../pipeline/tokenize/load.ts';
@@ -28,6 +31,12 @@ function prepareSft(tok: string, extra: string[], input = alpaca('json')) {
   expect(r.code, r.stderr).toBe(0);
   const { manifest, rows } = readShards(out);
   return { out, manifest: SftManifestSchema.parse(manifest), rows };
+}
+
+/** A packed row's sequences, cut where position_ids restart. */
+function sequencesOf(row: { inputIds: Int32Array; labels: Int32Array; positions: Int32Array }) {
+  const starts = [...Array.from(row.positions).flatMap((p, i) => (p === 0 ? [i] : [])), row.inputIds.length];
+  return starts.slice(1).map((b, k) => ({ inputIds: row.inputIds.subarray(starts[k], b), labels: row.labels.subarray(starts[k], b), positions: row.positions.subarray(starts[k], b) }));
 }
 
 /** Splits an unpacked row into original and copy by the rules the labels follow. */
@@ -129,24 +138,34 @@ for (const [name, tok, bos, eos, mask] of [
       for (const row of rows) expect(row.inputIds.length).toBeLessThanOrEqual(256);
     });
 
-    it('--pack fills rows greedily without splitting examples, position_ids restarting per example', () => {
+    it('--pack: best-fit decreasing into as few rows as the tokens need, nothing split or dropped, each sequence from position 0', () => {
       const unpacked = prepareSft(tok, ['--seq-len', '1024']).rows;
-      const { rows } = prepareSft(tok, ['--seq-len', '1024', '--pack']);
-      expect(rows.length).toBeLessThan(unpacked.length);
-      const flat = (rs: typeof rows) => rs.flatMap((r) => Array.from(r.inputIds));
-      expect(flat(rows)).toEqual(flat(unpacked));
-      let u = 0;
+      const { manifest, rows } = prepareSft(tok, ['--seq-len', '1024', '--pack']);
+      expect(manifest.sft.pack).toEqual({ algorithm: 'best-fit-decreasing', windowRows: PACK_WINDOW_ROWS });
+      expect(rows.length).toBe(Math.ceil(manifest.totals.tokens / 1024));
+      for (const row of rows) expect(row.inputIds.length).toBeLessThanOrEqual(1024);
+      // Cut where position_ids restart, the rows hold the unpacked rows, each once: ids, labels and positions.
+      const text = (r: { inputIds: Int32Array; labels: Int32Array; positions: Int32Array }) => `${r.inputIds}|${r.labels}|${r.positions}`;
+      expect(rows.flatMap(sequencesOf).map(text).sort()).toEqual(unpacked.map(text).sort());
+      // Longest first: the first row opened with the longest sequence.
+      expect(sequencesOf(rows[0])[0].inputIds.length).toBe(Math.max(...unpacked.map((r) => r.inputIds.length)));
+    });
+
+    it('--pack --sft-layout separate: a copy follows its original in the same row', () => {
+      const { manifest, rows } = prepareSft(tok, ['--seq-len', '1024', '--pack', '--sft-layout', 'separate']);
+      expect(rows.length).toBe(Math.ceil(manifest.totals.tokens / 1024));
+      let copies = 0;
       for (const row of rows) {
-        expect(row.inputIds.length).toBeLessThanOrEqual(1024);
-        let at = 0;
-        while (at < row.inputIds.length) {
-          const len = unpacked[u].inputIds.length;
-          expect(row.positions[at]).toBe(0);
-          at += len;
-          u++;
-        }
-        if (u < unpacked.length) expect(row.inputIds.length + unpacked[u].inputIds.length).toBeGreaterThan(1024);
+        const seqs = sequencesOf(row);
+        seqs.forEach((copy, k) => {
+          if (!copy.inputIds.includes(mask)) return;
+          copies++;
+          const original = seqs[k - 1];
+          expect(original.inputIds.includes(mask)).toBe(false);
+          expect(Array.from(copy.inputIds).map((id, i) => (id === mask ? original.inputIds[i] : id))).toEqual(Array.from(original.inputIds));
+        });
       }
+      expect(copies).toBe(manifest.totals.duplicated);
     });
   });
 }
@@ -163,6 +182,36 @@ describe('sft determinism and inputs', () => {
     const json = rowsOf(alpaca('json'));
     expect(rowsOf(alpaca('jsonl'))).toEqual(json);
     expect(rowsOf(alpaca('parquet'))).toEqual(json);
+  });
+
+  it('--pack gives the same bytes at any --workers: each input file packs its own examples', () => {
+    const packed = (workers: string) => treeDigest(prepareSft(llama2, ['--pack', '--seq-len', '2048', '--workers', workers, alpaca('parquet')], alpaca('json')).out);
+    expect(packed('2')).toEqual(packed('1'));
+  });
+
+  it('reads a directory that greedy packing wrote (pack: true): it verifies, and the same command now is refused', () => {
+    const args = ['--pack', '--seq-len', '512', '--limit', '12'];
+    const { out } = prepareSft(llama2, args);
+    // As meap wrote it before best-fit packing: `pack: true` in the manifest and its settings.
+    const file = path.join(out, 'manifest.json');
+    const old = JSON.parse(fs.readFileSync(file, 'utf8'));
+    old.sft.pack = true;
+    old.settings.pack = true;
+    const text = serializeManifest(ManifestSchema.parse(old));
+    fs.writeFileSync(file, text);
+    for (const [name, body] of Object.entries(hfDatasetFiles(ManifestSchema.parse(old), text))) fs.writeFileSync(path.join(out, name), body);
+    const verified = meap(['verify', out]);
+    expect(verified.code, verified.stderr).toBe(0);
+    const again = meap(['prepare', alpaca('json'), '--mode', 'sft', '--out', out, '--tokenizer', llama2, '--progress', 'none', ...args]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`settings.pack: this command gives ${JSON.stringify(SFT_PACKING)}, the directory has true`);
+  });
+
+  it('meap status names the packing of an unfinished --pack run', () => {
+    const out = path.join(tempDir(), 'o');
+    const r = meap(['prepare', alpaca('json'), alpaca('jsonl'), '--mode', 'sft', '--pack', '--out', out, '--tokenizer', llama2, '--progress', 'none', '--num-partitions', '2', '--partition', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(meap(['status', out]).stdout).toContain(`, sftLayout concat, pack best-fit-decreasing ${PACK_WINDOW_ROWS}, tokenizer sha256`);
   });
 
   it('reads ShareGPT conversations: with the llama3 template they give the same rows as the Alpaca records', () => {

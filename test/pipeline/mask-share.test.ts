@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MeapError } from '../../core/errors.ts';
 import { checkSpanFits, maskShortfall } from '../../pipeline/mask-share.ts';
-import { runFile } from './helpers.ts';
+import { pretrainSettings, sftSettings } from './helpers.ts';
 
-const settings = runFile().settings;
+const settings = pretrainSettings();
 
 describe('checkSpanFits', () => {
   const refusal = (seqLen: number, spanLength: number, maskRatio = 0.15) => {
@@ -51,7 +51,7 @@ describe('maskShortfall', () => {
   });
 
   it("sft: the share is of the copies' answer tokens; nothing duplicated is said too", () => {
-    const sft = { ...settings, mode: 'sft' as const, mask: 'sft-duplicate' as const, maskRatio: 0.1, minAnswerTokens: 50 };
+    const sft = sftSettings({ maskRatio: 0.1, minAnswerTokens: 50 });
     expect(maskShortfall(sft, 9, 100)).toBeNull();
     expect(maskShortfall(sft, 8, 100)).toMatch(/^masked 8\.00% of the eligible positions, under 90% of --mask-ratio 0\.1 \(an answer of n tokens gets max\(1, floor\(0\.1 × n\)\) masked/);
     expect(maskShortfall(sft, 0, 0)).toBe('no answer has more than --min-answer-tokens 50 tokens: nothing was duplicated or masked (lower --min-answer-tokens)');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Rng } from '../../core/rng.ts';
-import { buildExample, SftPacker, type SftSpec } from '../../pipeline/sft.ts';
+import { buildExample, type SftSpec } from '../../pipeline/sft.ts';
 import { IGNORE_INDEX as IGNORE } from '../../core/constants.ts';
 const EMPTY_SHA = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const spec = (over: Partial<SftSpec> = {}): SftSpec => ({
@@ -89,23 +89,5 @@ describe('buildExample', () => {
     const out = buildExample([5], range(3), spec({ bosId: null, eosId: null }), rng());
     if (out.kind !== 'rows') throw new Error('skipped');
     expect(Array.from(out.sequences[0].inputIds)).toEqual([5, 10, 11, 12]);
-  });
-});
-
-describe('SftPacker', () => {
-  it('packs whole sequences greedily in order and never splits one', () => {
-    const seq = (n: number) => ({ inputIds: new Int32Array(n).fill(n), labels: new Int32Array(n), positions: Int32Array.from({ length: n }, (_, i) => i), masked: 1 });
-    const p = new SftPacker(10);
-    const rows = [4, 5, 3, 8, 10, 1].flatMap((n) => p.push(seq(n)));
-    rows.push(p.finish()!);
-    expect(rows.map((r) => Array.from(r.inputIds))).toEqual([
-      [4, 4, 4, 4, 5, 5, 5, 5, 5],
-      [3, 3, 3],
-      [8, 8, 8, 8, 8, 8, 8, 8],
-      Array(10).fill(10),
-      [1],
-    ]);
-    expect(Array.from(rows[0].positions)).toEqual([0, 1, 2, 3, 0, 1, 2, 3, 4]);
-    expect(rows[0].masked).toBe(2);
   });
 });

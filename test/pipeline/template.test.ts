@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Tokenizer as NativeTokenizer } from 'tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toExamples } from '../../datasets/alpaca.ts';
+import { toExamples } from '../../datasets/sft-records.ts';
 import { MeapError } from '../../core/errors.ts';
 import { frameWithTemplate, type CompiledTemplate, type PromptPiece } from '../../pipeline/template.ts';
 import { BUILTIN_TEMPLATES, loadTemplate } from '../../pipeline/template-file.ts';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManifestSchema, PretrainManifestSchema, type Manifest } from '../../schemas/manifest.ts';
 import { SHARD_COLUMNS } from '../../schemas/shard-columns.ts';
 import { Count, RelativePath, Sha256 } from '../../schemas/primitives.ts';
-import { RunSettingsSchema } from '../../schemas/settings.ts';
+import { RunSettingsSchema, SftPackingSchema } from '../../schemas/settings.ts';
 import { gpt2, meap, readShards, slimpajama, tempDir } from '../helpers/cli.ts';
 
 let dir: string;
@@ -95,6 +95,15 @@ describe('ManifestSchema', () => {
     expect(ManifestSchema.safeParse(edited((m) => (m.settings.mask = 'sometimes'))).error?.issues[0].path).toEqual(['settings', 'mask']);
     expect(ManifestSchema.safeParse(edited((m) => (m.settings.tokenizer.sha256 = 'x'))).error?.issues[0].path).toEqual(['settings', 'tokenizer', 'sha256']);
     expect(ManifestSchema.safeParse(edited((m) => delete m.settings.seed)).error?.issues[0].path).toEqual(['settings', 'seed']);
+  });
+});
+
+describe('SftPackingSchema', () => {
+  it("takes --pack off, best-fit decreasing with its window, and greedy packing's `true`; nothing else", () => {
+    for (const ok of [false, true, { algorithm: 'best-fit-decreasing', windowRows: 256 }]) expect(SftPackingSchema.parse(ok)).toEqual(ok);
+    for (const bad of [null, 'best-fit-decreasing', { algorithm: 'first-fit', windowRows: 256 }, { algorithm: 'best-fit-decreasing', windowRows: 0 }, { algorithm: 'best-fit-decreasing' }]) {
+      expect(SftPackingSchema.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
   });
 });
 

@@ -13,7 +13,7 @@
  *
  * Anything else is refused with the reason, and `prepare` uses the native engine.
  */
-import { isObject } from '../specials.ts';
+import { isRecord } from '../../../core/is-record.ts';
 import { onigSource } from '../regex.ts';
 import { PairTable, type PairTableData } from './pairs.ts';
 import { StringTable, type StringTableData } from './strings.ts';
@@ -33,7 +33,7 @@ export interface BpeModel {
   vocab: StringTableData;
   merges: PairTableData;
   ignoreMerges: boolean;
-  /** No two tokens share an id: then short words may take the linear merge (see merge.ts). */
+  /** No two tokens share an id: then short words may take the linear merge (see word-merges.ts). */
   injective: boolean;
   /** SentencePiece-style: byte → id of `<0xXX>`, or -1. */
   byteFallback: Int32Array | null;
@@ -76,7 +76,7 @@ export function expandCaseless(source: string): string {
   });
 }
 
-const isType = (node: unknown, type: string): node is Record<string, unknown> => isObject(node) && node.type === type;
+const isType = (node: unknown, type: string): node is Record<string, unknown> => isRecord(node) && node.type === type;
 const nullish = (v: unknown) => v === null || v === undefined || v === '';
 
 function sentencePieceNormalizer(n: unknown): boolean {
@@ -87,7 +87,7 @@ function sentencePieceNormalizer(n: unknown): boolean {
     isType(prepend, 'Prepend') &&
     prepend.prepend === SPIECE &&
     isType(replace, 'Replace') &&
-    isObject(replace.pattern) &&
+    isRecord(replace.pattern) &&
     replace.pattern.String === ' ' &&
     replace.content === SPIECE
   );
@@ -100,7 +100,7 @@ function byteLevelSplit(pre: unknown): string | null {
   if (!isType(pre, 'Sequence') || !Array.isArray(pre.pretokenizers) || pre.pretokenizers.length !== 2) return null;
   const [split, bl] = pre.pretokenizers;
   if (!isType(split, 'Split') || split.behavior !== 'Isolated' || split.invert !== false || !byteLevel(bl, false)) return null;
-  return isObject(split.pattern) && typeof split.pattern.Regex === 'string' ? split.pattern.Regex : null;
+  return isRecord(split.pattern) && typeof split.pattern.Regex === 'string' ? split.pattern.Regex : null;
 }
 
 function parseMerges(raw: unknown): Array<[string, string]> | null {
@@ -121,13 +121,13 @@ function parseMerges(raw: unknown): Array<[string, string]> | null {
 /** Loads and proves; `plainJson` is tokenizer.json as documents are encoded with it (see load.ts). */
 export function loadBpeModel(plainJson: string): BpeLoad {
   const doc: unknown = JSON.parse(plainJson);
-  if (!isObject(doc) || !isObject(doc.model)) return no('no model');
+  if (!isRecord(doc) || !isRecord(doc.model)) return no('no model');
   const m = doc.model;
   if (m.type !== 'BPE') return no(`the model is ${String(m.type ?? 'not BPE')}, not BPE`);
   if (!nullish(m.dropout)) return no('BPE dropout is set');
   if (!nullish(m.continuing_subword_prefix) || !nullish(m.end_of_word_suffix)) return no('a subword prefix or suffix is set');
   if (Array.isArray(doc.added_tokens) && doc.added_tokens.length > 0) return no('it has non-special added tokens');
-  if (!isObject(m.vocab)) return no('the vocab is not an object');
+  if (!isRecord(m.vocab)) return no('the vocab is not an object');
 
   const vocab = new Map<string, number>();
   for (const [token, id] of Object.entries(m.vocab)) {

@@ -7,7 +7,7 @@ import { shardName } from '../../../pipeline/shards.ts';
 import { describeDifference, readRunFile, readUnitResult, unitKey, writeRunFile, writeUnitResult } from '../../../pipeline/workstate/run-records.ts';
 import type { UnitResult } from '../../../schemas/workstate.ts';
 import { tempDir } from '../../helpers/cli.ts';
-import { runFile } from '../helpers.ts';
+import { runFile, sftSettings } from '../helpers.ts';
 
 describe('describeDifference', () => {
   it('is null when the two agree', () => {
@@ -39,7 +39,7 @@ describe('the run file', () => {
   it('round-trips, and is absent from a directory without work state', async () => {
     const dir = tempDir();
     expect(await readRunFile(dir)).toBeNull();
-    const run = runFile({ mode: 'sft', mask: 'sft-duplicate', sftLayout: 'concat' });
+    const run = { ...runFile(), settings: sftSettings() };
     await writeRunFile(dir, run);
     expect(await readRunFile(dir)).toEqual(run);
     expect(fs.readFileSync(path.join(dir, '.meap/run.json'), 'utf8').endsWith('}\n')).toBe(true);
