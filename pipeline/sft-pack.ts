@@ -27,6 +27,13 @@ export const PACK_WINDOW_ROWS = 256;
 const REPACK_MAX_ROWS = 32;
 
 /**
+ * And at most this many subset-sum cells (pooled items × seqLen, once per row refilled): about a
+ * second of work. Only a window of very many short examples at a long --seq-len comes near it (Alpaca
+ * at 4096 stays below a twentieth of it), and such rows are nearly full without the re-pack.
+ */
+const REPACK_MAX_CELLS = 2 ** 30;
+
+/**
  * What the manifest and the work state record of `--pack`, so that other packing is another command.
  * The algorithm's name stands for every choice in this module, the re-pack and its bound included: a
  * change that moves a row needs a new name.
@@ -123,6 +130,7 @@ function repack(rows: Row[], seqLen: number): Row[] {
     if (k > REPACK_MAX_ROWS) break;
     const chosen = roomiest.slice(0, k).sort((a, b) => a.opened - b.opened);
     let pool = [...emptiest.items, ...chosen.flatMap((r) => r.items)].sort(longestFirst);
+    if (pool.length * seqLen * chosen.length > REPACK_MAX_CELLS) break;
     const filled = chosen.map(() => {
       const pick = fullestSubset(pool, seqLen);
       const taken = pool.filter((_, i) => pick.has(i));
