@@ -17,11 +17,17 @@ export interface FormatParts {
   compression: Compression | null;
 }
 
+/** What a compressed file's name adds to its plain twin's. */
+export const COMPRESSION_SUFFIX: Readonly<Record<Compression, string>> = { zstd: '.zst', gzip: '.gz' };
+
+const JSONL = ['.jsonl', '.ndjson'];
+const compressed = (exts: string[], c: Compression) => exts.map((e) => e + COMPRESSION_SUFFIX[c]);
+
 export const INPUT_FORMATS: Readonly<Record<InputFormat, FormatParts>> = {
-  jsonl: { extensions: ['.jsonl', '.ndjson'], container: 'jsonl', compression: null },
-  'jsonl.zst': { extensions: ['.jsonl.zst', '.ndjson.zst'], container: 'jsonl', compression: 'zstd' },
-  'jsonl.gz': { extensions: ['.jsonl.gz', '.ndjson.gz'], container: 'jsonl', compression: 'gzip' },
+  jsonl: { extensions: JSONL, container: 'jsonl', compression: null },
+  'jsonl.zst': { extensions: compressed(JSONL, 'zstd'), container: 'jsonl', compression: 'zstd' },
+  'jsonl.gz': { extensions: compressed(JSONL, 'gzip'), container: 'jsonl', compression: 'gzip' },
   json: { extensions: ['.json'], container: 'json', compression: null },
-  'json.gz': { extensions: ['.json.gz'], container: 'json', compression: 'gzip' },
+  'json.gz': { extensions: compressed(['.json'], 'gzip'), container: 'json', compression: 'gzip' },
   parquet: { extensions: ['.parquet'], container: 'parquet', compression: null },
 };

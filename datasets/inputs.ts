@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { InputError, osReason, usageError } from '../core/errors.ts';
 import { expandBraces, hasGlob, segmentRegExp } from '../core/glob.ts';
 import { FORMATS, type InputFormat } from '../schemas/enums.ts';
-import { INPUT_FORMATS } from './formats.ts';
+import { COMPRESSION_SUFFIX, INPUT_FORMATS } from './formats.ts';
 import type { InputFile, SkippedFile } from './types.ts';
 
 /** Every extension with its format, in the order of FORMATS. */
@@ -18,7 +18,7 @@ const EXTENSIONS: ReadonlyArray<readonly [string, InputFormat]> = FORMATS.flatMa
 export const INPUT_EXTENSIONS = EXTENSIONS.map(([ext]) => ext);
 
 /** What a compressed file's name ends with; a file named as another but for one of these holds the same data. */
-const COMPRESSED = /\.(zst|gz)$/i;
+const COMPRESSED = new RegExp(`(${Object.values(COMPRESSION_SUFFIX).map((x) => x.replace('.', '\\.')).join('|')})$`, 'i');
 
 export function detectFormat(p: string): InputFormat | undefined {
   const name = path.basename(p).toLowerCase();

@@ -9,11 +9,9 @@
  * Covered by test/trainer/hf-tokenizer.test.ts and, through Transformers, test/interop/test_export.py.
  */
 import { configError } from '../core/errors.ts';
-import { isRecord } from '../core/is-record.ts';
+import { isRecord, type JsonObject } from '../core/is-record.ts';
 import { MASK_TOKENS, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../schemas/hf-files.ts';
 import type { TokenizerInfo } from '../schemas/settings.ts';
-
-type Json = Record<string, unknown>;
 
 
 /** The ids a manifest records of its tokenizer, which a checkpoint keeps for its export. */
@@ -23,15 +21,15 @@ export interface TokenizerSource {
   /** tokenizer.json's text. */
   json: string;
   /** The config files found beside it, parsed, or null. */
-  config: Json | null;
-  specialTokensMap: Json | null;
+  config: JsonObject | null;
+  specialTokensMap: JsonObject | null;
 }
 
 const flags = { single_word: false, lstrip: false, rstrip: false, normalized: false };
 
 /** The token tokenizer.json gives an id (an added token first, as the tokenizer does), or null. */
-export function tokenAt(doc: Json, id: number): string | null {
-  const added = Array.isArray(doc.added_tokens) ? (doc.added_tokens as Json[]) : [];
+export function tokenAt(doc: JsonObject, id: number): string | null {
+  const added = Array.isArray(doc.added_tokens) ? (doc.added_tokens as JsonObject[]) : [];
   const a = added.find((t) => t.id === id);
   if (a !== undefined && typeof a.content === 'string') return a.content;
   const model = isRecord(doc.model) ? doc.model : {};
@@ -55,11 +53,11 @@ export function tokenizerFiles(src: TokenizerSource, ids: TokenizerIds): Record<
   }
   if (!isRecord(doc)) throw configError("the run's tokenizer.json is not a JSON object");
   const mask = tokenAt(doc, ids.maskTokenId) ?? MASK_TOKENS[0];
-  const added = (Array.isArray(doc.added_tokens) ? (doc.added_tokens as Json[]) : []).filter((t) => t.id !== ids.maskTokenId);
+  const added = (Array.isArray(doc.added_tokens) ? (doc.added_tokens as JsonObject[]) : []).filter((t) => t.id !== ids.maskTokenId);
   const maskEntry = { id: ids.maskTokenId, content: mask, ...flags, special: true };
   const tokenizer = { ...doc, added_tokens: [...added, maskEntry].sort((a, b) => (a.id as number) - (b.id as number)) };
 
-  const content = (id: number | null) => (id === null ? null : tokenAt(doc as Json, id));
+  const content = (id: number | null) => (id === null ? null : tokenAt(doc as JsonObject, id));
   const bos = content(ids.bosId);
   const eos = content(ids.eosId);
   const decoder = isRecord(src.config?.added_tokens_decoder) ? src.config.added_tokens_decoder : {};

@@ -1,9 +1,8 @@
 /** Ids back to text, for `inspect`: whole runs, and single pieces as they read mid-sentence. */
 import type { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
-import { isRecord } from '../../core/is-record.ts';
+import { isRecord, type JsonObject } from '../../core/is-record.ts';
 import { buildJsTokenizer } from './js.ts';
 import type { LoadedTokenizer } from './load.ts';
-import type { Json } from './specials.ts';
 
 export interface Decoder {
   decode(ids: ArrayLike<number>): string;
@@ -26,7 +25,7 @@ function byteLevelDecoder(): Map<string, number> {
 const hexByte = (b: number) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
 
 /** id → the token's string in the vocabulary (model pieces, then added tokens, which win). */
-function pieceStrings(doc: Json): Map<number, string> {
+function pieceStrings(doc: JsonObject): Map<number, string> {
   const out = new Map<number, string>();
   const model = isRecord(doc.model) ? doc.model : {};
   if (Array.isArray(model.vocab)) model.vocab.forEach((e, id) => Array.isArray(e) && out.set(id, String(e[0])));
@@ -68,7 +67,7 @@ export async function createDecoder(tok: LoadedTokenizer): Promise<Decoder> {
     tokenText(id) {
       check(id);
       if (pieces === null) {
-        const doc = JSON.parse(tok.fullJson) as Json;
+        const doc = JSON.parse(tok.fullJson) as JsonObject;
         pieces = buildJsTokenizer(JSON.stringify({ ...doc, decoder: pieceDecoderConfig(doc.decoder) }));
       }
       return pieces.decode([id], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
@@ -76,7 +75,7 @@ export async function createDecoder(tok: LoadedTokenizer): Promise<Decoder> {
     tokenBytes(id) {
       check(id);
       if (strings === null) {
-        const doc = JSON.parse(tok.fullJson) as Json;
+        const doc = JSON.parse(tok.fullJson) as JsonObject;
         strings = { byId: pieceStrings(doc), byteLevel: JSON.stringify(doc.decoder ?? null).includes('"ByteLevel"') ? byteLevelDecoder() : null };
       }
       const piece = strings.byId.get(id) ?? '';

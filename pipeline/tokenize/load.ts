@@ -12,9 +12,9 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readNamedFile, tokenizerError } from '../../core/errors.ts';
-import { isRecord } from '../../core/is-record.ts';
+import { isRecord, type JsonObject } from '../../core/is-record.ts';
 import { TOKENIZER_FILE } from '../../schemas/hf-files.ts';
-import { resolveSpecials, type AddedToken, type Json, type SpecialIds, type SpecialOverrides } from './specials.ts';
+import { resolveSpecials, type AddedToken, type SpecialIds, type SpecialOverrides } from './specials.ts';
 
 /**
  * What packing, masking and templates need of a tokenizer: its ids, without its JSON. A unit worker
@@ -109,7 +109,7 @@ export async function loadTokenizer(
   specialIds.add(maskTokenId);
 
   // A non-special [MASK] added token goes too: documents must never be able to produce the mask id.
-  const plain: Json = {
+  const plain: JsonObject = {
     ...doc,
     added_tokens: added.filter((t) => !t.special && !specialIds.has(t.id)),
     post_processor: null,

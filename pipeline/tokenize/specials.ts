@@ -5,7 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { readJsonObject, tokenizerError } from '../../core/errors.ts';
-import { isRecord } from '../../core/is-record.ts';
+import { isRecord, type JsonObject } from '../../core/is-record.ts';
 import { MASK_TOKENS, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE } from '../../schemas/hf-files.ts';
 
 export interface SpecialIds {
@@ -21,8 +21,6 @@ export interface SpecialOverrides {
   maskTokenId?: number;
 }
 
-export type Json = Record<string, unknown>;
-
 export interface AddedToken {
   id: number;
   content: string;
@@ -32,7 +30,7 @@ export interface AddedToken {
 /** What resolution reads of a loaded tokenizer.json. */
 interface TokenizerFile {
   path: string;
-  doc: Json;
+  doc: JsonObject;
   vocab: ReadonlyMap<string, number>;
   added: readonly AddedToken[];
   vocabSize: number;
