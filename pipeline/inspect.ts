@@ -85,36 +85,50 @@ export interface Segment {
 /**
  * An SFT row's parts, read from its labels: each sequence (position_ids restart) is an original
  * (prompt at -100, then answer and EOS as labels), optionally followed by its masked copy (concat),
- * or a copy alone (separate layout), whose prompt length is its original's, found just before it.
+ * or a copy alone (separate layout). A copy alone is split at its original's prompt length where its
+ * original is the sequence just before it (in this row, or the last of the previous one): packing
+ * may place an example's copy apart from its original, so that is checked, token by token, and a
+ * copy whose original is not there is one COPY part.
  */
-export function sftSegments(row: { inputIds: number[]; labels: number[]; positionIds: number[] }, maskId: number, previousRow: typeof row | null): Segment[] {
+export function sftSegments(row: SftRow, maskId: number, previousRow: SftRow | null): Segment[] {
+  return readSequences(row, maskId, previousRow === null ? null : readSequences(previousRow, maskId, null).last).segments;
+}
+
+type SftRow = { inputIds: number[]; labels: number[]; positionIds: number[] };
+
+/** An original sequence's tokens and prompt length, for the copy that may follow it. */
+interface Original {
+  tokens: number[];
+  promptLen: number;
+}
+
+function readSequences(row: SftRow, maskId: number, before: Original | null): { segments: Segment[]; last: Original | null } {
   const out: Segment[] = [];
   const { inputIds, labels, positionIds } = row;
-  let promptLen: number | null = null;
-  if (previousRow !== null) promptLen = lastPromptLength(previousRow, maskId);
+  let last = before;
   const starts = positionIds.flatMap((p, i) => (p === 0 ? [i] : []));
   starts.forEach((a, k) => {
     const b = k + 1 < starts.length ? starts[k + 1] : inputIds.length;
     let f = a;
     while (f < b && labels[f] === IGNORE_INDEX) f++;
     if (f < b && inputIds[f] === maskId) {
-      if (promptLen === null) out.push({ name: 'COPY', from: a, to: b });
-      else out.push({ name: 'COPY PROMPT', from: a, to: a + promptLen }, { name: 'COPY ANSWER', from: a + promptLen, to: b });
+      // [MASK] positions keep their original token in labels: restored, a copy is its original.
+      const restored = inputIds.slice(a, b).map((id, i) => (id === maskId ? labels[a + i] : id));
+      const isOfLast = (o: Original) => o.tokens.length === restored.length && o.tokens.every((t, i) => t === restored[i]);
+      const p = last !== null && isOfLast(last) ? last.promptLen : null;
+      if (p === null) out.push({ name: 'COPY', from: a, to: b });
+      else out.push({ name: 'COPY PROMPT', from: a, to: a + p }, { name: 'COPY ANSWER', from: a + p, to: b });
+      last = null;
       return;
     }
     let o = f;
     while (o < b && labels[o] !== IGNORE_INDEX) o++;
-    promptLen = f - a;
+    const promptLen = f - a;
+    last = { tokens: inputIds.slice(a, o), promptLen };
     out.push({ name: 'PROMPT', from: a, to: f }, { name: 'ANSWER', from: f, to: o });
     if (o < b) out.push({ name: 'COPY PROMPT', from: o, to: o + promptLen }, { name: 'COPY ANSWER', from: o + promptLen, to: b });
   });
-  return out.filter((g) => g.to > g.from);
-}
-
-function lastPromptLength(row: { inputIds: number[]; labels: number[]; positionIds: number[] }, maskId: number): number | null {
-  let len: number | null = null;
-  for (const g of sftSegments(row, maskId, null)) if (g.name === 'PROMPT') len = g.to - g.from;
-  return len;
+  return { segments: out.filter((g) => g.to > g.from), last };
 }
 
 async function openDecoder(sha256: string, given?: string): Promise<Decoder | null> {

@@ -30,6 +30,14 @@ describe('sftSegments', () => {
     expect(names(sftSegments(copy, M, null))).toEqual(['COPY 0-6']);
   });
 
+  it('a copy that packing placed apart from its original is one COPY part, not split at another prompt', () => {
+    // Another example's original (prompt 1 12 13 14) before this copy, in the previous row or in this one.
+    const other = { inputIds: [1, 12, 13, 14, 30, 2], labels: [I, I, I, I, 30, 2], positionIds: iota(6) };
+    expect(names(sftSegments(copy, M, other))).toEqual(['COPY 0-6']);
+    expect(names(sftSegments(join(other, copy), M, null))).toEqual(['PROMPT 0-4', 'ANSWER 4-6', 'COPY 6-12']);
+    expect(names(sftSegments(join(original, copy), M, null))).toEqual(['PROMPT 0-3', 'ANSWER 3-6', 'COPY PROMPT 6-9', 'COPY ANSWER 9-12']);
+  });
+
   it('an ntp-only row is prompt and answer', () => {
     expect(names(sftSegments(original, M, null))).toEqual(['PROMPT 0-3', 'ANSWER 3-6']);
   });
