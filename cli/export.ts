@@ -6,7 +6,7 @@
  * refusals); test/interop/test_export.py loads the result with Transformers.
  */
 import type { Command } from 'commander';
-import { runTokenizer } from '../pipeline/tokenize/cache.ts';
+import { runTokenizer } from '../pipeline/tokenize/tokenizer-copies.ts';
 import { ExportConfigSchema } from '../schemas/train.ts';
 import { addOptions, givenOptions, parseConfig, type Flags } from './options.ts';
 import { count } from './output.ts';

@@ -13,7 +13,7 @@ import { makeDir } from '../core/make-dir.ts';
 import type { HubOptions } from '../datasets/hub/http.ts';
 import { buildPrompt, gridNeedle } from '../pipeline/needle.ts';
 import { readHaystack, readNeedleFile } from '../pipeline/needle-inputs.ts';
-import { runTokenizer } from '../pipeline/tokenize/cache.ts';
+import { runTokenizer } from '../pipeline/tokenize/tokenizer-copies.ts';
 import { createEncoder } from '../pipeline/tokenize/tokenizer-engines.ts';
 import type { ModelShape, NeedleConfig } from '../schemas/train.ts';
 import { selectBackend } from '../trainer/backend.ts';

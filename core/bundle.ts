@@ -1,6 +1,6 @@
 /**
  * Our TypeScript as plain JavaScript that Node loads without tsx: the worker bundles
- * (core/worker-entry.ts) and the CLI's (cli/bundle.ts). esbuild is the compiler tsx runs on, so the
+ * (core/worker-entry.ts) and the CLI's (cli/cli-bundle.ts). esbuild is the compiler tsx runs on, so the
  * code is the code tsx would run; the bundles live in $MEAP_CACHE, away from the sources, so:
  *  - packages stay imports, by the file URL esbuild resolves them to from the importing source, unless
  *    named in `inline` (a package inlined brings along what it imports itself);

@@ -5,7 +5,7 @@
  * a ctime), so a changed source is never missed; a touch without a change only costs a rebuild.
  *
  * Plain JavaScript, because bin/meap.js asks it (and where the cache is) before anything can load TypeScript; the worker
- * bundles (core/worker-entry.ts) and the CLI's (cli/bundle.ts) write their indexes through it.
+ * bundles (core/worker-entry.ts) and the CLI's (cli/cli-bundle.ts) write their indexes through it.
  * Covered by test/core/stamps.test.ts.
  */
 import { createHash } from 'node:crypto';

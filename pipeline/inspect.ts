@@ -4,7 +4,7 @@ import { MeapError } from '../core/errors.ts';
 import type { DecodedShard } from '../datasets/shards/codec.ts';
 import { readShard, shardPath, shardRow } from '../datasets/shards/read.ts';
 import type { Manifest } from '../schemas/manifest.ts';
-import { tokenizerFor } from './tokenize/cache.ts';
+import { tokenizerFor } from './tokenize/tokenizer-copies.ts';
 import { createDecoder, type Decoder } from './tokenize/decode.ts';
 import { readFinishedManifest } from './workstate/status.ts';
 

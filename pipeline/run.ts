@@ -27,7 +27,7 @@ import { modeOf } from './modes.ts';
 import { settingsOf } from './settings.ts';
 import { compileTemplate, frameWithTemplate, type CompiledTemplate, type TemplateSource } from './template.ts';
 import { readTemplate } from './template-file.ts';
-import { rememberTokenizer } from './tokenize/cache.ts';
+import { rememberTokenizer } from './tokenize/tokenizer-copies.ts';
 import { createEncoder, resolveEngine } from './tokenize/tokenizer-engines.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenize/load.ts';
 import { queueUnit, type Mode, type RunContext } from './unit.ts';

@@ -12,7 +12,7 @@ import { workerPool } from '../core/worker-entry.ts';
 import type { InputFile } from '../datasets/types.ts';
 import type { PrepareConfig } from '../schemas/prepare.ts';
 import type { UnitResult } from '../schemas/workstate.ts';
-import type { BpeModel } from './tokenize/bpe/model.ts';
+import type { BpeModel } from './tokenize/bpe/bpe-model.ts';
 import type { TemplateSource } from './template.ts';
 import type { LoadedTokenizer } from './tokenize/load.ts';
 import type { Counters, RunContext } from './unit.ts';

@@ -13,7 +13,7 @@ import type { UnitResult } from '../schemas/workstate.ts';
 import { OrderedQueue } from './ordered-queue.ts';
 import { modeOf } from './modes.ts';
 import { compileTemplate, type TemplateSource } from './template.ts';
-import type { BpeModel } from './tokenize/bpe/model.ts';
+import type { BpeModel } from './tokenize/bpe/bpe-model.ts';
 import { bpeEncoder, type Encoder } from './tokenize/encoder.ts';
 import type { TokenizerInfo } from './tokenize/load.ts';
 import { queueUnit, type Counters, type Mode } from './unit.ts';

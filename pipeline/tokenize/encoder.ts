@@ -3,7 +3,7 @@
  * engine's library loaded, as a unit worker wants it. Covered by test/pipeline/tokenize/tokenizer-engines.test.ts.
  */
 import { BpeEncoder, cacheLimits } from './bpe/bpe-encoder.ts';
-import type { BpeModel } from './bpe/model.ts';
+import type { BpeModel } from './bpe/bpe-model.ts';
 import { unpackIds } from './ids.ts';
 
 export interface Encoder {

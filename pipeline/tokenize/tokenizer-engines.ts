@@ -6,7 +6,7 @@ import { Tokenizer as JsTokenizer } from '@huggingface/tokenizers';
 import { MeapError, tokenizerError } from '../../core/errors.ts';
 import type { Engine } from '../../schemas/enums.ts';
 import { workerPool } from '../../core/worker-entry.ts';
-import type { BpeModel } from './bpe/model.ts';
+import type { BpeModel } from './bpe/bpe-model.ts';
 import { cachedBpeModel } from './bpe/table-cache.ts';
 import { bpeEncoder, type Encoder } from './encoder.ts';
 import type { PoolData } from './worker.ts';

@@ -4,7 +4,7 @@
  */
 import { move, workerData } from 'piscina';
 import { BpeEncoder, cacheLimits } from './bpe/bpe-encoder.ts';
-import type { BpeModel } from './bpe/model.ts';
+import type { BpeModel } from './bpe/bpe-model.ts';
 import { packIds } from './ids.ts';
 import { buildJsTokenizer, encodeWithJs } from './js.ts';
 

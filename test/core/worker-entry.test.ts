@@ -18,7 +18,7 @@ describe('workerEntry', () => {
     expect(code).toMatch(/from "file:\/\/[^"]*apache-arrow|from "file:\/\/[^"]*piscina/); // packages stay imports, by URL
     // A plain worker (no loader registered) loads it and runs the bpe engine from shared tables.
     const { loadTokenizer } = await import('../../pipeline/tokenize/load.ts');
-    const { loadBpeModel } = await import('../../pipeline/tokenize/bpe/model.ts');
+    const { loadBpeModel } = await import('../../pipeline/tokenize/bpe/bpe-model.ts');
     const load = loadBpeModel((await loadTokenizer(fileURLToPath(new URL('../../../shared/fixtures/tokenizers/gpt2/tokenizer.json', import.meta.url)))).plainJson);
     if (!load.ok) throw new Error(load.why);
     const pool = new Piscina({ filename: href, maxThreads: 1, workerData: { engine: 'bpe', model: load.model } });

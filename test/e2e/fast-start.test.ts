@@ -1,5 +1,5 @@
 /**
- * A faster start (issue 21): the CLI runs from a bundle in $MEAP_CACHE/cli (cli/bundle.ts) while no
+ * A faster start (issue 21): the CLI runs from a bundle in $MEAP_CACHE/cli (cli/cli-bundle.ts) while no
  * source has changed, and never runs stale code after an edit. These runs use a copy of the sources,
  * so that a test may edit them.
  */

@@ -3,7 +3,7 @@
  * lines and the uniform struct are generated from it, and a call names its buffers by the same keys
  * (TypeScript requires each one), so a buffer cannot be bound in the wrong slot. A call is plain data
  * (the kernel, its buffers by name, its uniform values, its workgroups, its cost): the step's plan is
- * a list of them made without a GPU, and the runtime (gpu.ts) binds them to a device.
+ * a list of them made without a GPU, and the runtime (runtime.ts) binds them to a device.
  *
  * Covered by test/trainer/webgpu/kernel.test.ts and through every kernel's own test.
  */

@@ -9,7 +9,7 @@
  * offers timestamp-query, which the software one does not).
  */
 import { configError } from '../../core/errors.ts';
-import type { Dispatch, Gpu } from './gpu.ts';
+import type { Dispatch, Gpu } from './runtime.ts';
 
 const QUERY_RESOLVE = 0x0200; // GPUBufferUsage.QUERY_RESOLVE, spelt out: the globals exist only once Dawn is loaded
 const COPY_SRC = 0x0004;

@@ -20,7 +20,7 @@ import { ENGINE_ENV, type EngineOptions, type SavedParam, type StepOptions, type
 import { LlamaModel } from '../model.ts';
 import type { AdamWState } from '../optim.ts';
 import { kernelBatch, type KernelBatch } from './batch.ts';
-import { Gpu } from './gpu.ts';
+import { Gpu } from './runtime.ts';
 import type { Buf } from './kernel.ts';
 import { hyperParams } from './kernels/adamw.ts';
 import { type InputName, type PlanBuffer, type Planned, planStep, type StepPlan } from './plan.ts';

@@ -1,10 +1,10 @@
 /**
- * The `bpe` engine's encoder: text → exact pieces (see model.ts) → ids, with each piece's ids cached
+ * The `bpe` engine's encoder: text → exact pieces (see bpe-model.ts) → ids, with each piece's ids cached
  * (piece-cache.ts). Documents repeat their words, so most pieces are cache hits: a hash of the piece's
  * characters, a compare and a copy.
  */
 import { wellFormed } from '../ids.ts';
-import { SPIECE, type BpeModel } from './model.ts';
+import { SPIECE, type BpeModel } from './bpe-model.ts';
 import { MergeScratch, mergeWord } from './word-merges.ts';
 import { PairTable } from './pairs.ts';
 import { MAX_CACHED_CHARS, PieceCache } from './piece-cache.ts';

@@ -18,7 +18,7 @@
  * Covered against the regexes on random text by test/pipeline/tokenize/bpe/split-scan.test.ts.
  */
 import { onigSource } from '../regex.ts';
-import { expandCaseless, GPT2_PATTERN } from './model.ts';
+import { expandCaseless, GPT2_PATTERN } from './bpe-model.ts';
 
 /** Llama-3's Split regex, cl100k's. */
 export const LLAMA3_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -45,7 +45,7 @@ export class SplitScanner {
 
   private constructor(private readonly llama3: boolean) {}
 
-  /** A scanner where `split` (a ByteLevel model's split source, see model.ts) is one of the two, else null. */
+  /** A scanner where `split` (a ByteLevel model's split source, see bpe-model.ts) is one of the two, else null. */
   static of(split: string): SplitScanner | null {
     if (split === onigSource(GPT2_PATTERN, 'u')) return new SplitScanner(false);
     if (split === onigSource(expandCaseless(LLAMA3_PATTERN), 'u')) return new SplitScanner(true);

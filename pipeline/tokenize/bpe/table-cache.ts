@@ -14,10 +14,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cacheRoot, writeCacheFile } from '../../../core/cache.ts';
-import { loadBpeModel, type BpeLoad, type BpeModel } from './model.ts';
+import { loadBpeModel, type BpeLoad, type BpeModel } from './bpe-model.ts';
 
 /** What loadBpeModel's result depends on besides the JSON: its module and all it imports of ours, and this file. */
-export const SOURCES = ['./model.ts', './pairs.ts', './strings.ts', './shared.ts', '../regex.ts', '../specials.ts', './table-cache.ts'].map(
+export const SOURCES = ['./bpe-model.ts', './pairs.ts', './strings.ts', './shared.ts', '../regex.ts', '../specials.ts', './table-cache.ts'].map(
   (s) => new URL(s, import.meta.url),
 );
 

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe } from 'vitest';
 import { selectBackend } from '../../../trainer/backend.ts';
 import { SOFTWARE_ENV, startWebgpu } from '../../../trainer/webgpu/device.ts';
-import { Gpu } from '../../../trainer/webgpu/gpu.ts';
+import { Gpu } from '../../../trainer/webgpu/runtime.ts';
 
 process.env[SOFTWARE_ENV] = 'software';
 // llvmpipe would take every core for itself; CI's two are shared with the other test files.

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BpeEncoder, cacheLimits } from '../../../../pipeline/tokenize/bpe/bpe-encoder.ts';
-import { loadBpeModel, type BpeModel } from '../../../../pipeline/tokenize/bpe/model.ts';
+import { loadBpeModel, type BpeModel } from '../../../../pipeline/tokenize/bpe/bpe-model.ts';
 import type { Encoder } from '../../../../pipeline/tokenize/encoder.ts';
 import { createEncoder } from '../../../../pipeline/tokenize/tokenizer-engines.ts';
 import { loadTokenizer } from '../../../../pipeline/tokenize/load.ts';

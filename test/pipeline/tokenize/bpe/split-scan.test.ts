@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { expandCaseless, GPT2_PATTERN } from '../../../../pipeline/tokenize/bpe/model.ts';
+import { expandCaseless, GPT2_PATTERN } from '../../../../pipeline/tokenize/bpe/bpe-model.ts';
 import { LLAMA3_PATTERN, SplitScanner } from '../../../../pipeline/tokenize/bpe/split-scan.ts';
 import { onigSource } from '../../../../pipeline/tokenize/regex.ts';
 

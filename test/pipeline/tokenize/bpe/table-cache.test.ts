@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bpeEncoder } from '../../../../pipeline/tokenize/encoder.ts';
-import { loadBpeModel, type BpeLoad } from '../../../../pipeline/tokenize/bpe/model.ts';
+import { loadBpeModel, type BpeLoad } from '../../../../pipeline/tokenize/bpe/bpe-model.ts';
 import { cachedBpeModel, encodeTables, readTables, SOURCES } from '../../../../pipeline/tokenize/bpe/table-cache.ts';
 import { loadTokenizer } from '../../../../pipeline/tokenize/load.ts';
 import { tempDir } from '../../../helpers/cli.ts';
@@ -94,7 +94,7 @@ describe('cachedBpeModel', () => {
       seen.add(file);
       for (const [, spec] of fs.readFileSync(file, 'utf8').matchAll(/^import (?!type )[^;]*? from '(\.[^']+)';/gm)) walk(path.resolve(path.dirname(file), spec));
     };
-    const model = fileURLToPath(new URL('../../../../pipeline/tokenize/bpe/model.ts', import.meta.url));
+    const model = fileURLToPath(new URL('../../../../pipeline/tokenize/bpe/bpe-model.ts', import.meta.url));
     walk(model);
     const ours = [...seen].filter((f) => f.includes(`${path.sep}pipeline${path.sep}tokenize${path.sep}`));
     const keyed = SOURCES.map((u) => fileURLToPath(u));

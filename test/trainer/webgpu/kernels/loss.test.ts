@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import type { Gpu } from '../../../../trainer/webgpu/gpu.ts';
+import type { Gpu } from '../../../../trainer/webgpu/runtime.ts';
 import { type Buf, type Context, DEFAULT_LIMITS } from '../../../../trainer/webgpu/kernel.ts';
 import { ceChunkGrad, ceChunkStats, ceFinish, ceInit } from '../../../../trainer/webgpu/kernels/loss.ts';
 import { describeGpu, random, relErr, softwareGpu, TOL, values } from '../harness.ts';

@@ -4,7 +4,7 @@
  * training step is a list of dispatches encoded into one compute pass; nothing here reads back except
  * `read` and `f32Reader`.
  *
- * Covered by test/trainer/webgpu/gpu.test.ts.
+ * Covered by test/trainer/webgpu/runtime.test.ts.
  */
 import type { Buf, BufRange, Call, Limits } from './kernel.ts';
 

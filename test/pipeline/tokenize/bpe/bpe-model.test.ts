@@ -1,7 +1,7 @@
 /** What the bpe engine accepts, what it refuses and why, and the regex rewrites it relies on. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { byteLevelChars, expandCaseless, loadBpeModel, SPIECE } from '../../../../pipeline/tokenize/bpe/model.ts';
+import { byteLevelChars, expandCaseless, loadBpeModel, SPIECE } from '../../../../pipeline/tokenize/bpe/bpe-model.ts';
 import { loadTokenizer } from '../../../../pipeline/tokenize/load.ts';
 import { LLAMA3, TOK } from '../helpers.ts';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { findTokenizer, rememberTokenizer } from '../../../pipeline/tokenize/cache.ts';
+import { findTokenizer, rememberTokenizer } from '../../../pipeline/tokenize/tokenizer-copies.ts';
 import { TOK, useTempDirs } from './helpers.ts';
 
 const tmp = useTempDirs();
