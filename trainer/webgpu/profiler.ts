@@ -13,8 +13,6 @@ import type { Dispatch, Gpu } from './runtime.ts';
 
 const QUERY_RESOLVE = 0x0200; // GPUBufferUsage.QUERY_RESOLVE, spelt out: the globals exist only once Dawn is loaded
 const COPY_SRC = 0x0004;
-const COPY_DST = 0x0008;
-const MAP_READ = 0x0001;
 
 /** A dispatch with the family its time counts under. */
 export type FamilyDispatch = Dispatch & { family: string };
@@ -33,7 +31,7 @@ export function familyRuns(dispatches: readonly FamilyDispatch[]): Array<{ famil
 export class Profiler {
   private readonly querySet: GPUQuerySet;
   private readonly resolved: GPUBuffer;
-  private readonly staging: GPUBuffer;
+  private readonly readResolved: (buffer: GPUBuffer, bytes: number) => Promise<ArrayBuffer>;
   /** The family of each pass encoded since the last read. */
   private passes: string[] = [];
 
@@ -46,7 +44,7 @@ export class Profiler {
     const count = 2 * capacity;
     this.querySet = gpu.device.createQuerySet({ type: 'timestamp', count, label: 'profile' });
     this.resolved = gpu.device.createBuffer({ size: count * 8, usage: QUERY_RESOLVE | COPY_SRC, label: 'profile resolved' });
-    this.staging = gpu.device.createBuffer({ size: count * 8, usage: MAP_READ | COPY_DST, label: 'profile staging' });
+    this.readResolved = gpu.reader(count * 8, 'profile');
   }
 
   /** Runs the dispatches now, one timed pass per run of a family. */
@@ -68,11 +66,8 @@ export class Profiler {
     if (n === 0) return out;
     const encoder = this.gpu.device.createCommandEncoder();
     encoder.resolveQuerySet(this.querySet, 0, 2 * n, this.resolved, 0);
-    encoder.copyBufferToBuffer(this.resolved, 0, this.staging, 0, 2 * n * 8);
     this.gpu.device.queue.submit([encoder.finish()]);
-    await this.staging.mapAsync(MAP_READ);
-    const ns = new BigUint64Array(this.staging.getMappedRange().slice(0, 2 * n * 8));
-    this.staging.unmap();
+    const ns = new BigUint64Array(await this.readResolved(this.resolved, 2 * n * 8));
     this.passes.forEach((family, i) => {
       // Some drivers' timestamps are not monotonic across passes: a negative span counts as none.
       const span = ns[2 * i + 1] > ns[2 * i] ? Number(ns[2 * i + 1] - ns[2 * i]) : 0;
@@ -85,6 +80,5 @@ export class Profiler {
   destroy(): void {
     this.querySet.destroy();
     this.resolved.destroy();
-    this.staging.destroy();
   }
 }

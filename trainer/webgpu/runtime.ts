@@ -151,14 +151,20 @@ export class Gpu {
   }
 
   /**
-   * A reader of the first `count` floats of a buffer that keeps one staging buffer for all its reads:
-   * for what is read every step (the step's statistics), so that no step creates and destroys one.
-   * Its reads must not overlap; the engine awaits each before the next step.
+   * A reader of the first bytes (at most `size`) of a buffer that keeps one staging buffer for all its
+   * reads: for what is read every step (the step's statistics, a profile's timestamps), so that no
+   * step creates and destroys one. Its reads must not overlap; each is awaited before the next.
    */
+  reader(size: number, label: string): (buffer: GPUBuffer, bytes?: number) => Promise<ArrayBuffer> {
+    const staging = this.device.createBuffer({ size, usage: MAP_READ | COPY_DST, label: `${label} staging` });
+    this.track(staging, size);
+    return (buffer, bytes = size) => this.readThrough(staging, buffer, bytes, 0);
+  }
+
+  /** `reader` for the first `count` floats. */
   f32Reader(count: number, label: string): (buffer: GPUBuffer) => Promise<Float32Array> {
-    const staging = this.device.createBuffer({ size: count * 4, usage: MAP_READ | COPY_DST, label: `${label} staging` });
-    this.track(staging, count * 4);
-    return async (buffer) => new Float32Array(await this.readThrough(staging, buffer, count * 4, 0));
+    const read = this.reader(count * 4, label);
+    return async (buffer) => new Float32Array(await read(buffer));
   }
 
   private async readThrough(staging: GPUBuffer, buffer: GPUBuffer, bytes: number, offsetBytes: number): Promise<ArrayBuffer> {
