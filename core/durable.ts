@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { threadId } from 'node:worker_threads';
 
 /** `tmpDir` must be on the same file system as `dir`, so that the rename is atomic. */
 export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Array | string, tmpDir: string): Promise<void> {
@@ -23,7 +24,9 @@ export interface AtomicFile {
 
 export async function createFileAtomic(dir: string, name: string, tmpDir: string): Promise<AtomicFile> {
   await fs.mkdir(tmpDir, { recursive: true });
-  const tmp = path.join(tmpDir, `${name}.partial`);
+  // Named by process and thread too: partitions of one run (Slurm array tasks) may write the same file
+  // (run.json) at once, and a shared temporary name lets one rename the other's away mid-write.
+  const tmp = path.join(tmpDir, `${name}.${process.pid}.${threadId}.partial`);
   const fh = await fs.open(tmp, 'w');
   return {
     // libuv writes every piece, in batches of IOV_MAX, retrying short writes.
